@@ -1,0 +1,53 @@
+"""The Bolt app: Slack's requests, verified with the signing secret, handed to `handlers.slack`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+# Listeners only parse and ack (Bitbucket work goes to Services.work), so a modest pool keeps acks fast.
+LISTENER_THREADS = 16
+
+
+@contextlib.contextmanager
+def _without_slack_oauth_env():
+    """With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET both set, Bolt silently switches to OAuth installs and drops
+    our single-workspace token. This bot is single-workspace, so hide them while the app is built."""
+    hidden = {name: os.environ.pop(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in os.environ}
+    if len(hidden) == 2:
+        log.warning("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are ignored: this bot uses SLACK_BOT_TOKEN")
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+def create_bolt_app(services: Services) -> App:
+    settings = services.settings
+    token = settings.slack_bot_token
+
+    def authorize(enterprise_id=None, team_id=None, user_id=None, **_) -> AuthorizeResult:
+        # Single workspace, known token: no auth.test round trip on the request path.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token, user_id=user_id)
+
+    with _without_slack_oauth_env():
+        app = App(
+            client=services.slack,
+            signing_secret=settings.slack_signing_secret,
+            authorize=authorize,
+            listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="bolt-listener"),
+            raise_error_for_unhandled_request=False,
+        )
+    from handlers import slack as slack_handlers
+
+    slack_handlers.register(app, services)
+    return app

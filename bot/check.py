@@ -1,0 +1,98 @@
+"""`bitbucket-chatops check`: what works and what to fix, one line each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+
+OK, FIX, INFO = "ok ", "FIX", " - "
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    status: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"[{self.status}] {self.text}"
+
+
+def check_lines(settings: Settings) -> list[CheckLine]:
+    lines = [CheckLine(FIX, problem) for problem in settings.problems()]
+    lines += _bitbucket_lines(settings)
+    lines += _slack_lines(settings)
+    lines += _database_lines(settings)
+    lines.append(
+        CheckLine(OK, "BITBUCKET_WEBHOOK_SECRET is set: deliveries are verified")
+        if settings.bitbucket_webhook_secret
+        else CheckLine(FIX, "BITBUCKET_WEBHOOK_SECRET is not set: every webhook delivery will be refused")
+    )
+    lines.append(
+        CheckLine(OK, f"PUBLIC_URL is {settings.public_url}: webhooks are registered at {settings.public_url}/bitbucket/webhook")
+        if settings.public_url
+        else CheckLine(INFO, "PUBLIC_URL is not set: /bb subscribe will explain how to add the webhook by hand")
+    )
+    return lines
+
+
+def _bitbucket_lines(settings: Settings) -> list[CheckLine]:
+    from bot.bitbucket import BitbucketClient, BitbucketError
+    from bot.services import bitbucket_auth
+
+    auth = bitbucket_auth(settings)
+    if auth is None:
+        return []
+    lines = [CheckLine(INFO, f"Bitbucket credential in use: {auth.describe()}")]
+    client = BitbucketClient(settings.bitbucket_api_url, auth, max_retries=1)
+    try:
+        if settings.bitbucket_workspace:
+            page = client.list_repositories(settings.bitbucket_workspace, limit=1)
+            lines.append(CheckLine(OK, f"Bitbucket: can read workspace {settings.bitbucket_workspace} ({page.total} repositories visible)"))
+        else:
+            user = client.get_current_user()
+            lines.append(CheckLine(OK, f"Bitbucket: signed in as {user.get('display_name') or user.get('nickname')}"))
+            lines.append(CheckLine(INFO, "BITBUCKET_WORKSPACE is not set: commands must name repositories as workspace/slug"))
+    except BitbucketError as error:
+        lines.append(CheckLine(FIX, f"Bitbucket refused the credential: {error} (check the token, its scopes and its expiry)"))
+    return lines
+
+
+def _slack_lines(settings: Settings) -> list[CheckLine]:
+    if not settings.slack_bot_token:
+        return []
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
+        return [CheckLine(OK, f"Slack auth.test: bot {result.get('user')} in workspace {result.get('team')}")]
+    except SlackApiError as error:
+        return [CheckLine(FIX, f"Slack auth.test failed: {error.response.get('error')} (check SLACK_BOT_TOKEN)")]
+    except Exception as error:  # noqa: BLE001 - a network failure is a line to fix too
+        return [CheckLine(FIX, f"Slack could not be reached at {settings.slack_api_url}: {type(error).__name__}")]
+
+
+def _database_lines(settings: Settings) -> list[CheckLine]:
+    from bot.store import Store
+
+    store = Store(settings.database_path)
+    try:
+        store.migrate()
+        ok, where = store.writable()
+        lines = [CheckLine(OK, f"database writable: {where}") if ok else CheckLine(FIX, f"database not writable: {where}")]
+        from bot import outbox
+
+        lines += [CheckLine(status, text) for status, text in getattr(outbox, "check_lines", lambda s: [])(store)]
+        return lines
+    except Exception as error:  # noqa: BLE001
+        return [CheckLine(FIX, f"database {settings.database_path} cannot be opened: {error}")]
+    finally:
+        store.close()
+
+
+def run_check(settings: Settings) -> int:
+    lines = check_lines(settings)
+    for line in lines:
+        print(line)
+    return 1 if any(line.status == FIX for line in lines) else 0

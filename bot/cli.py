@@ -1,0 +1,111 @@
+"""`bitbucket-chatops serve | shell | check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.config import Settings
+
+SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
+SANDBOX_BOT_TOKEN = "xoxb-sandbox"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bitbucket-chatops", description="Drive Bitbucket Cloud from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot: HTTP, the delivery worker and the scheduler")
+    serve.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket (and Slack, if none is configured)")
+    serve.add_argument("--no-scheduler", action="store_true", help="leave the scheduler out (for a second web replica)")
+    serve.add_argument("--socket-mode", action="store_true", help="talk to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
+    shell = sub.add_parser("shell", help="a local chat console running the same handlers as Slack")
+    shell.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket workspace")
+    sub.add_parser("check", help="verify the configuration, line by line")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
+    if args.command == "shell":
+        from bot.shell import run_shell
+
+        return run_shell(settings, sandbox=args.sandbox)
+    from bot.check import run_check
+
+    return run_check(settings)
+
+
+def sandbox_settings(settings: Settings, bitbucket, slack=None) -> Settings:
+    """Point the bot at the simulated Bitbucket (and Slack, when one is given); no credentials needed."""
+    changes = dict(
+        bitbucket_api_url=bitbucket.base_url,
+        bitbucket_access_token="sandbox-token",
+        bitbucket_email="",
+        bitbucket_api_token="",
+        bitbucket_oauth_client_id="",
+        bitbucket_oauth_client_secret="",
+        bitbucket_oauth_authorize_url=bitbucket.oauth_authorize_url,
+        bitbucket_oauth_token_url=bitbucket.oauth_token_url,
+        bitbucket_workspace="acme",
+        bitbucket_webhook_secret=settings.bitbucket_webhook_secret or SANDBOX_WEBHOOK_SECRET,
+        database_path=settings.database_path if settings.database_path != "./data/chatops.db" else "./data/sandbox.db",
+    )
+    if slack is not None:
+        changes.update(slack_api_url=slack.api_url, slack_bot_token=SANDBOX_BOT_TOKEN, slack_signing_secret=SANDBOX_SIGNING_SECRET)
+    return settings.with_overrides(**changes)
+
+
+def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
+    log = logging.getLogger("bitbucket-chatops")
+    fakes = []
+    if sandbox:
+        from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
+
+        bitbucket = FakeBitbucket().start()
+        demo_workspace(bitbucket)
+        bitbucket.auto_advance_pipelines = True
+        fakes.append(bitbucket)
+        slack = None
+        if not (settings.slack_bot_token and settings.slack_signing_secret):
+            from bot.sandbox.slack import FakeSlack
+
+            slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, echo=lambda line: log.info("[sandbox slack] %s", line)).start()
+            fakes.append(slack)
+        settings = sandbox_settings(settings, bitbucket, slack)
+        log.info("sandbox: simulated Bitbucket at %s%s", bitbucket.base_url, "; simulated Slack (signing secret %r)" % SANDBOX_SIGNING_SECRET if slack else "")
+
+    problems = settings.problems(socket_mode=socket_mode)
+    if problems:
+        for line in problems:
+            print(f"bitbucket-chatops: {line}", file=sys.stderr)
+        print("bitbucket-chatops: see .env.example, or try `bitbucket-chatops shell --sandbox` with no configuration", file=sys.stderr)
+        return 2
+
+    from bot.server import BotServer
+    from bot.services import Services
+
+    services = Services.build(settings)
+    server = BotServer(services, host=settings.host, port=settings.port, scheduler=scheduler)
+    server.install_signal_handlers()
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(server.wsgi.bolt_app, settings.slack_app_token)
+        handler.connect()
+        log.info("connected to Slack over Socket Mode")
+    try:
+        server.serve_forever()
+    finally:
+        for fake in fakes:
+            fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Identifiers defined once: the slash command, button action IDs, modal callback IDs."""
+
+SLASH_COMMAND = "/bb"
+
+# Buttons on pull requests (lists and relayed cards).
+ASK_MERGE = "bb_ask_merge"  # opens the confirmation
+ASK_DECLINE = "bb_ask_decline"
+APPROVE = "bb_approve"
+REQUEST_CHANGES = "bb_request_changes"
+# Confirmation buttons: these act.
+CONFIRM_MERGE = "bb_confirm_merge"
+CONFIRM_DECLINE = "bb_confirm_decline"
+CONFIRM_DEPLOY = "bb_confirm_deploy"
+CANCEL = "bb_cancel"
+# Links (a button with a url still sends a block_actions payload that needs an ack).
+OPEN_LINK = "bb_open_link"
+SHOW_MORE = "bb_show_more"
+
+# Modals.
+CREATE_PR_MODAL = "bb_create_pr"
+PR_SOURCE_BLOCK, PR_SOURCE_INPUT = "source", "source_input"
+PR_DEST_BLOCK, PR_DEST_INPUT = "destination", "destination_input"
+PR_TITLE_BLOCK, PR_TITLE_INPUT = "title", "title_input"
+PR_DESCRIPTION_BLOCK, PR_DESCRIPTION_INPUT = "description", "description_input"

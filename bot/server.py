@@ -1,0 +1,99 @@
+"""The one process: HTTP (Slack, Bitbucket webhooks, OAuth callback, health), the delivery worker and the scheduler.
+
+Served by waitress, a production WSGI server: pure Python, multi-threaded, no fork (so the worker and
+scheduler threads live beside the request threads in one process), and it buffers slow clients itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress.server import create_server
+
+from bot import accounts, deploys, outbox, relay, reminders
+from bot.app import create_bolt_app
+from bot.services import Services
+from bot.web import MAX_BODY_BYTES, Request, Response, Router
+from handlers import oauth as oauth_handlers
+from handlers import webhook as webhook_handlers
+
+log = logging.getLogger(__name__)
+
+HTTP_THREADS = 16
+FEATURES = (outbox, relay, reminders, deploys, accounts)
+
+
+def build_wsgi(services: Services):
+    bolt_app = create_bolt_app(services)
+    router = Router()
+    router.bolt_app = bolt_app  # Socket Mode serves the same app
+    router.mount("/slack/events", SlackRequestHandler(bolt_app, path="/slack/events"))
+    router.add("POST", "/bitbucket/webhook", webhook_handlers.make_handler(services))
+    router.add("GET", "/bitbucket/oauth/callback", oauth_handlers.make_handler(services))
+    router.add("GET", "/healthz", _health(services))
+    return router
+
+
+def _health(services: Services):
+    def handle(request: Request) -> Response:
+        if services.store.ping():
+            return Response.json({"status": "ok", "database": "ok"})
+        return Response.json({"status": "unavailable", "database": "not answering"}, 503)
+
+    return handle
+
+
+class BotServer:
+    """Everything `serve` runs, started and stopped as one."""
+
+    def __init__(self, services: Services, *, host: str, port: int, scheduler: bool = True):
+        self.services = services
+        self.wsgi = build_wsgi(services)
+        self.http = create_server(
+            self.wsgi, host=host, port=port, threads=HTTP_THREADS, max_request_body_size=MAX_BODY_BYTES,
+            ident="bitbucket-chatops", clear_untrusted_proxy_headers=True,
+        )
+        self.scheduler = scheduler
+        self._stops: list = []
+        self._stopped = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self.http.effective_port
+
+    def start_background(self) -> None:
+        for feature in FEATURES:
+            self._stops += feature.start_background(self.services, scheduler=self.scheduler)
+
+    def serve_forever(self) -> None:
+        self.start_background()
+        log.info("listening on http://%s:%s", self.http.effective_host, self.port)
+        try:
+            self.http.run()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop taking requests, let background work finish what it holds, then close the store."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.http.close()
+        for stop in reversed(self._stops):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others
+                log.exception("while stopping")
+        self.services.shutdown(wait=True)
+
+    def install_signal_handlers(self) -> None:
+        def on_signal(signum, frame):
+            log.info("received %s: finishing what is in hand, then stopping", signal.Signals(signum).name)
+            # waitress's loop exits when its sockets close; stop() runs in serve_forever's finally.
+            threading.Thread(target=self.http.close, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)

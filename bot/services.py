@@ -1,0 +1,85 @@
+"""The long-lived parts of the running bot, built once and handed to every handler."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from bot.audit import AuditLog
+from bot.bitbucket import BasicApiToken, BearerToken, BitbucketClient, ClientCredentials
+from bot.config import Settings
+from bot.permissions import Permissions
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# Bitbucket work runs here, never on Bolt's listener threads, so a slow Bitbucket never delays an ack.
+WORK_THREADS = 16
+
+
+def bitbucket_auth(settings: Settings):
+    kind = settings.bitbucket_credential_kind
+    if kind == "access_token":
+        return BearerToken(settings.bitbucket_access_token)
+    if kind == "api_token":
+        return BasicApiToken(settings.bitbucket_email, settings.bitbucket_api_token)
+    if kind == "oauth_client_credentials":
+        return ClientCredentials(
+            settings.bitbucket_oauth_client_id, settings.bitbucket_oauth_client_secret, settings.bitbucket_oauth_token_url
+        )
+    return None
+
+
+def slack_web_client(settings: Settings) -> WebClient:
+    # Only connection errors are retried here (one quick retry); 429 and 5xx are the outbox's business,
+    # where waiting does not hold up a person.
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    bitbucket: BitbucketClient
+    slack: WebClient
+    permissions: Permissions
+    audit: AuditLog
+    work: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="bb-work"))
+    extras: dict = field(default_factory=dict)  # feature-owned long-lived objects (outbox worker, scheduler, …)
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: Store | None = None) -> "Services":
+        store = store or Store(settings.database_path).migrate()
+        return cls(
+            settings=settings,
+            store=store,
+            bitbucket=BitbucketClient(settings.bitbucket_api_url, bitbucket_auth(settings)),
+            slack=slack_web_client(settings),
+            permissions=Permissions(store, settings.chatops_admins),
+            audit=AuditLog(store),
+        )
+
+    def submit(self, fn, *args, **kwargs):
+        """Run slow work off the request path; exceptions are logged, never lost silently."""
+        future = self.work.submit(fn, *args, **kwargs)
+        future.add_done_callback(_log_failure)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.work.shutdown(wait=wait)
+        self.store.close()
+
+
+def _log_failure(future) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("background work failed", exc_info=error)

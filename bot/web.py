@@ -1,0 +1,113 @@
+"""A few lines of WSGI plumbing: a request with a bounded body, a response, and a route table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Callable
+from urllib.parse import parse_qs
+
+MAX_BODY_BYTES = 1024 * 1024  # Bitbucket caps deliveries at 256 KB and Slack's payloads are small
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Request:
+    environ: dict
+
+    @property
+    def method(self) -> str:
+        return self.environ.get("REQUEST_METHOD", "GET").upper()
+
+    @property
+    def path(self) -> str:
+        return self.environ.get("PATH_INFO", "/") or "/"
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(self.environ.get("QUERY_STRING", "")).items()}
+
+    def header(self, name: str) -> str | None:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if name.lower() == "content-type":
+            key = "CONTENT_TYPE"
+        return self.environ.get(key)
+
+    def read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
+        """Refuses a body over `limit` from its Content-Length, before reading it."""
+        try:
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise BodyTooLarge()
+        stream = self.environ["wsgi.input"]
+        body = stream.read(length) if length else stream.read(limit + 1)
+        if len(body) > limit:
+            raise BodyTooLarge()
+        return body
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, data, status: int = 200) -> "Response":
+        return cls(status, json.dumps(data).encode(), [("Content-Type", "application/json")])
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> "Response":
+        return cls(status, text.encode(), [("Content-Type", content_type)])
+
+    def __call__(self, start_response) -> list[bytes]:
+        phrase = HTTPStatus(self.status).phrase if self.status in HTTPStatus._value2member_map_ else ""
+        headers = self.headers + [("Content-Length", str(len(self.body)))]
+        start_response(f"{self.status} {phrase}", headers)
+        return [self.body]
+
+
+Handler = Callable[[Request], Response]
+
+
+class Router:
+    """Exact-path routes; 404 for unknown paths, 405 for a known path with another method."""
+
+    def __init__(self):
+        self.routes: dict[str, dict[str, Callable]] = {}
+        self.raw: dict[str, Callable] = {}  # path -> plain WSGI app (Bolt's adapter)
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        self.routes.setdefault(path, {})[method.upper()] = handler
+
+    def mount(self, path: str, wsgi_app: Callable) -> None:
+        self.raw[path] = wsgi_app
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        if request.path in self.raw:
+            if request.method != "POST":
+                return Response.json({"error": "method not allowed"}, 405)(start_response)
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > MAX_BODY_BYTES:
+                return Response.json({"error": "request body too large"}, 413)(start_response)
+            return self.raw[request.path](environ, start_response)
+        methods = self.routes.get(request.path)
+        if methods is None:
+            return Response.json({"error": "not found"}, 404)(start_response)
+        handler = methods.get(request.method) or (methods.get("GET") if request.method == "HEAD" else None)
+        if handler is None:
+            return Response.json({"error": "method not allowed"}, 405)(start_response)
+        try:
+            return handler(request)(start_response)
+        except BodyTooLarge:
+            return Response.json({"error": "request body too large"}, 413)(start_response)

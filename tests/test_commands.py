@@ -1,0 +1,171 @@
+"""The `/bb` grammar, as a person types it."""
+
+import pytest
+
+from bot import commands
+from bot.commands import RepoRef, parse
+from bot.errors import UsageError
+
+
+def usage_error(text: str) -> UsageError:
+    with pytest.raises(UsageError) as caught:
+        parse(text)
+    return caught.value
+
+
+@pytest.mark.parametrize("text", ["", "   ", "help"])
+def test_nothing_or_help_is_help(text):
+    assert parse(text).name == "help"
+
+
+def test_help_for_one_command():
+    assert parse("help merge").args == {"topic": "merge"}
+
+
+def test_prs_with_and_without_repo():
+    assert parse("prs acme/api").repo == RepoRef("acme", "api")
+    assert parse("prs api").repo == RepoRef(None, "api")
+    assert parse("prs").repo is None
+
+
+def test_a_pasted_bitbucket_url_is_a_repo():
+    assert parse("prs https://bitbucket.org/acme/api/pull-requests/3").repo == RepoRef("acme", "api")
+
+
+def test_pr_with_destination_and_title():
+    command = parse('pr acme/api feature/login into develop "Add login" now')
+    assert command.repo == RepoRef("acme", "api")
+    assert command.args == {"source": "feature/login", "destination": "develop", "title": "Add login now", "modal": False}
+
+
+def test_pr_with_only_repo_asks_for_a_modal():
+    assert parse("pr acme/api").args == {"modal": True}
+
+
+def test_pr_into_without_branch_is_refused():
+    assert "destination" in usage_error("pr api feat into").message
+
+
+@pytest.mark.parametrize(
+    "text, repo, pr_id, strategy",
+    [
+        ("merge acme/api 12", RepoRef("acme", "api"), 12, None),
+        ("merge api #12 squash", RepoRef(None, "api"), 12, "squash"),
+        ("merge 7 fast_forward", None, 7, "fast_forward"),
+        ("merge api 3 ff", RepoRef(None, "api"), 3, "fast_forward"),
+    ],
+)
+def test_merge(text, repo, pr_id, strategy):
+    command = parse(text)
+    assert (command.name, command.repo, command.args) == ("merge", repo, {"pr_id": pr_id, "strategy": strategy})
+
+
+def test_merge_with_an_unknown_strategy_suggests_one():
+    error = usage_error("merge api 3 sqash")
+    assert "Did you mean `squash`" in error.message
+    assert error.usage.startswith("/bb merge")
+
+
+def test_merge_without_a_number():
+    assert "pull request number" in usage_error("merge api").message
+    assert "not a pull request number" in usage_error("merge api twelve").message
+
+
+def test_decline():
+    assert parse("decline api 4").args == {"pr_id": 4}
+    assert "more than it expected" in usage_error("decline api 4 please").message
+
+
+def test_tag_forms():
+    assert parse("tag acme/api v1.2.0").args == {"name": "v1.2.0", "ref": None}
+    assert parse("tag acme/api v1.2.0 develop").args == {"name": "v1.2.0", "ref": "develop"}
+    assert parse("tag v1.2.0").repo is None
+
+
+def test_deploy_forms():
+    command = parse("deploy api v1.4.0 to Production")
+    assert (command.repo, command.args) == (RepoRef(None, "api"), {"ref": "v1.4.0", "environment": "Production"})
+    assert parse("deploy main to staging").args == {"ref": "main", "environment": "staging"}
+    assert "to ENV" in usage_error("deploy api v1").message
+
+
+def test_rollback_forms():
+    assert parse("rollback api production").args == {"environment": "production"}
+    assert parse("rollback production").repo is None
+
+
+def test_subscribe_families_and_branch_glob():
+    command = parse("subscribe acme/api pushes builds branch:release/*")
+    assert command.args == {"families": ("pushes", "builds"), "branch_glob": "release/*"}
+    assert parse("subscribe api").args["families"] == commands.EVENT_FAMILIES
+    assert "Did you mean `pushes`" in usage_error("subscribe api pushs").message
+
+
+def test_remind_defaults_and_options():
+    assert parse("remind api").args == {"after_seconds": 48 * 3600, "at": "09:00", "days": ("mon", "tue", "wed", "thu", "fri")}
+    command = parse("remind api after 36h at 9:30 on mon,wed,fri")
+    assert command.args == {"after_seconds": 36 * 3600, "at": "09:30", "days": ("mon", "wed", "fri")}
+    assert parse("remind api on daily").args["days"] == commands.WEEKDAYS
+    assert parse("remind api on fri-mon").args["days"] == ("mon", "fri", "sat", "sun")
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [("remind api after soon", "`after soon`"), ("remind api at 25:00", "`at 25:00`"), ("remind api on funday", "`on funday`")],
+)
+def test_remind_bad_input_names_the_wrong_part(text, names):
+    assert names in usage_error(text).message
+
+
+def test_remind_off_and_now():
+    assert parse("remind off").name == "remind_off"
+    assert parse("remind now acme/api").repo == RepoRef("acme", "api")
+
+
+def test_grant_and_revoke():
+    command = parse("grant <@U123ABC|bob> deployer:Production acme/api")
+    assert command.args == {"user_id": "U123ABC", "role": "deployer", "environment": "Production"}
+    assert command.repo == RepoRef("acme", "api")
+    assert parse("revoke <@U9> merger").args == {"user_id": "U9", "role": "merger", "environment": None}
+
+
+def test_grant_needs_a_real_mention_and_role():
+    assert "Slack user" in usage_error("grant @bob merger").message
+    assert "Did you mean `merger`" in usage_error("grant <@U1> mergr").message
+    assert "not a role" in usage_error("grant <@U1> merger:prod").message
+
+
+def test_link_self_and_other():
+    assert parse("link jdoe").args == {"user_id": None, "nickname": "jdoe"}
+    assert parse("link <@U2|al> jdoe").args == {"user_id": "U2", "nickname": "jdoe"}
+
+
+def test_unknown_command_gets_usage_and_a_suggestion():
+    error = usage_error("mrege api 1")
+    assert error.suggestion == "merge"
+    assert "Did you mean `/bb merge`" in error.message
+    assert "/bb prs" in error.usage
+
+
+def test_unknown_command_is_echoed_escaped():
+    error = usage_error("<!channel>")
+    assert "<!channel>" not in error.message
+    assert "&lt;!channel&gt;" in error.message
+
+
+def test_aliases():
+    assert parse("list api").name == "prs"
+    assert parse("sub api").name == "subscribe"
+
+
+def test_every_command_has_a_parser_that_accepts_its_usage_example():
+    examples = {
+        "help": "help", "prs": "prs a/b", "pr": "pr a/b x", "merge": "merge a/b 1", "decline": "decline a/b 1",
+        "tag": "tag a/b v1", "deploy": "deploy a/b v1 to prod", "rollback": "rollback a/b prod", "deployments": "deployments a/b",
+        "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
+        "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
+        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger",
+    }
+    assert set(examples) == {spec.name for spec in commands.COMMANDS}
+    for name, text in examples.items():
+        assert parse(text).name == name
