@@ -11,6 +11,7 @@ REQUEST_CHANGES = "bb_request_changes"
 CONFIRM_MERGE = "bb_confirm_merge"
 CONFIRM_DECLINE = "bb_confirm_decline"
 CONFIRM_DEPLOY = "bb_confirm_deploy"
+CONFIRM_ROLLBACK = "bb_confirm_rollback"
 CANCEL = "bb_cancel"
 # Links (a button with a url still sends a block_actions payload that needs an ack).
 OPEN_LINK = "bb_open_link"

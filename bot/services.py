@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -55,6 +56,8 @@ class Services:
     audit: AuditLog
     work: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="bb-work"))
     extras: dict = field(default_factory=dict)  # feature-owned long-lived objects (outbox worker, scheduler, …)
+    _in_flight: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None) -> "Services":
@@ -70,9 +73,22 @@ class Services:
 
     def submit(self, fn, *args, **kwargs):
         """Run slow work off the request path; exceptions are logged, never lost silently."""
+        with self._idle:
+            self._in_flight += 1
         future = self.work.submit(fn, *args, **kwargs)
-        future.add_done_callback(_log_failure)
+        future.add_done_callback(self._done)
         return future
+
+    def _done(self, future) -> None:
+        _log_failure(future)
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no submitted work is running (the shell waits for a command's answers)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def shutdown(self, wait: bool = True) -> None:
         self.work.shutdown(wait=wait)
