@@ -1,0 +1,160 @@
+"""The sandbox's demo workspace: a small team, three repositories, a handful of pull requests to act on.
+
+Everything is dated relative to the fake's clock, so "stale" pull requests stay stale whenever the sandbox runs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.sandbox.bitbucket import FakeBitbucket
+
+WORKSPACE = "acme"
+SANDBOX_TOKEN = "sandbox-token"
+
+PEOPLE = {
+    "alice": "Alice Nguyen",
+    "bob": "Bob Okafor",
+    "carol": "Carol Diaz",
+    "dave": "Dave Kowalski",
+    "erin": "Erin Walsh",
+}
+
+RELEASES = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0")
+ENVIRONMENTS = ("Test", "Staging", "Production")
+
+
+def demo_workspace(fake: FakeBitbucket) -> None:
+    """Seed workspace "acme" (repositories api, web, infra) and accept the bearer token "sandbox-token"."""
+    for nickname, name in PEOPLE.items():
+        fake.add_user(nickname, name)
+    fake.allow_bearer(SANDBOX_TOKEN, name="ChatOps Sandbox")  # its own app user, like a workspace access token
+    fake.add_workspace(WORKSPACE, "Acme Corp")
+    fake.auto_advance_pipelines = True  # deploys started from Slack finish by themselves
+
+    _seed_api(fake)
+    _seed_web(fake)
+    _seed_infra(fake)
+
+
+def _seed_api(fake: FakeBitbucket) -> None:
+    now = fake.clock()
+    fake.add_repository(WORKSPACE, "api", name="API")
+    release_commits = {}
+    for version in RELEASES:
+        release_commits[version] = fake.add_commit(
+            WORKSPACE, "api", "main", message=f"Release {version}", author="alice"
+        )
+        fake.add_tag(
+            WORKSPACE, "api", version, commit=release_commits[version], message=f"Release {version}\n", tagger="alice"
+        )
+    unreleased = fake.add_commit(WORKSPACE, "api", "main", message="Tidy the health check", author="bob")
+
+    fake.add_pull_request(
+        WORKSPACE, "api",
+        title="Add rate limiting to public endpoints",
+        source="feature/rate-limits",
+        author="alice",
+        reviewers=("bob", "carol"),
+        approved_by=("bob",),
+        created_on=now - timedelta(days=1, hours=3),
+        updated_on=now - timedelta(hours=2),
+        description="Token bucket per API key; 429 with Retry-After when exhausted.",
+        close_source_branch=True,
+    )
+    fake.add_pull_request(
+        WORKSPACE, "api",
+        title="OAuth login for the admin console",
+        source="feature/oauth-login",
+        author="bob",
+        reviewers=("alice", "dave"),
+        changes_requested_by=("alice",),
+        created_on=now - timedelta(days=9),
+        updated_on=now - timedelta(days=4),  # stale
+        description="Replaces the shared admin password.",
+    )
+    fake.add_pull_request(
+        WORKSPACE, "api",
+        title="WIP: structured logging",
+        source="chore/structured-logging",
+        author="carol",
+        draft=True,
+        created_on=now - timedelta(hours=20),
+        updated_on=now - timedelta(hours=5),
+    )
+
+    for environment in ENVIRONMENTS:
+        fake.add_environment(WORKSPACE, "api", environment)
+        fake.set_pipeline_script(WORKSPACE, "api", f"deploy-to-{environment.lower()}", steps_seconds=4.0)
+    history = [  # (environment, release, days ago, build number)
+        ("Production", "v1.2.0", 20, 31),
+        ("Staging", "v1.3.0", 12, 35),
+        ("Production", "v1.3.0", 10, 36),
+        ("Test", "v1.4.0", 3, 40),
+        ("Staging", "v1.4.0", 2, 41),
+    ]
+    for environment, version, days_ago, build_number in history:
+        fake.add_deployment(
+            WORKSPACE, "api", environment,
+            commit=release_commits[version],
+            release_name=f"#{build_number}",
+            completed_on=now - timedelta(days=days_ago),
+            deployer="alice",
+        )
+    fake.add_deployment(
+        WORKSPACE, "api", "Test",
+        commit=unreleased,
+        release_name="#42",
+        completed_on=now - timedelta(hours=6),
+        deployer="bob",
+    )
+
+
+def _seed_web(fake: FakeBitbucket) -> None:
+    now = fake.clock()
+    fake.add_repository(WORKSPACE, "web", name="Web", branches=("main", "develop"))
+    fake.add_tag(WORKSPACE, "web", "v2.0.0")
+    fake.add_pull_request(
+        WORKSPACE, "web",
+        title="Render <!channel> & <b>bold</b> safely in the banner",  # shows that titles are escaped
+        source="fix/banner-escaping",
+        author="dave",
+        reviewers=("erin", "alice"),
+        approved_by=("erin", "alice"),
+        created_on=now - timedelta(hours=30),
+        updated_on=now - timedelta(hours=1),
+        description="Titles and descriptions can contain `<!channel>`; they must never ping anyone.",
+        close_source_branch=True,
+    )
+    fake.add_pull_request(
+        WORKSPACE, "web",
+        title="Upgrade the UI framework to the next major version",
+        source="chore/framework-upgrade",
+        author="erin",
+        reviewers=("dave",),
+        created_on=now - timedelta(days=15),
+        updated_on=now - timedelta(days=9),  # stale
+    )
+    for environment in ENVIRONMENTS:
+        fake.add_environment(WORKSPACE, "web", environment)
+        fake.set_pipeline_script(WORKSPACE, "web", f"deploy-to-{environment.lower()}", steps_seconds=3.0)
+
+
+def _seed_infra(fake: FakeBitbucket) -> None:
+    now = fake.clock()
+    # Squash only: merging with another strategy shows Bitbucket's refusal.
+    fake.add_repository(WORKSPACE, "infra", name="Infra", merge_strategies=("squash",))
+    fake.add_pull_request(
+        WORKSPACE, "infra",
+        title="Terraform: add a read replica to staging",
+        source="feature/staging-replica",
+        author="alice",
+        reviewers=("dave", "bob"),
+        approved_by=("dave",),
+        created_on=now - timedelta(days=2),
+        updated_on=now - timedelta(days=1, hours=4),
+    )
+    # Fails on purpose, so the sandbox can show a failed pipeline.
+    fake.set_pipeline_script(WORKSPACE, "infra", "plan", outcome="FAILED", steps_seconds=2.0)
