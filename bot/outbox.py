@@ -1,8 +1,284 @@
-"""outbox: filled in by its own issue."""
+"""The durable outbox: every message the bot posts on its own initiative, and the worker that delivers it.
 
-SCHEMA: list[str] = []
+Items are rows in SQLite, written in the same transaction as whatever caused them (a webhook delivery, a
+reminder's mark, a deploy's state), so nothing accepted is lost to a Slack outage, a 429 or a crash.
+Items with the same `key` are delivered in order; different keys never wait for each other.
+
+Delivery is at-least-once for the one item in flight at the instant of a crash (Slack has no idempotency
+key for chat.postMessage) and exactly-once otherwise: an item is marked sent in the same moment its
+`ts` is recorded, and a sent item is never picked again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+
+from bot.render import Message
+
+log = logging.getLogger(__name__)
+
+SCHEMA: list[str] = [
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,                 -- ordering key: same key, same order
+        channel TEXT NOT NULL,
+        anchor TEXT NOT NULL DEFAULT '',   -- create-or-update the message with this name
+        thread_anchor TEXT NOT NULL DEFAULT '',  -- reply in the thread of the message with this name
+        message TEXT NOT NULL,             -- JSON {text, blocks}
+        state TEXT NOT NULL DEFAULT 'pending',   -- pending | sending | sent | parked | dropped
+        owner TEXT NOT NULL DEFAULT '',    -- host:pid of the worker sending it
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        ts TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_by_state_key ON outbox (state, key, id)",
+    """CREATE TABLE IF NOT EXISTS slack_anchors (
+        channel TEXT NOT NULL,
+        anchor TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        PRIMARY KEY (channel, anchor)
+    )""",
+]
+
+# Errors that mean the channel will not take our messages until a person acts.
+CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
+# Errors worth trying again later.
+TRANSIENT_ERRORS = {"ratelimited", "rate_limited", "fatal_error", "internal_error", "service_unavailable", "request_timeout", "team_added_to_org"}
+# chat.update found no message to update: post a new one instead.
+MESSAGE_GONE_ERRORS = {"message_not_found", "cant_update_message"}
+
+_wakeup = threading.Event()
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None) -> int:
+    """Queue one message; call inside the transaction that stores its cause. Returns the item's id."""
+    body = message.to_dict() if isinstance(message, Message) else {"text": message.get("text", ""), "blocks": message.get("blocks") or []}
+    cursor = db.execute(
+        "INSERT INTO outbox (key, channel, anchor, thread_anchor, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (key, channel, anchor or "", thread_anchor or "", json.dumps(body, separators=(",", ":")), time.time()),
+    )
+    _wakeup.set()
+    return cursor.lastrowid
+
+
+def anchor_ts(store, channel: str, anchor: str) -> str | None:
+    row = store.query_one("SELECT ts FROM slack_anchors WHERE channel = ? AND anchor = ?", (channel, anchor))
+    return row["ts"] if row else None
+
+
+def check_lines(store) -> list[tuple[str, str]]:
+    """For `bitbucket-chatops check`: parked messages, and a backlog if there is one."""
+    lines = []
+    parked = store.query("SELECT COUNT(*) AS n, MAX(last_error) AS error FROM outbox WHERE state = 'parked'")[0]
+    if parked["n"]:
+        lines.append(("FIX", f"{parked['n']} Slack message(s) parked after repeated failures (last error: {parked['error']})"))
+    pending = store.query("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')")[0]["n"]
+    lines.append(("ok " if not pending else " - ", f"outbox: {pending} message(s) waiting to be delivered"))
+    return lines
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    key: str
+    channel: str
+    anchor: str
+    thread_anchor: str
+    message: dict
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 1.0
+    cap: float = 300.0
+    max_attempts: int = 40  # with the cap, a little over three hours of trying before an item is parked
+
+    def delay(self, attempts: int, rand=random.random) -> float:
+        """Exponential backoff with jitter (half to all of the step), so retries after an outage spread out."""
+        step = min(self.cap, self.base * 2 ** min(attempts, 30))
+        return step * (0.5 + rand() / 2)
+
+
+class OutboxWorker:
+    """One thread that drains the outbox into Slack."""
+
+    def __init__(self, store, slack, *, backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
+        self.store = store
+        self.slack = slack
+        self.backoff = backoff
+        self.idle_wait = idle_wait
+        self.clock = clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "OutboxWorker":
+        self.reclaim_abandoned()
+        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the item in hand, then stop; what is pending stays in SQLite for the next start."""
+        self._stopping.set()
+        _wakeup.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def reclaim_abandoned(self) -> int:
+        """Items a dead worker of this host was sending go back to pending (the process was killed mid-send)."""
+        rows = self.store.query("SELECT id, owner FROM outbox WHERE state = 'sending'")
+        dead = [row["id"] for row in rows if not _owner_alive(row["owner"])]
+        for item_id in dead:
+            self.store.execute("UPDATE outbox SET state = 'pending', owner = '' WHERE id = ? AND state = 'sending'", (item_id,))
+        return len(dead)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                delivered = self.drain_once()
+            except Exception:  # noqa: BLE001 - the worker must outlive any one bad item or a locked database
+                log.exception("outbox worker: unexpected failure; continuing")
+                delivered = 0
+            if not delivered:
+                _wakeup.wait(self.idle_wait)
+                _wakeup.clear()
+
+    # --- one pass ----------------------------------------------------------------------------------
+
+    def due_items(self, limit: int = 50) -> list[Item]:
+        """The oldest pending item of each key that is due and has nothing older pending before it."""
+        rows = self.store.query(
+            """SELECT o.id, o.key, o.channel, o.anchor, o.thread_anchor, o.message, o.attempts
+               FROM outbox o
+               WHERE o.state = 'pending' AND o.next_attempt_at <= ?
+                 AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND p.state IN ('pending', 'sending') AND p.id < o.id)
+               ORDER BY o.id LIMIT ?""",
+            (self.clock(), limit),
+        )
+        return [Item(**{**row, "message": json.loads(row["message"])}) for row in rows]
+
+    def drain_once(self) -> int:
+        """Deliver what is due now; returns how many items were handled."""
+        handled = 0
+        for item in self.due_items():
+            if self._stopping.is_set():
+                break
+            if self._claim(item):
+                self.deliver(item)
+                handled += 1
+        return handled
+
+    def _claim(self, item: Item) -> bool:
+        # A second process on the same database (a web replica) must not send the same item.
+        cursor = self.store.execute("UPDATE outbox SET state = 'sending', owner = ? WHERE id = ? AND state = 'pending'", (OWNER, item.id))
+        return cursor.rowcount == 1
+
+    def deliver(self, item: Item) -> None:
+        try:
+            ts = self._send(item)
+        except SlackApiError as error:
+            self._on_slack_error(item, error)
+        except Exception as error:  # noqa: BLE001 - network failures of any kind: back off and try again
+            self._retry_later(item, f"{type(error).__name__}: {error}")
+        else:
+            self._mark_sent(item, ts)
+
+    def _send(self, item: Item) -> str:
+        text, blocks = item.message.get("text", ""), item.message.get("blocks") or None
+        if item.anchor:
+            existing = anchor_ts(self.store, item.channel, item.anchor)
+            if existing:
+                try:
+                    self.slack.chat_update(channel=item.channel, ts=existing, text=text, blocks=blocks or [])
+                    return existing
+                except SlackApiError as error:
+                    if error.response.get("error") not in MESSAGE_GONE_ERRORS:
+                        raise
+                    log.info("outbox: anchored message %s in %s is gone; posting it again", item.anchor, item.channel)
+        thread_ts = anchor_ts(self.store, item.channel, item.thread_anchor) if item.thread_anchor else None
+        response = self.slack.chat_postMessage(channel=item.channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False)
+        return response["ts"]
+
+    def _mark_sent(self, item: Item, ts: str) -> None:
+        with self.store.transaction() as db:
+            db.execute("UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE id = ?", (ts, self.clock(), item.id))
+            if item.anchor:
+                db.execute("INSERT OR REPLACE INTO slack_anchors (channel, anchor, ts) VALUES (?, ?, ?)", (item.channel, item.anchor, ts))
+
+    def _on_slack_error(self, item: Item, error: SlackApiError) -> None:
+        status = error.response.status_code
+        code = error.response.get("error") or f"HTTP {status}"
+        if status == 429:
+            retry_after = _retry_after_seconds(error.response.headers)
+            log.info("outbox: Slack rate limit; waiting %.1fs before item %s", retry_after, item.id)
+            self._reschedule(item, self.clock() + retry_after, code, count_attempt=False)
+        elif code in CHANNEL_ERRORS:
+            log.warning("outbox: channel %s refuses messages (%s); its subscriptions are marked broken", item.channel, code)
+            with self.store.transaction() as db:
+                db.execute("UPDATE outbox SET state = 'dropped', last_error = ?, owner = '' WHERE id = ?", (code, item.id))
+                db.execute("UPDATE subscriptions SET broken_reason = ? WHERE channel_id = ?", (code, item.channel))
+        elif status >= 500 or code in TRANSIENT_ERRORS:
+            self._retry_later(item, code)
+        else:
+            log.error("outbox: Slack refused item %s for good (%s); parked", item.id, code)
+            self.store.execute("UPDATE outbox SET state = 'parked', last_error = ?, owner = '' WHERE id = ?", (code, item.id))
+
+    def _retry_later(self, item: Item, reason: str) -> None:
+        if item.attempts + 1 >= self.backoff.max_attempts:
+            log.error("outbox: item %s failed %d times (%s); parked", item.id, item.attempts + 1, reason)
+            self.store.execute("UPDATE outbox SET state = 'parked', last_error = ?, attempts = attempts + 1, owner = '' WHERE id = ?", (reason[:500], item.id))
+            return
+        delay = self.backoff.delay(item.attempts)
+        log.info("outbox: item %s not delivered (%s); retrying in %.1fs", item.id, reason, delay)
+        self._reschedule(item, self.clock() + delay, reason, count_attempt=True)
+
+    def _reschedule(self, item: Item, when: float, reason: str, *, count_attempt: bool) -> None:
+        self.store.execute(
+            "UPDATE outbox SET state = 'pending', owner = '', next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?",
+            (when, reason[:500], int(count_attempt), item.id),
+        )
+
+
+def _retry_after_seconds(headers) -> float:
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    try:
+        return min(max(float(value), 0.0), 300.0)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another host's worker: its items are its own business
+    if int(pid) == os.getpid():
+        return False  # an earlier incarnation in this very process (a restarted worker)
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    """Start this feature's background work in the serve process; return the functions that stop it."""
-    return []
+    worker = OutboxWorker(services.store, services.slack).start()
+    services.extras["outbox_worker"] = worker
+    return [worker.stop]

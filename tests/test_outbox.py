@@ -1,0 +1,152 @@
+"""The outbox and its worker, against the simulated Slack Web API."""
+
+import time
+
+import pytest
+from slack_sdk import WebClient
+
+from bot import outbox
+from bot.outbox import Backoff, OutboxWorker
+from bot.render import notice
+from bot.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(str(tmp_path / "bot.db")).migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(slack):
+    return WebClient(token="xoxb-test", base_url=slack.api_url, retry_handlers=[])
+
+
+def fast_worker(store, client, **kwargs) -> OutboxWorker:
+    return OutboxWorker(store, client, backoff=Backoff(base=0.01, cap=0.05, max_attempts=kwargs.pop("max_attempts", 40)), idle_wait=0.01, **kwargs)
+
+
+def enqueue(store, text, *, channel="C1", key="k", **kwargs):
+    with store.transaction() as db:
+        return outbox.enqueue(db, channel=channel, message=notice(text), key=key, **kwargs)
+
+
+def states(store):
+    return {row["id"]: row["state"] for row in store.query("SELECT id, state FROM outbox")}
+
+
+def test_delivers_in_order_and_marks_sent(store, client, slack):
+    ids = [enqueue(store, f"message {n}") for n in range(5)]
+    worker = fast_worker(store, client)
+    while worker.drain_once():
+        pass
+    assert [m.text for m in slack.channel_messages("C1")] == [f"message {n}" for n in range(5)]
+    assert set(states(store).values()) == {"sent"} and len(states(store)) == len(ids)
+
+
+def test_anchor_creates_then_updates_and_threads_follow(store, client, slack):
+    enqueue(store, "card v1", key="pr:1", anchor="pr:acme/api#1")
+    enqueue(store, "approved by bob", key="pr:1", thread_anchor="pr:acme/api#1")
+    enqueue(store, "card v2", key="pr:1", anchor="pr:acme/api#1")
+    worker = fast_worker(store, client)
+    while worker.drain_once():
+        pass
+    top_level = [m for m in slack.channel_messages("C1") if not m.thread_ts]
+    assert len(top_level) == 1 and top_level[0].text == "card v2" and top_level[0].updated_count == 1
+    card_ts = outbox.anchor_ts(store, "C1", "pr:acme/api#1")
+    assert card_ts == top_level[0].ts
+    assert [m.text for m in slack.thread("C1", card_ts) if m.ts != card_ts] == ["approved by bob"]
+
+
+def test_a_thread_reply_without_its_card_goes_to_the_top_level(store, client, slack):
+    enqueue(store, "comment", key="pr:9", thread_anchor="pr:acme/api#9")
+    fast_worker(store, client).drain_once()
+    assert slack.channel_messages("C1")[0].thread_ts is None
+
+
+def test_429_waits_for_retry_after_and_holds_only_its_key(store, client, slack):
+    now = [1000.0]
+    slack.fail_next("chat.postMessage", status=429, retry_after=30)
+    first = enqueue(store, "first in A", key="A")
+    enqueue(store, "second in A", key="A")
+    enqueue(store, "only in B", key="B")
+    worker = fast_worker(store, client, clock=lambda: now[0])
+    worker.drain_once()
+    worker.drain_once()
+    assert [m.text for m in slack.channel_messages("C1")] == ["only in B"]
+    row = store.query_one("SELECT next_attempt_at, attempts, last_error FROM outbox WHERE id = ?", (first,))
+    assert row == {"next_attempt_at": 1030.0, "attempts": 0, "last_error": "ratelimited"}
+    now[0] = 1031.0
+    while worker.drain_once():
+        pass
+    assert [m.text for m in slack.channel_messages("C1")] == ["only in B", "first in A", "second in A"]
+
+
+def test_an_outage_loses_nothing(store, client, slack):
+    slack.outage = True
+    for n in range(3):
+        enqueue(store, f"m{n}", key=f"k{n}")
+    worker = fast_worker(store, client).start()
+    try:
+        slack.wait_for(lambda: len([c for c in slack.calls_to("chat.postMessage")]) >= 3 or None, timeout=5)
+        assert slack.channel_messages("C1") == []
+        assert set(states(store).values()) <= {"pending", "sending"}
+        slack.outage = False
+        slack.wait_for(lambda: len(slack.channel_messages("C1")) == 3, timeout=10)
+    finally:
+        worker.stop()
+    assert sorted(m.text for m in slack.channel_messages("C1")) == ["m0", "m1", "m2"]
+
+
+def test_repeated_failures_park_the_item_and_check_says_so(store, client, slack):
+    slack.fail_next("chat.postMessage", status=500, times=10)
+    enqueue(store, "doomed")
+    worker = fast_worker(store, client, max_attempts=3)
+    deadline = time.time() + 5
+    while time.time() < deadline and "parked" not in states(store).values():
+        worker.drain_once()
+        time.sleep(0.01)
+    assert list(states(store).values()) == ["parked"]
+    assert any(status == "FIX" and "parked" in text for status, text in outbox.check_lines(store))
+
+
+@pytest.mark.parametrize("error", ["channel_not_found", "not_in_channel", "is_archived"])
+def test_a_channel_that_refuses_marks_its_subscriptions_broken(store, client, slack, error):
+    store.execute(
+        "INSERT INTO subscriptions (channel_id, repo, families, created_by, created_at) VALUES ('C9', 'acme/api', 'pushes', 'U1', 0)"
+    )
+    slack.set_channel_error("C9", error)
+    enqueue(store, "hello", channel="C9")
+    fast_worker(store, client).drain_once()
+    assert list(states(store).values()) == ["dropped"]
+    assert store.query_one("SELECT broken_reason FROM subscriptions")["broken_reason"] == error
+
+
+def test_a_permanent_refusal_is_parked_at_once(store, client, slack):
+    slack.fail_next("chat.postMessage", error="invalid_blocks")
+    enqueue(store, "bad blocks")
+    fast_worker(store, client).drain_once()
+    assert list(states(store).values()) == ["parked"]
+
+
+def test_items_a_dead_worker_was_sending_are_reclaimed(store, client, slack):
+    item = enqueue(store, "in flight when killed")
+    store.execute("UPDATE outbox SET state = 'sending', owner = ? WHERE id = ?", (f"{outbox.socket.gethostname()}:999999", item))
+    worker = fast_worker(store, client)
+    assert worker.reclaim_abandoned() == 1
+    worker.drain_once()
+    assert [m.text for m in slack.channel_messages("C1")] == ["in flight when killed"]
+
+
+def test_stop_finishes_and_keeps_the_rest(store, client, slack):
+    slack.latency = 0.05
+    for n in range(20):
+        enqueue(store, f"m{n}", key=f"k{n}")
+    worker = fast_worker(store, client).start()
+    slack.wait_for(lambda: len(slack.channel_messages("C1")) >= 2, timeout=5)
+    worker.stop()
+    sent = len(slack.channel_messages("C1"))
+    values = list(states(store).values())
+    assert values.count("sent") == sent and "sending" not in values
+    assert values.count("pending") == 20 - sent
