@@ -203,7 +203,7 @@ def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_u
         more = link(f"{repo_url}/pull-requests/" if repo_url else None, "see them all in Bitbucket")
         blocks.append(_context(f"Showing the {len(shown)} newest of {total} open pull requests · {more}"))
     fallback = f"{total} open pull request{'s' if total != 1 else ''} in {repo}: " + "; ".join(
-        f"#{pr.id} {pr.title}" for pr in shown
+        f"#{pr.id} {escape(pr.title)}" for pr in shown
     )
     return message(fallback, blocks)
 

@@ -10,7 +10,6 @@ import logging
 import signal
 import threading
 
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 from waitress.server import create_server
 
 from bot import accounts, deploys, outbox, relay, reminders
@@ -18,6 +17,7 @@ from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
 from handlers import oauth as oauth_handlers
+from handlers import slack_http
 from handlers import webhook as webhook_handlers
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def build_wsgi(services: Services):
     bolt_app = create_bolt_app(services)
     router = Router()
     router.bolt_app = bolt_app  # Socket Mode serves the same app
-    router.mount("/slack/events", SlackRequestHandler(bolt_app, path="/slack/events"))
+    router.add("POST", "/slack/events", slack_http.make_handler(bolt_app, services.settings.slack_signing_secret))
     router.add("POST", "/bitbucket/webhook", webhook_handlers.make_handler(services))
     router.add("GET", "/bitbucket/oauth/callback", oauth_handlers.make_handler(services))
     router.add("GET", "/healthz", _health(services))

@@ -81,26 +81,12 @@ class Router:
 
     def __init__(self):
         self.routes: dict[str, dict[str, Callable]] = {}
-        self.raw: dict[str, Callable] = {}  # path -> plain WSGI app (Bolt's adapter)
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.routes.setdefault(path, {})[method.upper()] = handler
 
-    def mount(self, path: str, wsgi_app: Callable) -> None:
-        self.raw[path] = wsgi_app
-
     def __call__(self, environ, start_response):
         request = Request(environ)
-        if request.path in self.raw:
-            if request.method != "POST":
-                return Response.json({"error": "method not allowed"}, 405)(start_response)
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > MAX_BODY_BYTES:
-                return Response.json({"error": "request body too large"}, 413)(start_response)
-            return self.raw[request.path](environ, start_response)
         methods = self.routes.get(request.path)
         if methods is None:
             return Response.json({"error": "not found"}, 404)(start_response)
