@@ -55,6 +55,8 @@ class Services:
     permissions: Permissions
     audit: AuditLog
     work: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="bb-work"))
+    # Slack-only work that must not queue behind Bitbucket calls (opening a modal: its trigger lives 3 s).
+    quick: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="slack-quick"))
     extras: dict = field(default_factory=dict)  # feature-owned long-lived objects (outbox worker, scheduler, …)
     _in_flight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
@@ -71,11 +73,11 @@ class Services:
             audit=AuditLog(store),
         )
 
-    def submit(self, fn, *args, **kwargs):
-        """Run slow work off the request path; exceptions are logged, never lost silently."""
+    def submit(self, fn, *args, quick: bool = False, **kwargs):
+        """Run work off the request path; exceptions are logged, never lost silently."""
         with self._idle:
             self._in_flight += 1
-        future = self.work.submit(fn, *args, **kwargs)
+        future = (self.quick if quick else self.work).submit(fn, *args, **kwargs)
         future.add_done_callback(self._done)
         return future
 
@@ -92,6 +94,7 @@ class Services:
 
     def shutdown(self, wait: bool = True) -> None:
         self.work.shutdown(wait=wait)
+        self.quick.shutdown(wait=wait)
         self.store.close()
 
 

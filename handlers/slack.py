@@ -77,11 +77,9 @@ def register(app: App, services: Services) -> None:
             return
         ack()
         inv = _invocation(services, body, respond)
-        if command.name == "pr" and command.args.get("modal"):
-            # A trigger_id lives 3 seconds: open the form here, not behind queued Bitbucket work.
-            run_safely(inv, lambda: handler(inv, command))
-            return
-        services.submit(run_safely, inv, lambda: handler(inv, command))
+        # A trigger_id lives 3 seconds: a form is opened on the quick pool, not behind queued Bitbucket work.
+        opens_form = command.name == "pr" and command.args.get("modal")
+        services.submit(run_safely, inv, lambda: handler(inv, command), quick=bool(opens_form))
 
     @app.action(re.compile(r"^bb_"))
     def on_action(ack, body, respond):
@@ -129,4 +127,7 @@ def _invocation(services: Services, body: dict, respond, *, channel_id: str | No
     user = body.get("user_id") or (body.get("user") or {}).get("id") or ""
     channel = channel_id or body.get("channel_id") or (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
     team = body.get("team_id") or (body.get("team") or {}).get("id") or ""
-    return Invocation(services=services, user_id=user, channel_id=channel, team_id=team, respond=respond, trigger_id=body.get("trigger_id"))
+    return Invocation(
+        services=services, user_id=user, channel_id=channel, team_id=team, respond=respond, trigger_id=body.get("trigger_id"),
+        message=body.get("message"),
+    )
