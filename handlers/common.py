@@ -27,6 +27,7 @@ class Invocation:
     team_id: str
     respond: Callable | None  # Bolt's respond(), bound to the request's response_url
     trigger_id: str | None = None
+    message: dict | None = None  # the message a button was on (Slack leaves it out for ephemeral ones)
 
     def reply(self, message: Message, *, public: bool = False, replace: bool = False) -> None:
         """Answer through response_url: privately by default, in the channel for changes the team should see."""
