@@ -158,8 +158,10 @@ def pull_request_buttons(repo: str, pr, *, with_merge: bool = True) -> ActionsBl
         button("Approve", ids.APPROVE, value, style="primary"),
         button("Request changes", ids.REQUEST_CHANGES, value),
     ]
+    if with_merge and not pr.draft:  # Bitbucket refuses to merge a draft
+        elements.append(button("Merge…", ids.ASK_MERGE, value))
     if with_merge:
-        elements += [button("Merge…", ids.ASK_MERGE, value), button("Decline…", ids.ASK_DECLINE, value, style="danger")]
+        elements.append(button("Decline…", ids.ASK_DECLINE, value, style="danger"))
     return ActionsBlock(block_id=f"pr:{repo}#{pr.id}"[:255], elements=elements)
 
 

@@ -1,0 +1,91 @@
+"""The command line: serve refuses clearly, check says what works, the shell runs the same handlers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, env=None, cwd=None, timeout=60):
+    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_serve_without_settings_says_one_line_per_variable_and_no_traceback(tmp_path):
+    result = run_cli("serve", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BITBUCKET_ACCESS_TOKEN", "BITBUCKET_WEBHOOK_SECRET"):
+        assert name in result.stderr
+    assert "shell --sandbox" in result.stderr
+
+
+def test_secrets_never_appear_in_refusals(tmp_path):
+    result = run_cli("serve", env={"SLACK_BOT_TOKEN": "not-a-bot-token-s3cret", "BITBUCKET_EMAIL": "a@example.com"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "s3cret" not in result.stderr and "xoxb-" in result.stderr
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("BITBUCKET_WORKSPACE=from-file\nPORT=4000\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORT", "5000")
+    monkeypatch.delenv("BITBUCKET_WORKSPACE", raising=False)
+    settings = Settings.from_env()
+    assert (settings.bitbucket_workspace, settings.port) == ("from-file", 5000)
+
+
+def test_settings_problems_for_a_bad_time_zone_and_port():
+    problems = Settings.from_env({"PORT": "http", "REMINDER_TIMEZONE": "Mars/Olympus"}, dotenv=False).problems()
+    assert any("PORT" in line for line in problems) and any("Mars/Olympus" in line for line in problems)
+
+
+def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
+    bitbucket.add_repository("acme", "api")
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.api_url,
+        "BITBUCKET_API_URL": bitbucket.base_url, "BITBUCKET_ACCESS_TOKEN": "bot-access-token", "BITBUCKET_WORKSPACE": "acme",
+        "BITBUCKET_WEBHOOK_SECRET": "w", "DATABASE_PATH": str(tmp_path / "db" / "chatops.db"),
+    }
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[ok ] Bitbucket: can read workspace acme" in result.stdout
+    assert "[ok ] Slack auth.test" in result.stdout
+    assert "[ok ] database writable" in result.stdout
+    assert "bot-access-token" not in result.stdout
+
+    refused = run_cli("check", env={**env, "BITBUCKET_ACCESS_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "[FIX] Bitbucket refused the credential" in refused.stdout
+    assert "[FIX] Slack auth.test failed: invalid_auth" in refused.stdout
+    assert "wrong-token" not in refused.stdout
+
+
+def test_the_shell_runs_commands_and_clicks_buttons_in_the_sandbox(tmp_path):
+    from bot.shell import Console
+
+    lines: list[str] = []
+    console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
+    try:
+        console.handle_line("/bb prs api")
+        listing = "\n".join(lines)
+        assert "Open pull requests in acme/api" in listing and "[1] Approve" in listing
+        merge_button = next(s.button.number for s in console.buttons if s.button.action_id == "bb_ask_merge")
+        lines.clear()
+        console.handle_line(str(merge_button))
+        confirm = next(s.button.number for s in console.buttons if s.button.action_id == "bb_confirm_merge")
+        assert "Merge" in "\n".join(lines)
+        lines.clear()
+        console.handle_line(str(confirm))
+        assert "merged" in "\n".join(lines)
+        lines.clear()
+        console.handle_line("mrege api 1")
+        assert "Did you mean `/bb merge`?" in "\n".join(lines)
+    finally:
+        console.close()
