@@ -55,6 +55,7 @@ USER_AGENT = f"bitbucket-chatops/{_version()}"
 # URL". Their single items must not have one.
 USER = "/user"
 WORKSPACE = "/workspaces/{workspace}"
+WORKSPACE_MEMBERS = WORKSPACE + "/members"
 REPOSITORIES = "/repositories/{workspace}"
 REPOSITORY = REPOSITORIES + "/{repo_slug}"
 PULL_REQUESTS = REPOSITORY + "/pullrequests"
@@ -80,6 +81,7 @@ DEPLOYMENTS = REPOSITORY + "/deployments/"
 ENDPOINTS = (
     ("GET", USER),
     ("GET", WORKSPACE),
+    ("GET", WORKSPACE_MEMBERS),
     ("GET", REPOSITORIES),
     ("GET", REPOSITORY),
     ("GET", PULL_REQUESTS),
@@ -703,6 +705,10 @@ class BitbucketClient:
 
     def get_workspace(self, ws: str) -> dict:
         return self._call("GET", self._url(WORKSPACE, workspace=ws))
+
+    def list_workspace_members(self, ws: str) -> list[dict]:
+        """`workspace_membership` objects, each with its `user` (nickname, uuid, account_id, display_name)."""
+        return self._collect(self._url(WORKSPACE_MEMBERS, workspace=ws), {"pagelen": MAX_PAGELEN})[0]
 
     def list_repositories(self, ws: str, *, limit: int | None = None) -> Page:
         """The workspace's repositories the credential can read, most recently updated first."""

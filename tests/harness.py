@@ -50,13 +50,15 @@ class Sent:
 class RunningBot:
     """`serve`, in this process, on a free port; talked to only over HTTP."""
 
-    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False):
+    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, extras: dict | None = None):
+        """`extras` go into `services.extras` before anything starts (e.g. a clock for the reminders)."""
         from bot.server import BotServer
         from bot.services import Services
 
         self.settings = settings
         self.slack = slack
         self.services = Services.build(settings)
+        self.services.extras.update(extras or {})
         self.server = BotServer(self.services, host="127.0.0.1", port=0, scheduler=scheduler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -1,0 +1,145 @@
+"""APScheduler in the `serve` process (never in one started with `--no-scheduler`), and the reminders' jobs on it.
+
+Times are read on the bot's clock: the machine's, unless a test set another. APScheduler itself waits on the
+machine's clock, so a trigger's times are moved by the difference between the two, in whole seconds (none at
+all in production).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import reminders
+from bot.bitbucket import BitbucketError
+
+log = logging.getLogger(__name__)
+
+SYNC_SECONDS = 60  # how soon a reminder set in another process (`serve --no-scheduler`) is picked up
+SYNC_JOB = "reminders:sync"
+
+
+def _machine_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OnClock(BaseTrigger):
+    """A trigger read on `clock` rather than on the machine's clock that APScheduler waits on."""
+
+    def __init__(self, trigger: BaseTrigger, clock: Callable[[], datetime]):
+        self.trigger = trigger
+        self.clock = clock
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        offset = timedelta(seconds=round((self.clock() - now).total_seconds()))
+        previous = previous_fire_time + offset if previous_fire_time else None
+        fire = self.trigger.get_next_fire_time(previous, now + offset)
+        return fire - offset if fire else None
+
+    def __str__(self) -> str:
+        return str(self.trigger)
+
+
+class Scheduler:
+    """A BackgroundScheduler (its own thread and pool) whose cron times follow the bot's clock."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None):
+        self.clock = clock or _machine_now
+        self._aps = BackgroundScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+
+    def start(self) -> None:
+        self._aps.start()
+
+    def stop(self) -> None:
+        """Let running jobs finish (a reminder run is short, and safe to lose), then stop."""
+        if self._aps.running:
+            self._aps.shutdown(wait=True)
+
+    def cron(self, job_id: str, func: Callable, *, days: tuple[str, ...], at: str, zone, grace: timedelta, args=()) -> None:
+        """Run `func(*args)` at `at` (HH:MM in `zone`) on `days`; a run missed by less than `grace` still happens, once."""
+        hour, minute = (int(part) for part in at.split(":"))
+        trigger = CronTrigger(day_of_week=",".join(days), hour=hour, minute=minute, second=0, timezone=zone)
+        self._aps.add_job(func, OnClock(trigger, self.clock), args=args, id=job_id, replace_existing=True,
+                          misfire_grace_time=int(grace.total_seconds()))
+
+    def every(self, job_id: str, func: Callable, seconds: float) -> None:
+        """Run `func()` at once, then every `seconds`."""
+        self._aps.add_job(func, IntervalTrigger(seconds=seconds), id=job_id, replace_existing=True,
+                          next_run_time=_machine_now())
+
+    def remove(self, job_id: str) -> None:
+        try:
+            self._aps.remove_job(job_id)
+        except JobLookupError:
+            pass
+
+    def job_ids(self) -> set[str]:
+        return {job.id for job in self._aps.get_jobs()}
+
+
+def reminder_job_id(reminder_id: int) -> str:
+    return f"reminder:{reminder_id}"
+
+
+class ReminderJobs:
+    """One cron job per reminder, kept in step with the reminders table. Every run asks `reminders.run_due`,
+    which sends only what is owed and not yet sent, so the cron job, the catch-up and another process agree."""
+
+    def __init__(self, services, scheduler: Scheduler):
+        self.services = services
+        self.scheduler = scheduler
+        self.zone = reminders.zone_of(services.settings)
+        self._lock = threading.Lock()
+        self._scheduled: dict[int, tuple] = {}  # reminder id -> (at, days) its job was made for
+        self._running: set[int] = set()
+
+    def start(self) -> None:
+        self.scheduler.every(SYNC_JOB, self.sync, SYNC_SECONDS)
+
+    def sync(self) -> None:
+        """Match the jobs to the table, then send whatever is owed: a reminder missed while the bot was down,
+        one whose job could not run in time, or one set in another process since the last look."""
+        for schedule in self.reschedule():
+            self.run(schedule.id)
+
+    def reschedule(self) -> list[reminders.Schedule]:
+        """Add, change and drop cron jobs to match the reminders table (call it after changing a reminder)."""
+        schedules = reminders.all_schedules(self.services.store)
+        wanted = {schedule.id: (schedule.at, schedule.days) for schedule in schedules}
+        with self._lock:
+            for gone in set(self._scheduled) - set(wanted):
+                self.scheduler.remove(reminder_job_id(gone))
+            for schedule in schedules:
+                if self._scheduled.get(schedule.id) != wanted[schedule.id]:
+                    self.scheduler.cron(reminder_job_id(schedule.id), self.run, days=schedule.days, at=schedule.at,
+                                        zone=self.zone, grace=reminders.GRACE, args=(schedule.id,))
+            self._scheduled = wanted
+        return schedules
+
+    def run(self, reminder_id: int) -> None:
+        with self._lock:
+            if reminder_id in self._running:  # the cron job and the sync met: one look is enough
+                return
+            self._running.add(reminder_id)
+        try:
+            schedule = reminders.get_schedule(self.services.store, reminder_id)
+            if schedule is None:
+                return
+            outcome = reminders.run_due(self.services, schedule, now=self.scheduler.clock(), zone=self.zone)
+            if outcome in ("sent", "nothing stale"):
+                log.info("reminder %s (%s in %s): %s", reminder_id, schedule.repo, schedule.channel_id, outcome)
+        except BitbucketError as error:
+            log.warning("reminder %s: Bitbucket %s (%s); trying again at the next look", reminder_id, error.status, error)
+        except Exception:  # noqa: BLE001 - a scheduler thread must survive one bad run
+            log.exception("reminder %s failed", reminder_id)
+        finally:
+            with self._lock:
+                self._running.discard(reminder_id)
