@@ -6,7 +6,7 @@ import json
 import re
 import secrets
 
-from bot import ids, render
+from bot import accounts, ids, render
 from bot.bitbucket import PullRequest
 from bot.commands import Command
 from bot.errors import UserError
@@ -196,9 +196,7 @@ def _act_once(inv: Invocation, value: dict, action: str, repo: str, pr_id: int, 
 
 def acting_client(inv: Invocation):
     """The person's own Bitbucket client when they linked their account (`/bb login`), else the bot's."""
-    for_person = inv.services.extras.get("client_for_user")
-    client = for_person(inv.user_id) if for_person else None
-    return client or inv.services.bitbucket
+    return accounts.client_for_user(inv.services, inv.user_id) or inv.services.bitbucket
 
 
 def _repo_ref(value: dict):

@@ -1,0 +1,340 @@
+"""End to end: people link their own Bitbucket accounts (OAuth 2.0 authorization code) and review as themselves.
+
+The browser's part of the dance is a plain GET of the fake's authorize URL (its consent step answers at once,
+as `consent_user`), following its redirect to our callback.
+"""
+
+import logging
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from slack_sdk import WebClient
+
+from bot import accounts, ids, render
+from bot.bitbucket import PullRequest
+from bot.store import Store
+from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, RunningBot, button, make_settings, text_of
+
+PUBLIC_URL = "https://chatops.example.com"
+CALLBACK = PUBLIC_URL + accounts.CALLBACK_PATH
+CLIENT_ID, CLIENT_SECRET = "people-consumer", "people-consumer-secret"
+SECRET_KEY = "test-key-for-people's-tokens-0123456789"
+BOT_AUTHORIZATION = f"Bearer {BITBUCKET_TOKEN}"
+
+
+@pytest.fixture
+def repo(bitbucket):
+    """acme/api, pull request #1 by carol with alice and bob as reviewers, and the OAuth consumer."""
+    bitbucket.add_repository("acme", "api", branches=("main", "feature/login"))
+    for nickname, name in (("alice", "Alice Liddell"), ("bob", "Bob"), ("carol", "Carol")):
+        bitbucket.add_user(nickname, name)
+    bitbucket.add_pull_request("acme", "api", title="Add login", source="feature/login", author="carol", reviewers=["alice", "bob"])
+    bitbucket.add_oauth_consumer(CLIENT_ID, CLIENT_SECRET, redirect_uri=CALLBACK, owner="chatops-bot")
+    return bitbucket
+
+
+def oauth_settings(tmp_path, slack, bitbucket, **overrides):
+    return make_settings(
+        tmp_path, slack, bitbucket, bitbucket_oauth_client_id=CLIENT_ID, bitbucket_oauth_client_secret=CLIENT_SECRET,
+        public_url=PUBLIC_URL, chatops_secret_key=SECRET_KEY, **overrides,
+    )
+
+
+@pytest.fixture
+def app(tmp_path, slack, repo):
+    running = RunningBot(oauth_settings(tmp_path, slack, repo), slack)
+    yield running
+    running.stop()
+
+
+# --- helpers: the person's browser, the card, who a token belongs to -----------------------------
+
+
+def login_link(bot, user_id="U1") -> str:
+    return button(bot.answers(bot.command("login", user_id=user_id))[0], ids.OPEN_LINK)["url"]
+
+
+def visit(bot, url: str) -> requests.Response:
+    """The browser asks Bitbucket's consent page and follows its redirect to the bot."""
+    with requests.Session() as browser:
+        browser.trust_env = False
+        consent = browser.get(url, allow_redirects=False)
+        assert consent.status_code == 302, consent.text
+        location = consent.headers["Location"]
+        assert location.startswith(CALLBACK + "?")
+        # PUBLIC_URL is the proxy in front of the bot; the request reaches the bot itself.
+        return browser.get(bot.url + location[len(PUBLIC_URL):], allow_redirects=False)
+
+
+def log_in(bot, bitbucket, nickname, user_id="U1") -> requests.Response:
+    bitbucket.consent_user = nickname
+    page = visit(bot, login_link(bot, user_id))
+    assert page.status_code == 200, page.text
+    return page
+
+
+def person_authorization(bitbucket, nickname) -> str:
+    """The Authorization of the bot's `GET /user` at that person's login: their access token."""
+    for request in reversed(bitbucket.requests_to("GET", "/2.0/user")):
+        if whose(bitbucket, request.headers["authorization"]) == nickname:
+            return request.headers["authorization"]
+    raise AssertionError(f"no login of {nickname}")
+
+
+def whose(bitbucket, authorization: str) -> str | None:
+    answer = requests.get(f"{bitbucket.base_url}/user", headers={"Authorization": authorization}, timeout=5)
+    return answer.json()["nickname"] if answer.ok else None
+
+
+def post_card(slack, bitbucket, channel="C1") -> str:
+    """A pull request card in the channel, as `/bb prs` or the relay render it; its ts."""
+    pr = PullRequest.from_api(bitbucket.pull_request("acme", "api", 1))
+    card = render.pull_request_list("acme/api", [pr], 1, render.utcnow())
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    return client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)["ts"]
+
+
+def click_on_card(bot, action_id, ts, *, user_id="U1", channel="C1"):
+    message = bot.slack.message(channel, ts).to_api()
+    return bot.click(action_id, button(message, action_id)["value"], user_id=user_id, channel_id=channel, message_ts=ts, message=message)
+
+
+def reviews(bitbucket) -> dict[str, str | None]:
+    return {p["user"]["nickname"]: p["state"] for p in bitbucket.pull_request("acme", "api", 1)["participants"]}
+
+
+def writes_to_pull_request(bitbucket):
+    return [r for r in bitbucket.requests if r.method in ("POST", "DELETE") and "/pullrequests/1/" in r.path]
+
+
+# --- logging in ------------------------------------------------------------------------------------
+
+
+def test_login_links_the_person_tells_them_and_whoami_knows(app, repo, slack):
+    answer = app.answers(app.command("login"))[0]
+    url = button(answer, ids.OPEN_LINK)["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(repo.oauth_authorize_url + "?")
+    assert query["client_id"] == [CLIENT_ID] and query["response_type"] == ["code"] and len(query["state"][0]) >= 32
+    assert "expires in 10 minutes" in text_of(answer)
+
+    repo.consent_user = "alice"
+    page = visit(app, url)
+
+    assert page.status_code == 200
+    assert "Alice Liddell" in page.text and "close this tab" in page.text
+    assert page.headers["Content-Type"].startswith("text/html") and page.headers["Cache-Control"] == "no-store"
+    exchange = repo.requests_to("POST", "/site/oauth2/access_token")[-1]
+    assert parse_qs(exchange.body.decode())["grant_type"] == ["authorization_code"]
+    assert exchange.headers["authorization"].startswith("Basic ")  # the consumer's key and secret
+    dm = slack.wait_for(lambda: slack.channel_messages("U1"))
+    assert "Alice Liddell" in dm[0].text
+    assert "Alice Liddell" in app.answer_text(app.command("whoami")) and "`alice`" in app.answer_text(app.command("whoami"))
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U2"))
+
+
+def test_login_without_configuration_names_the_settings_to_add(bot):
+    text = bot.answer_text(bot.command("login"))
+    for name in ("BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY"):
+        assert name in text
+    assert BITBUCKET_TOKEN not in text
+    callback = requests.get(f"{bot.url}{accounts.CALLBACK_PATH}", params={"code": "c", "state": "s"}, timeout=5)
+    assert callback.status_code == 503 and "not set up" in callback.text
+
+
+def test_forged_reused_and_expired_states_are_refused_and_link_nothing(app, repo, tmp_path):
+    repo.consent_user = "alice"
+    url = login_link(app)
+    forged = requests.get(f"{app.url}{accounts.CALLBACK_PATH}", params={"code": "x", "state": "made-up"}, timeout=5)
+    assert forged.status_code == 400 and "not valid" in forged.text
+
+    with requests.Session() as browser:
+        browser.trust_env = False
+        location = browser.get(url, allow_redirects=False).headers["Location"]
+        callback = app.url + location[len(PUBLIC_URL):]
+        assert browser.head(callback).status_code == 200  # a link checker's HEAD uses nothing up
+        assert browser.get(callback).status_code == 200
+        exchanges = len(repo.requests_to("POST", "/site/oauth2/access_token"))
+        reused = browser.get(callback)
+    assert reused.status_code == 400 and "already been used" in reused.text
+    assert len(repo.requests_to("POST", "/site/oauth2/access_token")) == exchanges  # the code never reached Bitbucket
+
+    store = Store(app.settings.database_path)
+    try:
+        stale_state = accounts.start_login(store, "U2", "T0001", now=time.time() - accounts.LOGIN_STATE_LIFETIME - 1)
+    finally:
+        store.close()
+    repo.consent_user = "bob"
+    location = requests.get(accounts.authorize_url(app.settings, stale_state), allow_redirects=False, timeout=5).headers["Location"]
+    expired = requests.get(app.url + location[len(PUBLIC_URL):], timeout=5)
+    assert expired.status_code == 400 and "expired" in expired.text
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U2"))
+    for page in (forged, reused, expired):
+        assert "code=" not in page.text and stale_state not in page.text
+
+
+def test_a_state_links_only_the_person_who_asked_for_it(app, repo):
+    link_of_u1, link_of_u2 = login_link(app, "U1"), login_link(app, "U2")
+    repo.consent_user = "bob"
+    assert visit(app, link_of_u2).status_code == 200
+    assert "Bob" in app.answer_text(app.command("whoami", user_id="U2"))
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U1"))
+    repo.consent_user = "alice"
+    assert visit(app, link_of_u1).status_code == 200
+    assert "Alice" in app.answer_text(app.command("whoami", user_id="U1"))
+    assert "Bob" in app.answer_text(app.command("whoami", user_id="U2"))
+
+
+def test_a_refused_consent_or_a_failing_token_endpoint_gets_a_clear_page(app, repo):
+    repo.deny_consent = True
+    denied = visit(app, login_link(app))
+    assert denied.status_code == 400 and "did not grant access" in denied.text
+
+    repo.deny_consent = False
+    repo.consent_user = "alice"
+    repo.fail_next("POST", "/site/oauth2/access_token", status=500)
+    failed = visit(app, login_link(app))
+    assert failed.status_code == 502 and "Nothing was linked" in failed.text and "Traceback" not in failed.text
+    assert "not linked" in app.answer_text(app.command("whoami"))
+
+
+# --- reviewing as oneself --------------------------------------------------------------------------
+
+
+def test_approve_and_request_changes_act_as_the_clicker_and_the_card_follows(app, repo, slack):
+    log_in(app, repo, "alice", "U1")
+    log_in(app, repo, "bob", "U2")
+    ts = post_card(slack, repo)
+
+    approved = click_on_card(app, ids.APPROVE, ts, user_id="U1")
+    assert "You approved" in app.answer_text(approved, 2) and "Alice Liddell" in app.answer_text(approved, 2)
+    assert reviews(repo)["alice"] == "approved"
+    card = slack.message("C1", ts)
+    assert "1 approval" in card.blocks[1]["text"]["text"] and "Alice Liddell ✅" in card.blocks[1]["text"]["text"]
+    assert card.blocks[0] == card.history[0].blocks[0] and card.blocks[2:] == card.history[0].blocks[2:]  # the rest is kept
+
+    changes = click_on_card(app, ids.REQUEST_CHANGES, ts, user_id="U2")
+    assert "You requested changes on" in app.answer_text(changes, 2)
+    assert reviews(repo) == {"alice": "approved", "bob": "changes_requested"}
+    assert "Bob ✋" in slack.message("C1", ts).blocks[1]["text"]["text"]
+
+    approve, request_changes = (r for r in writes_to_pull_request(repo))
+    assert approve.headers["authorization"] == person_authorization(repo, "alice") != BOT_AUTHORIZATION
+    assert request_changes.headers["authorization"] == person_authorization(repo, "bob")
+    assert [e.action for e in app.services.audit.recent(2)] == ["request_changes", "approve"]
+
+
+def test_bitbucket_refusals_come_back_in_its_words_privately(app, repo, slack):
+    log_in(app, repo, "carol")
+    ts = post_card(slack, repo)
+    refused = click_on_card(app, ids.APPROVE, ts)
+    answer = app.answers(refused)[0]
+    assert "You can't approve your own pull request." in text_of(answer)
+    assert answer["response_type"] == "ephemeral" and not answer.get("replace_original")
+    assert slack.message("C1", ts).updated_count == 0
+
+
+def test_someone_not_linked_is_told_to_log_in_and_nothing_reaches_bitbucket(app, repo, slack):
+    ts = post_card(slack, repo)
+    before = len(repo.requests)
+    sent = click_on_card(app, ids.APPROVE, ts, user_id="U9")
+    answer = app.answers(sent)[0]
+    assert "`/bb login`" in text_of(answer) and answer["response_type"] == "ephemeral"
+    assert repo.requests[before:] == [] and slack.message("C1", ts).updated_count == 0
+
+
+def test_a_click_on_a_private_list_answers_privately(app, repo):
+    log_in(app, repo, "alice")
+    listing = app.answers(app.command("prs api"))[0]
+    sent = app.click(ids.APPROVE, button(listing, ids.APPROVE)["value"])  # ephemeral: Slack sends no message
+    answers = app.answers(sent)
+    assert len(answers) == 1 and answers[0]["response_type"] == "ephemeral" and not answers[0].get("replace_original")
+    assert reviews(repo)["alice"] == "approved"
+
+
+# --- tokens: refresh, logout, never in clear text, never mixed -------------------------------------
+
+
+def test_a_refused_token_is_refreshed_once_stored_anew_and_never_kept_in_clear_text(app, repo, slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    log_in(app, repo, "alice")
+    old = person_authorization(repo, "alice")
+    repo.expire_token(old.split(" ", 1)[1])
+    ts = post_card(slack, repo)
+
+    approved = click_on_card(app, ids.APPROVE, ts)
+    assert "You approved" in app.answer_text(approved, 2)
+    assert reviews(repo)["alice"] == "approved"
+    first, second = writes_to_pull_request(repo)
+    assert first.headers["authorization"] == old and second.headers["authorization"] not in (old, BOT_AUTHORIZATION)
+    refresh = parse_qs(repo.requests_to("POST", "/site/oauth2/access_token")[-1].body.decode())
+    assert refresh["grant_type"] == ["refresh_token"]
+
+    # The new token was stored: the next click uses it straight away, with no refresh.
+    refreshes = len(repo.requests_to("POST", "/site/oauth2/access_token"))
+    app.answer_text(click_on_card(app, ids.REQUEST_CHANGES, ts), 2)
+    assert reviews(repo)["alice"] == "changes_requested"
+    assert writes_to_pull_request(repo)[-1].headers["authorization"] == second.headers["authorization"]
+    assert len(repo.requests_to("POST", "/site/oauth2/access_token")) == refreshes
+
+    secrets_seen = [old.split(" ", 1)[1], second.headers["authorization"].split(" ", 1)[1], refresh["refresh_token"][0]]
+    database = b"".join(p.read_bytes() for p in Path(app.settings.database_path).parent.glob("chatops.db*"))
+    slack_traffic = repr([c.args for c in slack.calls]) + repr([r.body for r in slack.responses])
+    for secret in secrets_seen:
+        assert secret.encode() not in database
+        assert secret not in caplog.text and secret not in slack_traffic
+
+
+def test_when_the_refresh_is_refused_the_person_is_asked_to_log_in_again(app, repo, slack):
+    log_in(app, repo, "alice")
+    repo.expire_token(person_authorization(repo, "alice").split(" ", 1)[1])
+    repo.fail_next("POST", "/site/oauth2/access_token", status=400, body={"error": "invalid_grant", "error_description": "Invalid refresh_token"})
+    ts = post_card(slack, repo)
+    sent = click_on_card(app, ids.APPROVE, ts)
+    assert "`/bb login` again" in app.answer_text(sent)
+    assert reviews(repo)["alice"] is None and slack.message("C1", ts).updated_count == 0
+
+
+def test_logout_forgets_the_tokens(app, repo, slack):
+    log_in(app, repo, "alice")
+    assert "forgot your Bitbucket tokens" in app.answer_text(app.command("logout"))
+    assert "not linked" in app.answer_text(app.command("whoami"))
+    assert app.services.store.query("SELECT * FROM bitbucket_logins") == []
+    ts = post_card(slack, repo)
+    before = len(repo.requests)
+    assert "`/bb login`" in app.answer_text(click_on_card(app, ids.APPROVE, ts))
+    assert repo.requests[before:] == []
+    assert "nothing to forget" in app.answer_text(app.command("logout"))
+
+
+def test_the_bots_token_and_peoples_tokens_never_mix(tmp_path, slack, repo):
+    """The bot itself on client credentials of the same consumer: reads are the bot's, reviews and merges the person's."""
+    settings = oauth_settings(tmp_path, slack, repo, bitbucket_access_token="")
+    assert settings.bitbucket_credential_kind == "oauth_client_credentials"
+    bot = RunningBot(settings, slack)
+    try:
+        log_in(bot, repo, "alice", ADMIN)
+        ts = post_card(slack, repo)
+        start = len(repo.requests)
+        bot.answer_text(bot.command("prs api", user_id=ADMIN))
+        bot.answer_text(click_on_card(bot, ids.APPROVE, ts, user_id=ADMIN), 2)
+        confirm = bot.answers(click_on_card(bot, ids.ASK_MERGE, ts, user_id=ADMIN))[0]
+        bot.answers(bot.click(ids.CONFIRM_MERGE, button(confirm, ids.CONFIRM_MERGE)["value"], user_id=ADMIN), 2)
+        calls = [r for r in repo.requests[start:] if r.path.startswith("/2.0/")]
+    finally:
+        bot.stop()
+
+    carried: dict[tuple[str, str], set] = {}
+    for call in calls:
+        carried.setdefault((call.method, call.path.rsplit("/", 1)[-1]), set()).add(whose(repo, call.headers["authorization"]))
+    assert carried == {
+        ("GET", "pullrequests"): {"chatops-bot"},  # the list
+        ("POST", "approve"): {"alice"},
+        ("GET", "1"): {"chatops-bot"},  # reading the card back, and before the merge
+        ("POST", "merge"): {"alice"},
+    }
+    pr = repo.pull_request("acme", "api", 1)
+    assert pr["state"] == "MERGED" and pr["closed_by"]["nickname"] == "alice"
