@@ -91,9 +91,13 @@ class BotServer:
 
     def install_signal_handlers(self) -> None:
         def on_signal(signum, frame):
+            if self._stopped.is_set():
+                return  # already stopping: let it finish
             log.info("received %s: finishing what is in hand, then stopping", signal.Signals(signum).name)
-            # waitress's loop exits when its sockets close; stop() runs in serve_forever's finally.
-            threading.Thread(target=self.http.close, daemon=True).start()
+            # Handlers run in the main thread, which is in waitress's loop: its run() catches SystemExit and returns,
+            # and stop() runs in serve_forever's finally. (Closing the sockets from another thread instead races
+            # the loop's select(): EBADF, or a loop that never ends.)
+            raise SystemExit(0)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
