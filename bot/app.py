@@ -8,6 +8,7 @@ import os
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
 
 from bot.services import Services
 
@@ -38,7 +39,8 @@ def create_bolt_app(services: Services) -> App:
 
     with _without_slack_oauth_env():
         app = App(
-            client=services.slack,
+            # No token on Bolt's own client: `authorize` supplies it per request (a token here too makes Bolt warn).
+            client=WebClient(base_url=services.slack.base_url, timeout=services.slack.timeout, retry_handlers=services.slack.retry_handlers),
             signing_secret=settings.slack_signing_secret,
             authorize=authorize,
             # Our listeners only parse, ack and hand Bitbucket work to Services.work, so they finish in

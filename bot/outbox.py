@@ -70,7 +70,11 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
         "INSERT INTO outbox (key, channel, anchor, thread_anchor, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (key, channel, anchor or "", thread_anchor or "", json.dumps(body, separators=(",", ":")), time.time()),
     )
-    _wakeup.set()
+    pending = getattr(db, "after_commit", None)
+    if pending is not None:
+        pending.append(_wakeup.set)  # woken before the commit, the worker would find nothing and doze off
+    else:
+        _wakeup.set()
     return cursor.lastrowid
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -60,8 +61,16 @@ class Console:
         self.services = Services.build(settings)
         self.app = create_bolt_app(self.services)
         self.buttons: list[Shown] = []
+        self.calls_seen = self.responses_seen = 0
+        # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
+        # the scheduler does not (`/bb remind now` still works).
+        from bot.server import FEATURES
+
+        self.stops = [stop for feature in FEATURES for stop in feature.start_background(self.services, scheduler=False)]
 
     def close(self) -> None:
+        for stop in reversed(self.stops):
+            stop()
         self.services.shutdown(wait=False)
         for fake in self.fakes:
             fake.stop()
@@ -101,21 +110,40 @@ class Console:
     # --- the round trip --------------------------------------------------------------------------
 
     def _dispatch(self, body: bytes) -> None:
-        calls_before, responses_before = len(self.slack.calls), len(self.slack.responses)
         request = BoltRequest(body=body.decode(), headers={**slackkit.sign(SHELL_SECRET, body), "content-type": "application/x-www-form-urlencoded"})
         response = self.app.dispatch(request)
         if response.body:
             self._show(_json_or_text(response.body))
         self.services.wait_idle(timeout=120)
-        for post in self.slack.responses[responses_before:]:
+        self._wait_for_outbox(timeout=5)
+        self.flush()
+
+    def flush(self) -> None:
+        """Print what the bot said since last time: answers, channel messages, and forms to fill in."""
+        posts, self.responses_seen = self.slack.responses[self.responses_seen :], len(self.slack.responses)
+        for post in posts:
             if post.body.get("delete_original") and not (post.body.get("text") or post.body.get("blocks")):
                 continue
             self._show(post.body)
-        for call in self.slack.calls[calls_before:]:
+        calls, self.calls_seen = self.slack.calls[self.calls_seen :], len(self.slack.calls)
+        for call in calls:
             if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
-                self._show({**call.args, "ts": (call.response or {}).get("ts")})
+                where = " (in a thread)" if call.args.get("thread_ts") else " (updated)" if call.method == "chat.update" else ""
+                if where:
+                    self.write(f"--{where}")
+                self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts")})
             elif call.method == "views.open":
                 self._fill_modal(call.args.get("view") or {})
+
+    def _wait_for_outbox(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            due = self.services.store.query_one(
+                "SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?", (time.time(),)
+            )
+            if not due["n"]:
+                return
+            time.sleep(0.05)
 
     def _show(self, message: dict) -> None:
         first = max((s.button.number for s in self.buttons), default=0) + 1
@@ -157,6 +185,7 @@ def run_shell(settings: Settings, *, sandbox: bool) -> int:
     print(f"Bitbucket ChatOps shell, on {where}. Type `/bb help`, a button's number to click it, or `quit`.")
     try:
         while True:
+            console.flush()  # what arrived meanwhile (a deploy's progress, say)
             try:
                 line = input(PROMPT)
             except EOFError:

@@ -99,13 +99,18 @@ class Store:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock up front, so read-then-write is atomic."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
+        db.after_commit = []  # callbacks that must see the committed rows (waking the outbox worker)
         try:
             yield db
         except BaseException:
             db.execute("ROLLBACK")
+            db.after_commit = None
             raise
         else:
             db.execute("COMMIT")
+            callbacks, db.after_commit = db.after_commit, None
+            for callback in callbacks:
+                callback()
 
     def query(self, sql: str, params=()) -> list[dict]:
         return list(self.db.query(sql, params))

@@ -94,6 +94,9 @@ class Router:
         if handler is None:
             return Response.json({"error": "method not allowed"}, 405)(start_response)
         try:
-            return handler(request)(start_response)
+            response = handler(request)
+            if request.method == "HEAD":
+                response = Response(response.status, b"", response.headers)  # a HEAD answer carries no body
+            return response(start_response)
         except BodyTooLarge:
             return Response.json({"error": "request body too large"}, 413)(start_response)

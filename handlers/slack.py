@@ -12,7 +12,7 @@ import re
 from slack_bolt import App
 
 from bot import commands, ids, render
-from bot.errors import NotLinked, UsageError
+from bot.errors import UsageError
 from bot.services import Services
 from handlers import accounts, admin, deploys, pull_requests, relay, reminders
 from handlers.common import Invocation, run_safely
@@ -34,18 +34,12 @@ COMMAND_HANDLERS = {
 }
 
 
-def _needs_login(inv: Invocation, value: dict) -> None:
-    raise NotLinked("Approvals are made as you, never as the bot: link your Bitbucket account with `/bb login` first.")
-
-
 ACTION_HANDLERS = {
     ids.ASK_MERGE: pull_requests.ask_merge_button,
     ids.ASK_DECLINE: pull_requests.ask_decline_button,
     ids.CONFIRM_MERGE: pull_requests.confirm_merge,
     ids.CONFIRM_DECLINE: pull_requests.confirm_decline,
     ids.CANCEL: pull_requests.cancel,
-    ids.APPROVE: _needs_login,
-    ids.REQUEST_CHANGES: _needs_login,
     **relay.ACTION_HANDLERS,
     **reminders.ACTION_HANDLERS,
     **deploys.ACTION_HANDLERS,

@@ -65,6 +65,9 @@ def test_routes_health_and_sizes(bot):
     with requests.Session() as session:
         session.trust_env = False
         assert session.get(f"{bot.url}/healthz").json()["status"] == "ok"
+        head = session.head(f"{bot.url}/healthz")
+        assert head.status_code == 200 and head.content == b""
+        assert session.get(f"{bot.url}/healthz").json()["status"] == "ok"  # the kept-alive connection is still sound
         assert session.get(f"{bot.url}/nowhere").status_code == 404
         assert session.get(f"{bot.url}/slack/events").status_code == 405
         huge = session.post(f"{bot.url}/slack/events", data=b"x" * (2 * 1024 * 1024))
