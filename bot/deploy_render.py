@@ -12,10 +12,10 @@ from bot.bitbucket import BadRequest, BitbucketError
 from bot.render import (
     MAX_ITEMS_IN_LIST,
     Message,
-    _context,
-    _header,
-    _plain,
-    _section,
+    context,
+    fallback_text,
+    header,
+    section,
     age,
     age_since,
     bitbucket_words,
@@ -194,7 +194,7 @@ def card(record) -> Message:
         f"by {mention(record.user_id)} · pipeline {pipeline_label(record.pipeline_number, record.pipeline_url)} "
         f"· {code(record.pipeline)}"
     )
-    return message(_plain(f"{head} {details}"), [_section(head), _context(details)])
+    return message(fallback_text(f"{head} {details}"), [section(head), context(details)])
 
 
 def progress(record, *, followed_for: float) -> Message:
@@ -238,7 +238,7 @@ def deployments_overview(repo: str, environments, histories: dict, now: datetime
     """Each environment with its current release (the newest successful one), and the latest if that differs."""
     if not environments:
         return notice(f"{escape(repo)} has no deployment environments in Bitbucket.")
-    blocks = [_header(truncate(f"Deployments of {repo}", 150))]
+    blocks = [header(truncate(f"Deployments of {repo}", 150))]
     fallback = []
     for environment in environments[:MAX_ITEMS_IN_LIST]:
         history = histories.get(environment.uuid) or []
@@ -250,6 +250,6 @@ def deployments_overview(repo: str, environments, histories: dict, now: datetime
             lines.append(f"Latest: {_deployment_line(history[0], now)}")
         if not history:
             lines.append("Nothing deployed yet.")
-        blocks.append(_section("\n".join(lines)))
+        blocks.append(section("\n".join(lines)))
         fallback.append(f"{environment.name}: {(current.release_name or short(current.commit)) if current else 'nothing deployed'}")
     return message(f"Deployments of {repo}: " + "; ".join(fallback), blocks)

@@ -50,7 +50,7 @@ def message(text: str, blocks: list[Block | dict]) -> Message:
     """Build a message within Slack's limits: at most 50 blocks, fallback text at most ~4,000 characters."""
     rendered = [b.to_dict() if isinstance(b, Block) else b for b in blocks]
     if len(rendered) > MAX_BLOCKS:
-        rendered = rendered[: MAX_BLOCKS - 1] + [_context(f"…and {len(rendered) - MAX_BLOCKS + 1} more blocks not shown").to_dict()]
+        rendered = rendered[: MAX_BLOCKS - 1] + [context(f"…and {len(rendered) - MAX_BLOCKS + 1} more blocks not shown").to_dict()]
     return Message(text=truncate(text, MAX_FALLBACK_TEXT), blocks=rendered)
 
 
@@ -134,15 +134,15 @@ def button(text: str, action_id: str, value: dict | None = None, *, style: str |
 # --- blocks ----------------------------------------------------------------------------------------
 
 
-def _section(text: str, accessory=None) -> SectionBlock:
+def section(text: str, accessory=None) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT)), accessory=accessory)
 
 
-def _context(text: str) -> ContextBlock:
+def context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))])
 
 
-def _header(text: str) -> HeaderBlock:
+def header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=truncate(text, 150)))
 
 
@@ -195,15 +195,15 @@ def pull_request_summary(repo: str, pr, now: datetime) -> str:
 def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_url: str | None = None) -> Message:
     """Open pull requests, newest first, with buttons; the total even when only the newest are shown."""
     if not prs:
-        return message(f"No open pull requests in {repo}.", [_section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
+        return message(f"No open pull requests in {repo}.", [section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
     shown = prs[:MAX_ITEMS_IN_LIST]
-    blocks: list[Block] = [_header(truncate(f"Open pull requests in {repo} ({total})", 150))]
+    blocks: list[Block] = [header(truncate(f"Open pull requests in {repo} ({total})", 150))]
     for pr in shown:
-        blocks.append(_section(pull_request_summary(repo, pr, now)))
+        blocks.append(section(pull_request_summary(repo, pr, now)))
         blocks.append(pull_request_buttons(repo, pr))
     if total > len(shown):
         more = link(f"{repo_url}/pull-requests/" if repo_url else None, "see them all in Bitbucket")
-        blocks.append(_context(f"Showing the {len(shown)} newest of {total} open pull requests · {more}"))
+        blocks.append(context(f"Showing the {len(shown)} newest of {total} open pull requests · {more}"))
     fallback = f"{total} open pull request{'s' if total != 1 else ''} in {repo}: " + "; ".join(
         f"#{pr.id} {escape(pr.title)}" for pr in shown
     )
@@ -218,7 +218,7 @@ def confirmation(question: str, *, confirm_text: str, confirm_action: str, value
             button("Cancel", ids.CANCEL, {"k": value.get("k", "")}),
         ]
     )
-    return message(_plain(question), [_section(question), buttons])
+    return message(fallback_text(question), [section(question), buttons])
 
 
 def merge_confirmation(repo: str, pr, strategy: str | None, key: str) -> Message:
@@ -239,7 +239,7 @@ def decline_confirmation(repo: str, pr, key: str) -> Message:
 
 def outcome(text: str) -> Message:
     """A finished action, replacing the message its button was on."""
-    return message(_plain(text), [_section(text)])
+    return message(fallback_text(text), [section(text)])
 
 
 def merged(repo: str, pr, by_user_id: str, strategy: str | None) -> Message:
@@ -269,7 +269,7 @@ def tagged(repo: str, tag_name: str, ref, by_user_id: str, tag_url: str | None =
 
 
 def notice(text: str) -> Message:
-    return message(_plain(text), [_section(text)])
+    return message(fallback_text(text), [section(text)])
 
 
 def error_message(error: Exception) -> Message:
@@ -304,15 +304,15 @@ def help_message(topic: str | None = None) -> Message:
     groups: dict[str, list[str]] = {}
     for spec in COMMANDS:
         groups.setdefault(spec.group, []).append(f"`{spec.usage}`\n      {spec.summary}")
-    blocks: list[Block] = [_header("Bitbucket ChatOps: /bb commands")]
+    blocks: list[Block] = [header("Bitbucket ChatOps: /bb commands")]
     for group, lines in groups.items():
-        blocks.append(_section(f"*{group}*\n" + "\n".join(lines)))
-    blocks.append(_context("REPO is `workspace/slug`, or a bare `slug` in the default workspace. `/bb help COMMAND` for one command."))
+        blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
+    blocks.append(context("REPO is `workspace/slug`, or a bare `slug` in the default workspace. `/bb help COMMAND` for one command."))
     fallback = "/bb commands: " + ", ".join(spec.name for spec in COMMANDS)
     return message(fallback, blocks)
 
 
-def _plain(mrkdwn: str) -> str:
+def fallback_text(mrkdwn: str) -> str:
     """A fallback text: mrkdwn is acceptable there, but links read better as their labels."""
     import re
 
