@@ -59,6 +59,8 @@ class BotServer:
         self.scheduler = scheduler
         self._stops: list = []
         self._stopped = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+        self._loop_done = threading.Event()
 
     @property
     def port(self) -> int:
@@ -71,23 +73,36 @@ class BotServer:
     def serve_forever(self) -> None:
         self.start_background()
         log.info("listening on http://%s:%s", self.http.effective_host, self.port)
+        self._loop_thread = threading.current_thread()
         try:
             self.http.run()
         finally:
+            self._loop_done.set()
             self.stop()
 
     def stop(self) -> None:
         """Stop taking requests, let background work finish what it holds, then close the store."""
+        if self._loop_thread is not None and threading.current_thread() is not self._loop_thread and not self._loop_done.is_set():
+            # Sockets belong to waitress's loop: have the loop close them itself, then wait for it to end.
+            self.http.trigger.pull_trigger(self._close_sockets)
+            self._loop_done.wait(10)
         if self._stopped.is_set():
             return
         self._stopped.set()
-        self.http.close()
+        if not self._loop_done.is_set():
+            self.http.close()
+        self.http.task_dispatcher.shutdown()
         for stop in reversed(self._stops):
             try:
                 stop()
             except Exception:  # noqa: BLE001 - keep stopping the others
                 log.exception("while stopping")
         self.services.shutdown(wait=True)
+
+    def _close_sockets(self) -> None:
+        """Runs in waitress's loop: with its map empty, the loop ends."""
+        for channel in list(self.http._map.values()):
+            channel.close()
 
     def install_signal_handlers(self) -> None:
         def on_signal(signum, frame):
