@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bot import deploy_render, outbox
+from bot.background import BackgroundLoop
 from bot.bitbucket import BitbucketError, Deployment, Environment, Pipeline, ResolvedRef
 from bot.errors import UserError
 
@@ -289,42 +290,26 @@ def _pipeline_url(db, deploy_id: int, pipeline: Pipeline) -> str:
 # --------------------------------------------------------------------------------------------- the follower
 
 
-class DeployFollower:
+class DeployFollower(BackgroundLoop):
     """One thread that polls the pipelines of unfinished deploys and tells their channel what changed."""
+
+    thread_name = "deploy-follower"
 
     def __init__(self, store, bitbucket, *, first_interval: float = FOLLOW_FIRST_INTERVAL,
                  max_interval: float = FOLLOW_MAX_INTERVAL, time_limit: float = FOLLOW_TIME_LIMIT, clock=time.time):
+        super().__init__(_wakeup)
         self.store = store
         self.bitbucket = bitbucket
         self.first_interval = first_interval
         self.max_interval = max_interval
         self.time_limit = time_limit
         self.clock = clock
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> "DeployFollower":
-        self._thread = threading.Thread(target=self._run, name="deploy-follower", daemon=True)
-        self._thread.start()
-        return self
+    def one_pass(self) -> bool:
+        self.follow_due()
+        return False  # the next poll is when the earliest deploy is due: idle_time says when
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the poll in hand and stop; unfinished deploys stay in SQLite for the next start."""
-        self._stopping.set()
-        _wakeup.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            _wakeup.clear()  # before the pass: a deploy started during it is seen on the next one
-            try:
-                self.follow_due()
-            except Exception:  # noqa: BLE001 - the follower must outlive one bad row or a locked database
-                log.exception("deploy follower: unexpected failure; continuing")
-            _wakeup.wait(self._idle_time())
-
-    def _idle_time(self) -> float:
+    def idle_time(self) -> float:
         row = self.store.query_one("SELECT MIN(next_poll_at) AS due FROM deploys WHERE finished_at IS NULL")
         if not row or row["due"] is None:
             return self.max_interval
@@ -336,7 +321,7 @@ class DeployFollower:
             "SELECT * FROM deploys WHERE finished_at IS NULL AND next_poll_at <= ? ORDER BY next_poll_at", (self.clock(),)
         )
         for row in due:
-            if self._stopping.is_set():
+            if self.stopping:
                 break
             record = DeployRecord(**row)
             if record.phase == "STARTING":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
+from bot.background import BackgroundLoop
 from bot.render import Message
 
 log = logging.getLogger(__name__)
@@ -117,32 +118,24 @@ class Backoff:
         return step * (0.5 + rand() / 2)
 
 
-class OutboxWorker:
+class OutboxWorker(BackgroundLoop):
     """One thread that drains the outbox into Slack."""
 
+    thread_name = "outbox-worker"
+
     def __init__(self, store, slack, *, backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
+        super().__init__(_wakeup)
         self.store = store
         self.slack = slack
         self.backoff = backoff
         self.idle_wait = idle_wait
         self.clock = clock
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> "OutboxWorker":
         self.reclaim_abandoned()
-        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the item in hand, then stop; what is pending stays in SQLite for the next start."""
-        self._stopping.set()
-        _wakeup.set()
-        if self._thread:
-            self._thread.join(timeout)
+        return super().start()
 
     def reclaim_abandoned(self) -> int:
         """Items a dead worker of this host was sending go back to pending (the process was killed mid-send)."""
@@ -152,16 +145,11 @@ class OutboxWorker:
             self.store.execute("UPDATE outbox SET state = 'pending', owner = '' WHERE id = ? AND state = 'sending'", (item_id,))
         return len(dead)
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                delivered = self.drain_once()
-            except Exception:  # noqa: BLE001 - the worker must outlive any one bad item or a locked database
-                log.exception("outbox worker: unexpected failure; continuing")
-                delivered = 0
-            if not delivered:
-                _wakeup.wait(self.idle_wait)
-                _wakeup.clear()
+    def one_pass(self) -> bool:
+        return self.drain_once() > 0
+
+    def idle_time(self) -> float:
+        return self.idle_wait
 
     # --- one pass ----------------------------------------------------------------------------------
 
@@ -181,7 +169,7 @@ class OutboxWorker:
         """Deliver what is due now; returns how many items were handled."""
         handled = 0
         for item in self.due_items():
-            if self._stopping.is_set():
+            if self.stopping:
                 break
             if self._claim(item):
                 self.deliver(item)
