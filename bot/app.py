@@ -41,7 +41,9 @@ def create_bolt_app(services: Services) -> App:
         app = App(
             # No token on Bolt's own client: `authorize` supplies it per request (a token here too makes Bolt warn).
             client=WebClient(base_url=services.slack.base_url, timeout=services.slack.timeout, retry_handlers=services.slack.retry_handlers),
-            signing_secret=settings.slack_signing_secret,
+            # Over Socket Mode there is no signing secret and nothing to verify: the WebSocket is authenticated.
+            signing_secret=settings.slack_signing_secret or None,
+            request_verification_enabled=bool(settings.slack_signing_secret),
             authorize=authorize,
             # Our listeners only parse, ack and hand Bitbucket work to Services.work, so they finish in
             # milliseconds: run them on the request thread instead of hopping to Bolt's 5-thread pool and

@@ -31,6 +31,9 @@ def is_well_formed(body: str, content_type: str) -> bool:
 
 
 def make_handler(bolt_app: App, signing_secret: str):
+    if not signing_secret:
+        # Socket Mode: Slack's requests come over the WebSocket; nothing unsigned is taken over HTTP.
+        return lambda request: Response.json({"error": "this bot takes Slack requests over Socket Mode"}, 401)
     verifier = SignatureVerifier(signing_secret)
 
     def handle(request: Request) -> Response:

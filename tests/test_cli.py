@@ -89,3 +89,25 @@ def test_the_shell_runs_commands_and_clicks_buttons_in_the_sandbox(tmp_path):
         assert "Did you mean `/bb merge`?" in "\n".join(lines)
     finally:
         console.close()
+
+
+def test_socket_mode_needs_no_signing_secret_and_refuses_unsigned_http(tmp_path):
+    import io
+
+    from bot.server import BotServer
+    from bot.services import Services
+
+    settings = Settings(
+        slack_bot_token="xoxb-x", slack_app_token="xapp-1", bitbucket_access_token="t", bitbucket_webhook_secret="w",
+        database_path=str(tmp_path / "db.sqlite"),
+    )
+    assert settings.problems(socket_mode=True) == []
+    server = BotServer(Services.build(settings), host="127.0.0.1", port=0)
+    statuses = []
+    body = server.wsgi(
+        {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")},
+        lambda status, headers: statuses.append(status),
+    )
+    assert statuses == ["401 Unauthorized"] and b"Socket Mode" in b"".join(body)
+    assert server.wsgi.bolt_app is not None  # what SocketModeHandler serves
+    server.stop()
