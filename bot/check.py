@@ -33,7 +33,21 @@ def check_lines(settings: Settings) -> list[CheckLine]:
         if settings.public_url
         else CheckLine(INFO, "PUBLIC_URL is not set: /bb subscribe will explain how to add the webhook by hand")
     )
+    lines.append(_login_line(settings))
     return lines
+
+
+def _login_line(settings: Settings) -> CheckLine:
+    needed = {
+        "BITBUCKET_OAUTH_CLIENT_ID": settings.bitbucket_oauth_client_id,
+        "BITBUCKET_OAUTH_CLIENT_SECRET": settings.bitbucket_oauth_client_secret,
+        "PUBLIC_URL": settings.public_url,
+        "CHATOPS_SECRET_KEY": settings.chatops_secret_key,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if not missing:
+        return CheckLine(OK, f"/bb login is on: the OAuth consumer's callback must be {settings.public_url}/bitbucket/oauth/callback")
+    return CheckLine(INFO, f"/bb login is off (approvals act as people only once they log in): set {', '.join(missing)}")
 
 
 def _bitbucket_lines(settings: Settings) -> list[CheckLine]:

@@ -58,6 +58,7 @@ def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
     assert "[ok ] Bitbucket: can read workspace acme" in result.stdout
     assert "[ok ] Slack auth.test" in result.stdout
     assert "[ok ] database writable" in result.stdout
+    assert "/bb login is off" in result.stdout and "CHATOPS_SECRET_KEY" in result.stdout
     assert "bot-access-token" not in result.stdout
 
     refused = run_cli("check", env={**env, "BITBUCKET_ACCESS_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, cwd=tmp_path)
