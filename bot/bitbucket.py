@@ -721,9 +721,12 @@ class BitbucketClient:
     # pull requests
 
     def list_pull_requests(self, ws: str, slug: str, *, state: str | Sequence[str] = "OPEN",
-                           with_reviewers: bool = True, limit: int | None = None) -> Page:
-        """Pull requests in `state` (several states: a list). Without a state Bitbucket lists only OPEN ones."""
+                           with_reviewers: bool = True, limit: int | None = None, sort: str | None = None) -> Page:
+        """Pull requests in `state` (several states: a list). Without a state Bitbucket lists only OPEN ones.
+        `sort`: one field, `-` for descending (`-created_on`: newest first)."""
         params: dict = {"state": state, "pagelen": PULL_REQUEST_PAGELEN}
+        if sort:
+            params["sort"] = sort
         if with_reviewers:
             params["fields"] = PULL_REQUEST_REVIEW_FIELDS  # requests sends "+" as %2B, as Bitbucket needs
         return Page(*self._collect(self._url(PULL_REQUESTS, workspace=ws, repo_slug=slug), params, limit))

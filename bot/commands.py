@@ -24,6 +24,7 @@ FAMILY_ALIASES = {
 }
 ROLES = ("merger", "releaser", "deployer")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REMIND_DEFAULTS = {"after_seconds": 48 * 3600, "at": "09:00", "days": ("mon", "tue", "wed", "thu", "fri")}
 DAY_ALIASES = {"daily": "mon-sun", "everyday": "mon-sun", "weekdays": "mon-fri", "workdays": "mon-fri", "weekends": "sat-sun"}
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -288,11 +289,10 @@ def _parse_remind(tokens: list[str]) -> Command:
         if len(tokens) > 2:
             raise UsageError(f"`remind {action}` takes at most one repository.")
         return Command(f"remind_{action}", repo=parse_repo(tokens[1]) if len(tokens) == 2 else None)
-    if not tokens:
-        raise UsageError("`remind` needs a repository.")
-    repo = parse_repo(tokens[0])
-    options = {"after": 48 * 3600, "at": "09:00", "on": ("mon", "tue", "wed", "thu", "fri")}
-    rest = tokens[1:]
+    # The repository may be left out in a channel subscribed to one: then the options come first.
+    repo = parse_repo(tokens[0]) if tokens and tokens[0].lower() not in ("after", "at", "on") else None
+    options = {"after": REMIND_DEFAULTS["after_seconds"], "at": REMIND_DEFAULTS["at"], "on": REMIND_DEFAULTS["days"]}
+    rest = tokens[1:] if repo else tokens
     while rest:
         keyword = rest[0].lower()
         if keyword not in ("after", "at", "on"):

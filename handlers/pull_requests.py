@@ -33,9 +33,9 @@ def new_action_key() -> str:
 def list_open(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
     workspace, slug = split_repo(repo)
-    page = inv.services.bitbucket.list_pull_requests(workspace, slug, limit=render.MAX_ITEMS_IN_LIST)
+    # Newest first across every page, not just within the first one.
+    page = inv.services.bitbucket.list_pull_requests(workspace, slug, limit=render.MAX_ITEMS_IN_LIST, sort="-created_on")
     prs = [PullRequest.from_api(item) for item in page.values]
-    prs.sort(key=lambda pr: pr.created_on, reverse=True)  # newest first
     repo_url = f"https://bitbucket.org/{repo}"
     inv.reply(render.pull_request_list(repo, prs, page.total, render.utcnow(), repo_url=repo_url))
 

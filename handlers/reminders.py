@@ -6,14 +6,13 @@ import logging
 
 from bot import reminder_render, reminders
 from bot.bitbucket import BitbucketError
-from bot.commands import Command, RepoRef
+from bot.commands import REMIND_DEFAULTS, Command, RepoRef
 from bot.errors import NotAllowed, UsageError, UserError
 from bot.render import code
 from handlers.common import Invocation, resolve_repo, split_repo
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AFTER_SECONDS = 48 * 3600  # `/bb remind now REPO` for a repository with no reminder here
 
 
 def _zone_name(inv: Invocation) -> str:
@@ -88,7 +87,7 @@ def remind_now(inv: Invocation, command: Command) -> None:
     if schedule is not None:
         repo, after_seconds = schedule.repo, schedule.after_seconds
     else:
-        repo, after_seconds = inv.repo(command.repo).lower(), DEFAULT_AFTER_SECONDS
+        repo, after_seconds = inv.repo(command.repo).lower(), REMIND_DEFAULTS["after_seconds"]
     now = reminders.clock_of(inv.services)()
     reminder = reminders.post_now(inv.services, channel_id=inv.channel_id, repo=repo, after_seconds=after_seconds, now=now)
     if reminder.message is None:

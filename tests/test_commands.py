@@ -169,3 +169,9 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
     assert set(examples) == {spec.name for spec in commands.COMMANDS}
     for name, text in examples.items():
         assert parse(text).name == name
+
+
+def test_remind_may_leave_out_the_repository():
+    assert parse("remind").repo is None
+    command = parse("remind after 36h at 16:30")
+    assert command.repo is None and command.args["after_seconds"] == 36 * 3600 and command.args["at"] == "16:30"

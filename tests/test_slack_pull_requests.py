@@ -103,6 +103,21 @@ def test_prs_says_the_total_when_more_than_it_shows(bot, repo):
     assert len(lists) == 1 and lists[0].query["pagelen"] == ["50"]
 
 
+def test_prs_shows_the_newest_even_when_older_ones_were_touched_last(bot, repo):
+    alice = repo.user("alice")
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for n in range(2, 25):  # older pull requests, all updated after the newest one was opened
+        repo.add_branch("acme", "api", f"old/{n}")
+        repo.add_pull_request("acme", "api", title=f"Old {n}", source=f"old/{n}", author=alice,
+                              created_on=base + timedelta(days=n), updated_on=base + timedelta(days=300))
+    repo.add_branch("acme", "api", "new/one")
+    repo.add_pull_request("acme", "api", title="Brand new", source="new/one", author=alice,
+                          created_on=base + timedelta(days=200), updated_on=base + timedelta(days=200))
+    text = text_of(bot.answers(bot.command("prs api"))[0])
+    assert "Brand new" in text and text.index("Brand new") < text.index("Old 24")
+    assert repo.requests_to("GET", "/pullrequests")[0].query["sort"] == ["-created_on"]
+
+
 def test_prs_survives_a_bitbucket_429(bot, repo):
     repo.fail_next("GET", r"/pullrequests$", status=429, body="Rate limit for this resource has been exceeded")
     assert "Add login" in bot.answer_text(bot.command("prs api"))
