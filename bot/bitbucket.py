@@ -911,7 +911,12 @@ class BitbucketClient:
     def _call(self, method: str, url: str, *, params: Mapping | None = None, json: Any = None,
               idempotent: bool = True) -> Any:
         response = self._request(method, url, params=params, json=json, idempotent=idempotent)
-        return response.json() if response.content else None
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:  # a proxy's HTML page or a cut-off body, under a 2xx
+            raise ServerError(response.status_code, "Bitbucket sent an answer that is not JSON") from None
 
     def _request(self, method: str, url: str, *, params: Mapping | None = None, json: Any = None,
                  idempotent: bool = True) -> requests.Response:

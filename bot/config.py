@@ -115,8 +115,10 @@ class Settings:
             lines.append("PORT must be a number between 1 and 65535")
         if self.reminder_timezone and not _is_timezone(self.reminder_timezone):
             lines.append(f"REMINDER_TIMEZONE {self.reminder_timezone!r} is not an IANA time zone name (for example Europe/Paris)")
-        if "{environment}" not in self.deploy_pipeline and not self.deploy_pipeline:
-            lines.append("DEPLOY_PIPELINE is empty")
+        try:
+            self.deploy_pipeline.format(environment="production")
+        except (KeyError, IndexError, ValueError):
+            lines.append(f"DEPLOY_PIPELINE {self.deploy_pipeline!r} is not a valid name template: use {{environment}} for the environment, as in deploy-to-{{environment}}")
         return lines
 
 

@@ -251,5 +251,6 @@ def deployments_overview(repo: str, environments, histories: dict, now: datetime
         if not history:
             lines.append("Nothing deployed yet.")
         blocks.append(section("\n".join(lines)))
-        fallback.append(f"{environment.name}: {(current.release_name or short(current.commit)) if current else 'nothing deployed'}")
-    return message(f"Deployments of {repo}: " + "; ".join(fallback), blocks)
+        release = escape(current.release_name or short(current.commit)) if current else "nothing deployed"
+        fallback.append(f"{escape(environment.name)}: {release}")
+    return message(f"Deployments of {escape(repo)}: " + "; ".join(fallback), blocks)

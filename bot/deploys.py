@@ -324,10 +324,16 @@ class DeployFollower(BackgroundLoop):
             if self.stopping:
                 break
             record = DeployRecord(**row)
-            if record.phase == "STARTING":
-                self._recover(record)
-            else:
-                self.follow(record)
+            try:
+                if record.phase == "STARTING":
+                    self._recover(record)
+                else:
+                    self.follow(record)
+            except Exception:  # noqa: BLE001 - one bad deploy must not hold up the others: look again later
+                log.exception("deploy %s: following failed; trying again later", record.id)
+                self.store.execute(
+                    "UPDATE deploys SET next_poll_at = ? WHERE id = ? AND phase = ?", (self.clock() + self.max_interval, record.id, record.phase)
+                )
         return len(due)
 
     def follow(self, record: DeployRecord) -> None:

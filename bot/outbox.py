@@ -183,13 +183,24 @@ class OutboxWorker(BackgroundLoop):
 
     def deliver(self, item: Item) -> None:
         try:
-            ts = self._send(item)
-        except SlackApiError as error:
-            self._on_slack_error(item, error)
-        except Exception as error:  # noqa: BLE001 - network failures of any kind: back off and try again
-            self._retry_later(item, f"{type(error).__name__}: {error}")
-        else:
-            self._mark_sent(item, ts)
+            try:
+                ts = self._send(item)
+            except SlackApiError as error:
+                self._on_slack_error(item, error)
+            except Exception as error:  # noqa: BLE001 - network failures of any kind: back off and try again
+                self._retry_later(item, f"{type(error).__name__}: {error}")
+            else:
+                self._mark_sent(item, ts)
+        except Exception:  # noqa: BLE001 - recording the outcome failed (a locked database, say)
+            log.exception("outbox: could not record what happened to item %s; it goes back in the queue", item.id)
+            self._release(item)
+
+    def _release(self, item: Item) -> None:
+        """Back to pending, so the item's key is not held up until a restart (it may then be sent twice)."""
+        try:
+            self.store.execute("UPDATE outbox SET state = 'pending', owner = '' WHERE id = ? AND state = 'sending'", (item.id,))
+        except Exception:  # noqa: BLE001 - then reclaim_abandoned() at the next start puts it back
+            log.exception("outbox: item %s stays claimed until the next start", item.id)
 
     def _send(self, item: Item) -> str:
         text, blocks = item.message.get("text", ""), item.message.get("blocks") or None

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from bot.errors import NotAllowed
+from bot.render import escape
 from bot.store import Store
 
 ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer"}
@@ -60,6 +61,7 @@ class Permissions:
     def require(self, user_id: str, action: str, repo: str, environment: str | None = None) -> None:
         if not self.allows(user_id, action, repo, environment):
             role = ROLE_FOR_ACTION[action]
+            environment = escape(environment) if environment else environment  # an environment name comes from Bitbucket
             needed = f"`{role}:{environment.lower()}` or `{role}`" if role == "deployer" and environment else f"`{role}`"
             raise NotAllowed(
                 f"You need the {needed} role on `{repo}` to {action}. An admin can grant it with "

@@ -242,6 +242,13 @@ def test_404_carries_bitbucket_message(stub, client):
     assert (caught.value.status, str(caught.value)) == (404, "Repository dev/null not found")
 
 
+def test_a_2xx_that_is_not_json_is_a_typed_error(stub, client):
+    stub.reply("GET", "/2.0/repositories/dev/null", Reply(200, "<html>proxy login</html>"))
+    with pytest.raises(ServerError) as caught:
+        client.get_repository("dev", "null")
+    assert "not JSON" in str(caught.value)
+
+
 def test_detail_and_field_errors_are_kept(stub, client):
     body = error_body("Bad request", detail="Check the branch names", fields={"source": ["Branch not found"]})
     stub.reply("POST", f"{REPO}/pullrequests", Reply(400, body))

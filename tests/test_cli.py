@@ -112,3 +112,9 @@ def test_socket_mode_needs_no_signing_secret_and_refuses_unsigned_http(tmp_path)
     assert statuses == ["401 Unauthorized"] and b"Socket Mode" in b"".join(body)
     assert server.wsgi.bolt_app is not None  # what SocketModeHandler serves
     server.stop()
+
+
+def test_a_broken_deploy_pipeline_template_is_caught_at_start():
+    problems = Settings.from_env({"DEPLOY_PIPELINE": "deploy-{env}"}, dotenv=False).problems()
+    assert any("DEPLOY_PIPELINE" in line and "{environment}" in line for line in problems)
+    assert not any("DEPLOY_PIPELINE" in line for line in Settings.from_env({}, dotenv=False).problems())

@@ -150,3 +150,19 @@ def test_stop_finishes_and_keeps_the_rest(store, client, slack):
     values = list(states(store).values())
     assert values.count("sent") == sent and "sending" not in values
     assert values.count("pending") == 20 - sent
+
+
+def test_an_outcome_that_cannot_be_recorded_does_not_hold_up_its_key(store, client, slack, tmp_path):
+    enqueue(store, "first", key="pr:1")
+    enqueue(store, "second", key="pr:1")
+    worker = fast_worker(store, client)
+    # The database refuses the "sent" mark once (its column is renamed away for the moment).
+    item = worker.due_items()[0]
+    assert worker._claim(item)
+    store.execute("ALTER TABLE outbox RENAME COLUMN sent_at TO sent_at_gone")
+    worker.deliver(item)
+    store.execute("ALTER TABLE outbox RENAME COLUMN sent_at_gone TO sent_at")
+    assert states(store)[item.id] == "pending"  # released, not stuck in 'sending'
+    while worker.drain_once():
+        pass
+    assert [m.text for m in slack.channel_messages("C1")][-1] == "second"
