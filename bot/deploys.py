@@ -262,6 +262,12 @@ def abandon(store, deploy_id: int, clock=time.time) -> None:
     )
 
 
+def recheck_soon(store, deploy_id: int, clock=time.time) -> None:
+    """Bitbucket gave no clear answer to the trigger: let the follower find out at once whether it started."""
+    store.execute("UPDATE deploys SET next_poll_at = ? WHERE id = ? AND phase = 'STARTING'", (clock(), deploy_id))
+    _wakeup.set()
+
+
 def record_started(store, deploy_id: int, pipeline: Pipeline, clock=time.time) -> DeployRecord:
     """The pipeline exists: remember it and queue the deploy's message for the channel, in one transaction."""
     now = clock()

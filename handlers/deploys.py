@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 
 from bot import deploy_render, deploys, ids, render
-from bot.bitbucket import BitbucketError, Deployment, Environment, NotFound, Pipeline, ResolvedRef, pipeline_body, pipeline_target_for
+from bot.bitbucket import (
+    BitbucketError, Deployment, Environment, NetworkError, NotFound, Pipeline, ResolvedRef, ServerError, pipeline_body,
+    pipeline_target_for,
+)
 from bot.commands import Command
 from bot.errors import UserError
 from handlers.common import Invocation, split_repo
@@ -137,8 +140,17 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     try:
         started = acting_client(inv).trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
     except Exception as error:
+        if _may_have_started(error):
+            # The trigger may have reached Bitbucket: keep the environment taken and let the follower look.
+            deploys.recheck_soon(services.store, deploy_id)
+            services.audit.record(inv.user_id, kind, target, ok=False, result=f"no clear answer: {error}", detail=detail)
+            inv.replace_with(render.notice(
+                f":hourglass: Bitbucket did not answer clearly ({render.escape(error)}). The bot is checking whether "
+                "the pipeline started; if it did, its progress follows in this channel."
+            ))
+            return
         deploys.abandon(services.store, deploy_id)
-        services.store.release_claim(key)
+        services.store.release_claim(key)  # nothing started: the same command may be tried again
         services.audit.record(inv.user_id, kind, target, ok=False, result=str(error), detail=detail)
         if not isinstance(error, BitbucketError):
             log.exception("starting the pipeline failed")
@@ -147,6 +159,11 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     record = deploys.record_started(services.store, deploy_id, Pipeline.from_api(started))
     services.audit.record(inv.user_id, kind, target, ok=True, result=f"pipeline #{record.pipeline_number} started", detail=detail)
     inv.replace_with(deploy_render.started_note(record))
+
+
+def _may_have_started(error: Exception) -> bool:
+    """A 5xx, or a connection lost after the request went out, leaves it open whether Bitbucket acted."""
+    return isinstance(error, ServerError) or (isinstance(error, NetworkError) and error.request_sent)
 
 
 # --- /bb deployments -----------------------------------------------------------------------------------

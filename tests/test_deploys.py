@@ -226,6 +226,17 @@ def test_a_missing_pipeline_says_what_to_check(bot, api):
     ask(bot, "deploy api v1.4.0 to production")  # the environment lock was released
 
 
+def test_an_unclear_answer_to_the_trigger_is_checked_before_the_environment_is_freed(bot, api):
+    api.fail_next("POST", r"/pipelines/$", status=502)  # Bitbucket may or may not have started it
+    answer = text_of(confirm(bot, ask(bot, "deploy api v1.4.0 to test"), ids.CONFIRM_DEPLOY))
+    assert "checking whether the pipeline started" in answer and "Nothing was started" not in answer
+    # The follower looks at once, finds no pipeline for that commit, and frees the environment.
+    bot.slack.wait_for(
+        lambda: bot.services.store.query_one("SELECT phase FROM deploys")["phase"] == "NOT_STARTED", timeout=10
+    )
+    assert button(ask(bot, "deploy api v1.4.0 to test"), ids.CONFIRM_DEPLOY)  # free again: a new confirmation
+
+
 # --- outcomes ---------------------------------------------------------------------------------------------
 
 
