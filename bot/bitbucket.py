@@ -193,6 +193,12 @@ class MergeInProgress(BitbucketError):
     default_message = "The merge is still in progress in Bitbucket; check the pull request again in a minute"
 
 
+def outcome_unknown(error: Exception) -> bool:
+    """After a write: a 5xx, a merge still running, or a connection lost once the request went out leave it open
+    whether Bitbucket acted. Such a write must not be repeated blindly, nor reported as not done."""
+    return isinstance(error, (ServerError, MergeInProgress)) or (isinstance(error, NetworkError) and error.request_sent)
+
+
 _ERRORS_BY_STATUS = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 429: RateLimited}
 _NETWORK_FAILURES = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _TEXT_LIMIT = 300

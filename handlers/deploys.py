@@ -10,7 +10,7 @@ import logging
 
 from bot import deploy_render, deploys, ids, render
 from bot.bitbucket import (
-    BitbucketError, Deployment, Environment, NetworkError, NotFound, Pipeline, ResolvedRef, ServerError, pipeline_body,
+    BitbucketError, Deployment, Environment, NotFound, Pipeline, ResolvedRef, outcome_unknown, pipeline_body,
     pipeline_target_for,
 )
 from bot.commands import Command
@@ -140,7 +140,7 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     try:
         started = acting_client(inv).trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
     except Exception as error:
-        if _may_have_started(error):
+        if outcome_unknown(error):
             # The trigger may have reached Bitbucket: keep the environment taken and let the follower look.
             deploys.recheck_soon(services.store, deploy_id)
             services.audit.record(inv.user_id, kind, target, ok=False, result=f"no clear answer: {error}", detail=detail)
@@ -159,11 +159,6 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     record = deploys.record_started(services.store, deploy_id, Pipeline.from_api(started))
     services.audit.record(inv.user_id, kind, target, ok=True, result=f"pipeline #{record.pipeline_number} started", detail=detail)
     inv.replace_with(deploy_render.started_note(record))
-
-
-def _may_have_started(error: Exception) -> bool:
-    """A 5xx, or a connection lost after the request went out, leaves it open whether Bitbucket acted."""
-    return isinstance(error, ServerError) or (isinstance(error, NetworkError) and error.request_sent)
 
 
 # --- /bb deployments -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 import secrets
 
 from bot import accounts, ids, render
-from bot.bitbucket import PullRequest
+from bot.bitbucket import PullRequest, outcome_unknown
 from bot.commands import Command
 from bot.errors import UserError
 from handlers.common import Invocation, split_repo
@@ -185,8 +185,15 @@ def _act_once(inv: Invocation, value: dict, action: str, repo: str, pr_id: int, 
     try:
         data = call(client, workspace, slug)
     except Exception as error:
-        services.store.release_claim(key)  # nothing happened: the button may be tried again
         services.audit.record(inv.user_id, action, f"{repo}#{pr_id}", ok=False, result=str(error), detail=detail)
+        if outcome_unknown(error):
+            # It may have happened: keep the claim, so this confirmation cannot do it a second time.
+            inv.replace_with(render.notice(
+                f":hourglass: Bitbucket did not answer clearly ({render.escape(error)}). Look at #{pr_id} in Bitbucket "
+                "before trying again."
+            ))
+            return
+        services.store.release_claim(key)  # nothing happened: the same confirmation may act again
         inv.replace_with(render.error_message(error))
         return
     pr = PullRequest.from_api(data)

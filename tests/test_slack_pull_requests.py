@@ -231,6 +231,14 @@ def test_merge_refused_by_bitbucket_shows_its_words_and_can_be_retried(bot, repo
     assert "already under way" not in bot.answer_text(again)  # the failed attempt released its claim
 
 
+def test_a_merge_without_a_clear_answer_is_not_repeated_by_the_same_confirmation(bot, repo):
+    repo.fail_next("POST", r"/merge$", status=503)  # Bitbucket may or may not have merged
+    _, confirm = ask_and_confirm(bot, "merge api 1", ids.CONFIRM_MERGE)
+    assert "did not answer clearly" in bot.answer_text(bot.click(ids.CONFIRM_MERGE, confirm["value"], user_id=ADMIN))
+    assert "already under way or done" in bot.answer_text(bot.click(ids.CONFIRM_MERGE, confirm["value"], user_id=ADMIN))
+    assert len(repo.requests_to("POST", "/merge")) == 1  # a 5xx on a merge is never retried blindly
+
+
 def test_an_async_merge_is_followed_to_the_end(bot, repo):
     repo.merge_mode = "async"
     _, confirm = ask_and_confirm(bot, "merge api 1", ids.CONFIRM_MERGE)
