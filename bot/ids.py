@@ -15,7 +15,6 @@ CONFIRM_ROLLBACK = "bb_confirm_rollback"
 CANCEL = "bb_cancel"
 # Links (a button with a url still sends a block_actions payload that needs an ack).
 OPEN_LINK = "bb_open_link"
-SHOW_MORE = "bb_show_more"
 
 # Modals.
 CREATE_PR_MODAL = "bb_create_pr"

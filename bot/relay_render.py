@@ -64,11 +64,6 @@ def quote(text: str, limit: int) -> str:
     return "\n".join(f">{line}" for line in body.splitlines()) or ">"
 
 
-def unlinked(mrkdwn: str) -> str:
-    """Fallback text: links read better there as their labels."""
-    return re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2", mrkdwn)
-
-
 def _account_name(account) -> str:
     return render.escape(account.display_name)
 
@@ -104,7 +99,7 @@ _BUTTONS: dict[tuple, str] = {}
 
 def _say(text: str, *, more: list[str] = ()) -> Message:
     """One line of news (its fallback too), and optional detail sections below it."""
-    return render.message(unlinked(text), [_section(text), *(_section(extra) for extra in more if extra)])
+    return render.message(render.fallback_text(text), [_section(text), *(_section(extra) for extra in more if extra)])
 
 
 # --- pull requests ---------------------------------------------------------------------------------
@@ -228,7 +223,7 @@ def push(payload: dict) -> Message | None:
         return None
     actor, repo = user_name(payload.get("actor")), _repo_link(payload)
     sections = [push_change(change, actor, repo) for change in changes]
-    fallback = "\n".join(unlinked(section.splitlines()[0]) for section in sections)
+    fallback = "\n".join(render.fallback_text(section.splitlines()[0]) for section in sections)
     return render.message(fallback, [_section(section) for section in sections])
 
 
@@ -302,7 +297,7 @@ def commit_status(payload: dict, *, note: str = "") -> Message:
     blocks = [_section(text)]
     if status.get("description"):
         blocks.append(_context(render.escape(render.truncate(status["description"], 300))))
-    return render.message(unlinked(text), blocks)
+    return render.message(render.fallback_text(text), blocks)
 
 
 Renderer = Callable[[dict], "Message | None"]

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.models.blocks import HeaderBlock, PlainTextObject
 
 from bot.bitbucket import Account, PullRequest
 from bot.commands import WEEKDAYS
-from bot.render import MAX_SECTION_TEXT, Message, age, code, escape, link, mention, message, notice, truncate
+from bot.render import Message, age, code, context, escape, link, mention, message, notice, section, truncate
 
 if TYPE_CHECKING:
     from bot.reminders import Schedule
@@ -64,14 +64,6 @@ def describe_schedule(schedule: Schedule, zone_name: str) -> str:
 # --- the reminder --------------------------------------------------------------------------------------
 
 
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT)))
-
-
-def _context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))])
-
-
 def _person(account: Account, mentions: Mapping[Account, str]) -> str:
     return mention(mentions[account]) if account in mentions else escape(account.display_name)
 
@@ -109,10 +101,10 @@ def stale_pull_requests(repo: str, stale: Sequence[PullRequest], *, now: datetim
     count = len(stale)
     heading = f"{count} pull request{'s' if count != 1 else ''} in {repo} with no activity for {describe_age(after_seconds)}"
     blocks = [HeaderBlock(text=PlainTextObject(text=truncate(f":hourglass: {heading}", 150), emoji=True))]
-    blocks += [_section(stale_item(pr, now=now, waiting=waiting.get(pr.id, ()), mentions=mentions)) for pr in shown]
+    blocks += [section(stale_item(pr, now=now, waiting=waiting.get(pr.id, ()), mentions=mentions)) for pr in shown]
     all_open = link(f"{repo_url}/pull-requests/" if repo_url else None, "all open pull requests")
     footer = f"…and {count - len(shown)} more, less idle · {all_open}" if count > len(shown) else all_open
-    blocks.append(_context(f"{footer} · `/bb remind off {escape(repo)}` stops these"))
+    blocks.append(context(f"{footer} · `/bb remind off {escape(repo)}` stops these"))
     pinged = list(dict.fromkeys(mentions[r] for pr in shown for r in waiting.get(pr.id, ()) if r in mentions))
     fallback = f"{escape(heading)}: " + "; ".join(f"#{pr.id} {escape(truncate(pr.title, 100))}" for pr in shown)
     if pinged:

@@ -175,3 +175,10 @@ def test_remind_may_leave_out_the_repository():
     assert parse("remind").repo is None
     command = parse("remind after 36h at 16:30")
     assert command.repo is None and command.args["after_seconds"] == 36 * 3600 and command.args["at"] == "16:30"
+
+
+def test_every_command_has_a_handler_and_help_names_it():
+    from handlers.slack import COMMAND_HANDLERS
+
+    parsed_names = {spec.name for spec in commands.COMMANDS} - {"help", "remind"} | {"remind", "remind_off", "remind_now"}
+    assert parsed_names <= set(COMMAND_HANDLERS)
