@@ -64,7 +64,7 @@ class RunningBot:
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.port}"
         self._keys = 0
-        _wait_until_listening(self.url)
+        wait_until_listening(self.url)
 
     def stop(self) -> None:
         self.server.stop()
@@ -141,11 +141,14 @@ def button(message: dict, action_id: str) -> dict:
     return matches[0]
 
 
-def _wait_until_listening(url: str, timeout: float = 10.0) -> None:
+def wait_until_listening(url: str, timeout: float = 10.0, *, check_alive=None) -> None:
+    """Until `/healthz` answers 200; `check_alive()` may raise to give up early (a child process that exited)."""
     deadline = time.monotonic() + timeout
     with requests.Session() as session:
         session.trust_env = False
         while time.monotonic() < deadline:
+            if check_alive:
+                check_alive()
             try:
                 if session.get(f"{url}/healthz", timeout=1).status_code == 200:
                     return

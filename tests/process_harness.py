@@ -12,12 +12,10 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
 
-from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET
+from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, wait_until_listening
 
 
 def _free_port() -> int:
@@ -98,16 +96,8 @@ class ServeProcess:
             return db.execute(sql, params).fetchall()
 
     def _wait_listening(self, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        with requests.Session() as session:
-            session.trust_env = False
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log()}")
-                try:
-                    if session.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                        return
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.05)
-        raise AssertionError(f"serve did not start listening:\n{self.log()}")
+        def check_alive():
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.log()}")
+
+        wait_until_listening(self.url, timeout, check_alive=check_alive)
