@@ -340,7 +340,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("subscribe", "/bb subscribe REPO [pullrequests|pushes|tags|builds…] [branch:GLOB]", "relays REPO's events into this channel", _parse_subscribe, ("sub", "follow"), "Channel"),
     CommandSpec("unsubscribe", "/bb unsubscribe REPO", "stops relaying REPO here", _optional_repo("unsubscribe"), ("unsub", "unfollow"), "Channel"),
     CommandSpec("subscriptions", "/bb subscriptions", "what this channel relays", _no_args("subscriptions"), ("subs",), "Channel"),
-    CommandSpec("remind", "/bb remind REPO [after AGE] [at HH:MM] [on DAYS] · /bb remind off|now [REPO]", "stale pull request reminders for this channel", _parse_remind, ("reminder",), "Channel"),
+    CommandSpec("remind", "/bb remind [REPO] [after AGE] [at HH:MM] [on DAYS] · /bb remind off|now [REPO]", "stale pull request reminders for this channel", _parse_remind, ("reminder",), "Channel"),
     CommandSpec("reminders", "/bb reminders", "this channel's reminders", _no_args("reminders"), (), "Channel"),
     CommandSpec("login", "/bb login", "links your own Bitbucket account", _no_args("login"), ("connect",), "You"),
     CommandSpec("logout", "/bb logout", "forgets your Bitbucket account", _no_args("logout"), ("disconnect",), "You"),
