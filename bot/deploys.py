@@ -280,7 +280,8 @@ def record_started(store, deploy_id: int, pipeline: Pipeline, clock=time.time) -
         )
         record = _record(db, deploy_id)
         if cursor.rowcount == 1:  # not already adopted by the follower
-            outbox.enqueue(db, channel=record.channel_id, message=deploy_render.card(record), key=record.anchor, anchor=record.anchor)
+            outbox.enqueue(db, channel=record.channel_id, message=deploy_render.card(record), key=record.anchor, anchor=record.anchor,
+                           fallback_user=record.user_id)
     _wakeup.set()
     return record
 
@@ -379,9 +380,10 @@ class DeployFollower(BackgroundLoop):
                 return
             moved = _record(db, record.id)
             key = moved.anchor
-            outbox.enqueue(db, channel=moved.channel_id, message=deploy_render.card(moved), key=key, anchor=moved.anchor)
+            outbox.enqueue(db, channel=moved.channel_id, message=deploy_render.card(moved), key=key, anchor=moved.anchor,
+                           fallback_user=moved.user_id)
             reply = deploy_render.progress(moved, followed_for=now - moved.created_at)
-            outbox.enqueue(db, channel=moved.channel_id, message=reply, key=key, thread_anchor=moved.anchor)
+            outbox.enqueue(db, channel=moved.channel_id, message=reply, key=key, thread_anchor=moved.anchor, fallback_user=moved.user_id)
 
     def _recover(self, record: DeployRecord) -> None:
         """A deploy left STARTING (the process died while triggering it): adopt its pipeline if it ran."""

@@ -34,6 +34,7 @@ SCHEMA: list[str] = [
         channel TEXT NOT NULL,
         anchor TEXT NOT NULL DEFAULT '',   -- create-or-update the message with this name
         thread_anchor TEXT NOT NULL DEFAULT '',  -- reply in the thread of the message with this name
+        fallback_user TEXT NOT NULL DEFAULT '',  -- when the channel refuses us, tell this person directly
         message TEXT NOT NULL,             -- JSON {text, blocks}
         state TEXT NOT NULL DEFAULT 'pending',   -- pending | sending | sent | parked | dropped
         owner TEXT NOT NULL DEFAULT '',    -- host:pid of the worker sending it
@@ -64,12 +65,16 @@ _wakeup = threading.Event()
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None) -> int:
-    """Queue one message; call inside the transaction that stores its cause. Returns the item's id."""
+def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None,
+            fallback_user: str | None = None) -> int:
+    """Queue one message; call inside the transaction that stores its cause. Returns the item's id.
+
+    `fallback_user`: the person who asked for it (a deploy, a reminder). If the channel will not take the bot's
+    messages (a private channel it is not in, say), they get it as a direct message instead of nobody."""
     body = message.to_dict() if isinstance(message, Message) else {"text": message.get("text", ""), "blocks": message.get("blocks") or []}
     cursor = db.execute(
-        "INSERT INTO outbox (key, channel, anchor, thread_anchor, message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (key, channel, anchor or "", thread_anchor or "", json.dumps(body, separators=(",", ":")), time.time()),
+        "INSERT INTO outbox (key, channel, anchor, thread_anchor, fallback_user, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (key, channel, anchor or "", thread_anchor or "", fallback_user or "", json.dumps(body, separators=(",", ":")), time.time()),
     )
     pending = getattr(db, "after_commit", None)
     if pending is not None:
@@ -102,6 +107,7 @@ class Item:
     channel: str
     anchor: str
     thread_anchor: str
+    fallback_user: str
     message: dict
     attempts: int
 
@@ -156,7 +162,7 @@ class OutboxWorker(BackgroundLoop):
     def due_items(self, limit: int = 50) -> list[Item]:
         """The oldest pending item of each key that is due and has nothing older pending before it."""
         rows = self.store.query(
-            """SELECT o.id, o.key, o.channel, o.anchor, o.thread_anchor, o.message, o.attempts
+            """SELECT o.id, o.key, o.channel, o.anchor, o.thread_anchor, o.fallback_user, o.message, o.attempts
                FROM outbox o
                WHERE o.state = 'pending' AND o.next_attempt_at <= ?
                  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key AND p.state IN ('pending', 'sending') AND p.id < o.id)
@@ -233,14 +239,29 @@ class OutboxWorker(BackgroundLoop):
             self._reschedule(item, self.clock() + retry_after, code, count_attempt=False)
         elif code in CHANNEL_ERRORS:
             log.warning("outbox: channel %s refuses messages (%s); its subscriptions are marked broken", item.channel, code)
+            rerouted_ts = self._send_to_fallback_user(item, code) if item.fallback_user else None
             with self.store.transaction() as db:
-                db.execute("UPDATE outbox SET state = 'dropped', last_error = ?, owner = '' WHERE id = ?", (code, item.id))
+                db.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, ts = ?, owner = '' WHERE id = ?",
+                    ("sent" if rerouted_ts else "dropped", code, rerouted_ts, item.id),
+                )
                 db.execute("UPDATE subscriptions SET broken_reason = ? WHERE channel_id = ?", (code, item.channel))
         elif status >= 500 or code in TRANSIENT_ERRORS:
             self._retry_later(item, code)
         else:
             log.error("outbox: Slack refused item %s for good (%s); parked", item.id, code)
             self.store.execute("UPDATE outbox SET state = 'parked', last_error = ?, owner = '' WHERE id = ?", (code, item.id))
+
+    def _send_to_fallback_user(self, item: Item, code: str) -> str | None:
+        """The channel refused: a direct message to the person who asked, saying why it came here."""
+        why = f":information_source: This was meant for <#{item.channel}>, but Slack said `{code}` (invite the bot there to fix it)."
+        blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": why}]}, *(item.message.get("blocks") or [])]
+        try:
+            response = self.slack.chat_postMessage(channel=item.fallback_user, text=item.message.get("text", ""), blocks=blocks[:50])
+            return response["ts"]
+        except Exception:  # noqa: BLE001 - then it is dropped, as it would have been
+            log.warning("outbox: could not reach %s directly either; item %s dropped", item.fallback_user, item.id)
+            return None
 
     def _retry_later(self, item: Item, reason: str) -> None:
         if item.attempts + 1 >= self.backoff.max_attempts:

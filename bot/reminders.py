@@ -72,6 +72,7 @@ class Schedule:
     at: str  # HH:MM
     days: tuple[str, ...]
     changed_at: float
+    created_by: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping) -> "Schedule":
@@ -83,6 +84,7 @@ class Schedule:
             at=row["at"],
             days=tuple(day for day in row["days"].split(",") if day),
             changed_at=row["changed_at"],
+            created_by=row["created_by"],
         )
 
 
@@ -306,12 +308,12 @@ def outbox_key(channel_id: str, repo: str) -> str:
     return f"reminder:{channel_id}:{repo}"
 
 
-def post_now(services, *, channel_id: str, repo: str, after_seconds: int, now: datetime) -> Reminder:
+def post_now(services, *, channel_id: str, repo: str, after_seconds: int, now: datetime, asked_by: str | None = None) -> Reminder:
     """`/bb remind now`: compose and queue it in the channel, outside the schedule (no mark is written)."""
     reminder = compose(services, repo, after_seconds, now)
     if reminder.message is not None:
         with services.store.transaction() as db:
-            outbox.enqueue(db, channel=channel_id, message=reminder.message, key=outbox_key(channel_id, repo))
+            outbox.enqueue(db, channel=channel_id, message=reminder.message, key=outbox_key(channel_id, repo), fallback_user=asked_by)
     return reminder
 
 
@@ -343,7 +345,7 @@ def run_due(services, schedule: Schedule, *, now: datetime, zone: ZoneInfo) -> s
         outbox_id = None
         if message is not None:
             outbox_id = outbox.enqueue(db, channel=schedule.channel_id, message=message,
-                                       key=outbox_key(schedule.channel_id, schedule.repo))
+                                       key=outbox_key(schedule.channel_id, schedule.repo), fallback_user=schedule.created_by)
         db.execute(
             "INSERT INTO reminder_sent (reminder_id, day, sent_at, stale_count, outbox_id) VALUES (?, ?, ?, ?, ?)",
             (schedule.id, day, now.timestamp(), stale_count, outbox_id),

@@ -237,6 +237,13 @@ def test_an_unclear_answer_to_the_trigger_is_checked_before_the_environment_is_f
     assert button(ask(bot, "deploy api v1.4.0 to test"), ids.CONFIRM_DEPLOY)  # free again: a new confirmation
 
 
+def test_in_a_channel_the_bot_cannot_post_in_the_deployer_hears_directly(bot, api, slack):
+    slack.set_channel_error(CHANNEL, "not_in_channel")  # a private channel the bot was never invited to
+    start_deploy(bot, "deploy api v1.4.0 to test")
+    direct = slack.wait_for(lambda: slack.channel_messages(ADMIN))
+    assert "acme/api" in direct[0].text and "meant for" in str(direct[0].blocks)
+
+
 # --- outcomes ---------------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The outbox and its worker, against the simulated Slack Web API."""
 
+import json
 import time
 
 import pytest
@@ -166,3 +167,13 @@ def test_an_outcome_that_cannot_be_recorded_does_not_hold_up_its_key(store, clie
     while worker.drain_once():
         pass
     assert [m.text for m in slack.channel_messages("C1")][-1] == "second"
+
+
+def test_a_refusing_channel_reaches_the_person_who_asked_instead(store, client, slack):
+    slack.set_channel_error("G7", "not_in_channel")
+    enqueue(store, "deploy of api to Production: started", channel="G7", fallback_user="U5")
+    fast_worker(store, client).drain_once()
+    (direct,) = slack.channel_messages("U5")
+    assert direct.text == "deploy of api to Production: started"
+    assert "meant for <#G7>" in json.dumps(direct.blocks) and "not_in_channel" in json.dumps(direct.blocks)
+    assert list(states(store).values()) == ["sent"]
