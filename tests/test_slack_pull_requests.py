@@ -79,8 +79,9 @@ def test_routes_health_and_sizes(bot):
 
 def test_prs_lists_newest_first_with_buttons_and_escaped_titles(bot, repo):
     alice = repo.user("alice")
-    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    repo.add_pull_request("acme", "api", title="<!channel> & <b>", source="feature/ABC-12-fix-cache", author=alice, created_on=base + timedelta(days=30))
+    # A day after #1, whatever today is: "newest" is relative to the pull request already there.
+    first_opened = repo.clock()
+    repo.add_pull_request("acme", "api", title="<!channel> & <b>", source="feature/ABC-12-fix-cache", author=alice, created_on=first_opened + timedelta(days=1))
     answer = bot.answers(bot.command("prs api"))[0]
     text = text_of(answer)
     assert "<!channel>" not in json.dumps(answer)
