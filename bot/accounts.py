@@ -40,7 +40,7 @@ from bot.bitbucket import (
     UserOAuthToken,
 )
 from bot.config import Settings
-from bot.store import Store
+from bot.store import Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,16 @@ CALLBACK_PATH = "/bitbucket/oauth/callback"
 LOGIN_STATE_LIFETIME = 10 * 60  # seconds: long enough to read a consent page, short enough to be useless later
 
 SCHEMA = [
+    # Slack user <-> Bitbucket account, for mentions (`/bb link`) and for acting as the person (`/bb login`).
+    """CREATE TABLE IF NOT EXISTS user_links (
+        slack_user_id TEXT PRIMARY KEY,
+        nickname TEXT NOT NULL DEFAULT '',
+        bitbucket_uuid TEXT NOT NULL DEFAULT '',
+        account_id TEXT NOT NULL DEFAULT '',
+        display_name TEXT NOT NULL DEFAULT '',
+        linked_by TEXT NOT NULL,
+        linked_at REAL NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS login_states (
         state_hash TEXT PRIMARY KEY,     -- SHA-256 of the state; the state itself is only in the person's link
         slack_user_id TEXT NOT NULL,
@@ -69,6 +79,7 @@ SCHEMA = [
         refreshed_at REAL
     )""",
 ]
+MIGRATIONS = [Migration("accounts", 1, SCHEMA)]
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -265,14 +276,20 @@ def save_login(store: Store, cipher: TokenCipher, request: LoginRequest, tokens:
     sealed = cipher.seal(tokens, request.slack_user_id)
     with store.transaction() as db:
         db.execute(
-            """INSERT OR REPLACE INTO bitbucket_logins (slack_user_id, team_id, bitbucket_uuid, account_id, nickname,
-                   display_name, tokens, expires_at, linked_at, refreshed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)""",
+            """INSERT INTO bitbucket_logins (slack_user_id, team_id, bitbucket_uuid, account_id, nickname,
+                   display_name, tokens, expires_at, linked_at, refreshed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+               ON CONFLICT (slack_user_id) DO UPDATE SET team_id = excluded.team_id, bitbucket_uuid = excluded.bitbucket_uuid,
+                   account_id = excluded.account_id, nickname = excluded.nickname, display_name = excluded.display_name,
+                   tokens = excluded.tokens, expires_at = excluded.expires_at, linked_at = excluded.linked_at, refreshed_at = NULL""",
             (request.slack_user_id, request.team_id, account.bitbucket_uuid, account.account_id, account.nickname,
              account.display_name, sealed, tokens.expires_at, now),
         )
         db.execute(
-            """INSERT OR REPLACE INTO user_links (slack_user_id, nickname, bitbucket_uuid, account_id, display_name,
-                   linked_by, linked_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO user_links (slack_user_id, nickname, bitbucket_uuid, account_id, display_name,
+                   linked_by, linked_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (slack_user_id) DO UPDATE SET nickname = excluded.nickname, bitbucket_uuid = excluded.bitbucket_uuid,
+                   account_id = excluded.account_id, display_name = excluded.display_name, linked_by = excluded.linked_by,
+                   linked_at = excluded.linked_at""",
             (request.slack_user_id, account.nickname, account.bitbucket_uuid, account.account_id,
              account.display_name, request.slack_user_id, now),
         )

@@ -6,7 +6,23 @@ import json
 import time
 from dataclasses import dataclass
 
-from bot.store import Store
+from bot.store import Migration, Store
+
+MIGRATIONS = [
+    Migration("audit", 1, (
+        """CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            user_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            ok INTEGER NOT NULL,
+            result TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_at ON audit (at)",
+    )),
+]
 
 
 @dataclass(frozen=True)

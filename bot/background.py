@@ -1,16 +1,21 @@
-"""A background thread in the serve process: passes over SQLite-held work until stopped."""
+"""A background thread in the serve process: passes over work held in the store until stopped."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 
 log = logging.getLogger(__name__)
 
+# This process, among every replica's: host, pid and a random part (a container's new process may reuse a pid).
+PROCESS_OWNER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
 
 class BackgroundLoop:
     """Runs `one_pass()` until stopped. After a pass that did nothing it sleeps `idle_time()` seconds, unless
-    `wakeup` is set (by whoever queued new work). Its work lives in SQLite, so a stop loses nothing."""
+    `wakeup` is set (by whoever queued new work). Its work lives in the store, so a stop loses nothing."""
 
     thread_name = "background"
 

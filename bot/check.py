@@ -88,19 +88,21 @@ def _slack_lines(settings: Settings) -> list[CheckLine]:
 
 
 def _database_lines(settings: Settings) -> list[CheckLine]:
-    from bot.store import Store
+    from bot import features
+    from bot.store.postgres_url import redact
 
-    store = Store(settings.database_path)
     try:
-        store.migrate()
+        store = features.open_migrated(settings.database_target)
+    except Exception as error:  # noqa: BLE001 - a wrong URL, a server down, a folder not writable
+        return [CheckLine(FIX, f"database {redact(settings.database_target)} cannot be opened: {error}")]
+    try:
+        lines = [CheckLine(INFO, f"database in use: {store.describe()}")]
         ok, where = store.writable()
-        lines = [CheckLine(OK, f"database writable: {where}") if ok else CheckLine(FIX, f"database not writable: {where}")]
-        from bot import outbox
-
-        lines += [CheckLine(status, text) for status, text in getattr(outbox, "check_lines", lambda s: [])(store)]
+        lines.append(CheckLine(OK, f"database writable: {where}") if ok else CheckLine(FIX, f"database not writable: {where}"))
+        lines += [CheckLine(status, text) for status, text in features.check_lines(store)]
         return lines
     except Exception as error:  # noqa: BLE001
-        return [CheckLine(FIX, f"database {settings.database_path} cannot be opened: {error}")]
+        return [CheckLine(FIX, f"database {store.describe()} failed: {error}")]
     finally:
         store.close()
 

@@ -31,6 +31,7 @@ class Settings:
     bitbucket_workspace: str = ""
     bitbucket_webhook_secret: str = ""
     database_path: str = "./data/chatops.db"
+    database_url: str = ""
     host: str = "0.0.0.0"
     port: int = 3000
     public_url: str = ""
@@ -67,6 +68,7 @@ class Settings:
             bitbucket_workspace=get("BITBUCKET_WORKSPACE"),
             bitbucket_webhook_secret=get("BITBUCKET_WEBHOOK_SECRET"),
             database_path=get("DATABASE_PATH", "./data/chatops.db"),
+            database_url=get("DATABASE_URL"),
             host=get("HOST", "0.0.0.0"),
             port=int(port_text) if port_text.isdigit() else -1,
             public_url=get("PUBLIC_URL").rstrip("/"),
@@ -78,6 +80,11 @@ class Settings:
 
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+    @property
+    def database_target(self) -> str:
+        """Where the store lives: the PostgreSQL URL when `DATABASE_URL` is set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     @property
     def bitbucket_credential_kind(self) -> str | None:
@@ -111,6 +118,8 @@ class Settings:
             lines.append("BITBUCKET_EMAIL is set without BITBUCKET_API_TOKEN: an Atlassian API token goes with the email")
         if not self.bitbucket_webhook_secret:
             lines.append("BITBUCKET_WEBHOOK_SECRET is not set: unsigned webhook deliveries are refused, so set a secret")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            lines.append("DATABASE_URL must be a PostgreSQL URL: postgresql://user:password@host:5432/database")
         if not 0 < self.port < 65536:
             lines.append("PORT must be a number between 1 and 65535")
         if self.reminder_timezone and not _is_timezone(self.reminder_timezone):

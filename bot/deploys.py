@@ -10,16 +10,16 @@ work from SQLite, so after a restart it picks up where it left off.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from bot import deploy_render, outbox
-from bot.background import BackgroundLoop
+from bot.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError, Deployment, Environment, Pipeline, ResolvedRef
 from bot.errors import UserError
+from bot.store import IntegrityError, Migration
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ SCHEMA: list[str] = [
         ON deploys (lower(repo), lower(environment)) WHERE finished_at IS NULL""",
     "CREATE INDEX IF NOT EXISTS deploys_due ON deploys (finished_at, next_poll_at)",
 ]
+MIGRATIONS = [
+    Migration("deploys", 1, SCHEMA),
+    # Which replica follows a deploy, until when: one follower at a time, taken over when its lease runs out.
+    Migration("deploys", 2, (
+        "ALTER TABLE deploys ADD COLUMN follower TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE deploys ADD COLUMN follow_until REAL NOT NULL DEFAULT 0",
+    )),
+]
 
 # The follower's pace (seconds). Module settings, so tests can run it quickly.
 FOLLOW_FIRST_INTERVAL = 5.0
@@ -68,6 +76,9 @@ RECENT_PIPELINES = 10
 PRODUCTION = "Production"
 
 _wakeup = threading.Event()  # set when a deploy starts, so the follower looks at once
+# A follower holds each deploy it follows this long past its last look; a replica that dies hands its
+# deploys over to the others when their leases run out (longer than the longest wait between two polls).
+FOLLOW_LEASE_SECONDS = 60.0
 
 
 # --------------------------------------------------------------------------------------------- pure rules
@@ -197,6 +208,8 @@ class DeployRecord:
     finished_at: float | None
     next_poll_at: float
     poll_interval: float
+    follower: str = ""  # the replica following it, until follow_until
+    follow_until: float = 0.0
 
     @property
     def anchor(self) -> str:
@@ -240,7 +253,7 @@ def begin(store, plan: DeployPlan, *, user_id: str, channel_id: str, clock=time.
             cursor = db.execute(
                 """INSERT INTO deploys (kind, repo, environment, environment_type, ref_kind, ref, commit_hash,
                        from_release, from_commit, to_release, pipeline, phase, user_id, channel_id, created_at, next_poll_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'STARTING', ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'STARTING', ?, ?, ?, ?) RETURNING id""",
                 (
                     plan.kind, plan.repo, plan.environment.name, plan.environment.environment_type or "",
                     plan.ref.kind, plan.ref.name, plan.ref.hash,
@@ -250,8 +263,8 @@ def begin(store, plan: DeployPlan, *, user_id: str, channel_id: str, clock=time.
                     plan.pipeline, user_id, channel_id, now, now + STARTING_GRACE,
                 ),
             )
-            return cursor.lastrowid
-    except sqlite3.IntegrityError:
+            return cursor.fetchone()[0]
+    except IntegrityError:
         raise UserError(deploy_render.already_running(active(store, plan.repo, plan.environment.name))) from None
 
 
@@ -311,6 +324,7 @@ class DeployFollower(BackgroundLoop):
         self.max_interval = max_interval
         self.time_limit = time_limit
         self.clock = clock
+        self.owner = PROCESS_OWNER
 
     def one_pass(self) -> bool:
         self.follow_due()
@@ -331,6 +345,8 @@ class DeployFollower(BackgroundLoop):
             if self.stopping:
                 break
             record = DeployRecord(**row)
+            if not self._hold(record):
+                continue  # another replica follows it
             try:
                 if record.phase == "STARTING":
                     self._recover(record)
@@ -342,6 +358,26 @@ class DeployFollower(BackgroundLoop):
                     "UPDATE deploys SET next_poll_at = ? WHERE id = ? AND phase = ?", (self.clock() + self.max_interval, record.id, record.phase)
                 )
         return len(due)
+
+    def _hold(self, record: DeployRecord) -> bool:
+        """Take or renew this deploy's lease: one replica follows a deploy, and posts its progress."""
+        now = self.clock()
+        return self.store.execute(
+            """UPDATE deploys SET follower = ?, follow_until = ?
+               WHERE id = ? AND finished_at IS NULL AND (follower = ? OR follower = '' OR follow_until < ?)""",
+            (self.owner, now + max(FOLLOW_LEASE_SECONDS, 2 * self.max_interval), record.id, self.owner, now),
+        ).rowcount == 1
+
+    def release_all(self) -> None:
+        """On a clean stop, hand this process's deploys to the other replicas at once."""
+        self.store.execute("UPDATE deploys SET follower = '', follow_until = 0 WHERE follower = ? AND finished_at IS NULL", (self.owner,))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        try:
+            self.release_all()
+        except Exception:  # noqa: BLE001 - then the lease runs out by itself
+            log.warning("deploy follower: could not hand its deploys over; they are taken over when the lease ends")
 
     def follow(self, record: DeployRecord) -> None:
         workspace, slug = record.workspace_and_slug
@@ -410,7 +446,8 @@ class DeployFollower(BackgroundLoop):
 
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    """The follower runs in every `serve` process: its state changes are compare-and-set, so two never post twice."""
+    """The follower runs in every `serve` process: each deploy is leased to one of them, and its state changes are
+    compare-and-set besides, so a deploy's progress is posted once."""
     follower = DeployFollower(
         services.store, services.bitbucket,
         first_interval=FOLLOW_FIRST_INTERVAL, max_interval=FOLLOW_MAX_INTERVAL, time_limit=FOLLOW_TIME_LIMIT,

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from bot.background import BackgroundLoop
+from bot.background import PROCESS_OWNER, BackgroundLoop
 from bot.render import Message
+from bot.store import Migration
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ SCHEMA: list[str] = [
         PRIMARY KEY (channel, anchor)
     )""",
 ]
+MIGRATIONS = [
+    Migration("outbox", 1, SCHEMA),
+    # A claim lasts until `claimed_until`: a replica that died mid-send has its item taken over after that.
+    Migration("outbox", 2, ("ALTER TABLE outbox ADD COLUMN claimed_until REAL NOT NULL DEFAULT 0",)),
+]
 
 # Errors that mean the channel will not take our messages until a person acts.
 CHANNEL_ERRORS = {"channel_not_found", "not_in_channel", "is_archived"}
@@ -62,7 +68,20 @@ TRANSIENT_ERRORS = {"ratelimited", "rate_limited", "fatal_error", "internal_erro
 MESSAGE_GONE_ERRORS = {"message_not_found", "cant_update_message"}
 
 _wakeup = threading.Event()
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+OWNER = PROCESS_OWNER  # who claims an item
+# How long a claim holds. A send takes at most Slack's timeout (10 s) and one retry; past the lease, another
+# worker (another replica, or this one after a restart) takes the item over.
+CLAIM_LEASE_SECONDS = 45.0
+RECLAIM_EVERY_SECONDS = 15.0
+
+# Called as handler(db, channel, error_code) inside the transaction that drops an item a channel refused
+# (the relay marks the channel's subscriptions broken): the outbox itself knows no feature's tables.
+_channel_refused_handlers: list = []
+
+
+def on_channel_refused(handler) -> None:
+    if handler not in _channel_refused_handlers:
+        _channel_refused_handlers.append(handler)
 
 
 def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None,
@@ -73,7 +92,7 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
     messages (a private channel it is not in, say), they get it as a direct message instead of nobody."""
     body = message.to_dict() if isinstance(message, Message) else {"text": message.get("text", ""), "blocks": message.get("blocks") or []}
     cursor = db.execute(
-        "INSERT INTO outbox (key, channel, anchor, thread_anchor, fallback_user, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (key, channel, anchor, thread_anchor, fallback_user, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (key, channel, anchor or "", thread_anchor or "", fallback_user or "", json.dumps(body, separators=(",", ":")), time.time()),
     )
     pending = getattr(db, "after_commit", None)
@@ -81,7 +100,7 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
         pending.append(_wakeup.set)  # woken before the commit, the worker would find nothing and doze off
     else:
         _wakeup.set()
-    return cursor.lastrowid
+    return cursor.fetchone()[0]
 
 
 def anchor_ts(store, channel: str, anchor: str) -> str | None:
@@ -136,6 +155,7 @@ class OutboxWorker(BackgroundLoop):
         self.backoff = backoff
         self.idle_wait = idle_wait
         self.clock = clock
+        self._next_reclaim = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -144,14 +164,23 @@ class OutboxWorker(BackgroundLoop):
         return super().start()
 
     def reclaim_abandoned(self) -> int:
-        """Items a dead worker of this host was sending go back to pending (the process was killed mid-send)."""
+        """Items whose claim ran out (their worker died mid-send, on any host) go back to pending; so do items
+        a dead process of this very host was sending, at once. Sent again, they may post twice: that one
+        message in flight at a crash is the outbox's only double."""
+        now = self.clock()
+        expired = self.store.execute(
+            "UPDATE outbox SET state = 'pending', owner = '' WHERE state = 'sending' AND claimed_until < ?", (now,)
+        ).rowcount
         rows = self.store.query("SELECT id, owner FROM outbox WHERE state = 'sending'")
         dead = [row["id"] for row in rows if not _owner_alive(row["owner"])]
         for item_id in dead:
             self.store.execute("UPDATE outbox SET state = 'pending', owner = '' WHERE id = ? AND state = 'sending'", (item_id,))
-        return len(dead)
+        return expired + len(dead)
 
     def one_pass(self) -> bool:
+        if self.clock() >= self._next_reclaim:
+            self._next_reclaim = self.clock() + RECLAIM_EVERY_SECONDS
+            self.reclaim_abandoned()
         return self.drain_once() > 0
 
     def idle_time(self) -> float:
@@ -184,7 +213,10 @@ class OutboxWorker(BackgroundLoop):
 
     def _claim(self, item: Item) -> bool:
         # A second process on the same database (a web replica) must not send the same item.
-        cursor = self.store.execute("UPDATE outbox SET state = 'sending', owner = ? WHERE id = ? AND state = 'pending'", (OWNER, item.id))
+        cursor = self.store.execute(
+            "UPDATE outbox SET state = 'sending', owner = ?, claimed_until = ? WHERE id = ? AND state = 'pending'",
+            (OWNER, self.clock() + CLAIM_LEASE_SECONDS, item.id),
+        )
         return cursor.rowcount == 1
 
     def deliver(self, item: Item) -> None:
@@ -228,7 +260,10 @@ class OutboxWorker(BackgroundLoop):
         with self.store.transaction() as db:
             db.execute("UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE id = ?", (ts, self.clock(), item.id))
             if item.anchor:
-                db.execute("INSERT OR REPLACE INTO slack_anchors (channel, anchor, ts) VALUES (?, ?, ?)", (item.channel, item.anchor, ts))
+                db.execute(
+                    "INSERT INTO slack_anchors (channel, anchor, ts) VALUES (?, ?, ?) ON CONFLICT (channel, anchor) DO UPDATE SET ts = excluded.ts",
+                    (item.channel, item.anchor, ts),
+                )
 
     def _on_slack_error(self, item: Item, error: SlackApiError) -> None:
         status = error.response.status_code
@@ -238,14 +273,15 @@ class OutboxWorker(BackgroundLoop):
             log.info("outbox: Slack rate limit; waiting %.1fs before item %s", retry_after, item.id)
             self._reschedule(item, self.clock() + retry_after, code, count_attempt=False)
         elif code in CHANNEL_ERRORS:
-            log.warning("outbox: channel %s refuses messages (%s); its subscriptions are marked broken", item.channel, code)
+            log.warning("outbox: channel %s refuses messages (%s); item %s dropped", item.channel, code, item.id)
             rerouted_ts = self._send_to_fallback_user(item, code) if item.fallback_user else None
             with self.store.transaction() as db:
                 db.execute(
                     "UPDATE outbox SET state = ?, last_error = ?, ts = ?, owner = '' WHERE id = ?",
                     ("sent" if rerouted_ts else "dropped", code, rerouted_ts, item.id),
                 )
-                db.execute("UPDATE subscriptions SET broken_reason = ? WHERE channel_id = ?", (code, item.channel))
+                for handler in _channel_refused_handlers:
+                    handler(db, item.channel, code)
         elif status >= 500 or code in TRANSIENT_ERRORS:
             self._retry_later(item, code)
         else:
@@ -288,9 +324,14 @@ def _retry_after_seconds(headers) -> float:
 
 
 def _owner_alive(owner: str) -> bool:
-    host, _, pid = owner.rpartition(":")
+    """False only for a process of this host that is gone; another host's items wait for their lease."""
+    parts = owner.split(":")
+    if len(parts) == 3:
+        host, pid, _ = parts
+    else:
+        host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return True  # another host's worker: its items are its own business
+        return True
     if int(pid) == os.getpid():
         return False  # an earlier incarnation in this very process (a restarted worker)
     try:

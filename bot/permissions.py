@@ -12,7 +12,21 @@ from dataclasses import dataclass
 
 from bot.errors import NotAllowed
 from bot.render import escape
-from bot.store import Store
+from bot.store import Migration, Store
+
+MIGRATIONS = [
+    Migration("permissions", 1, (
+        """CREATE TABLE IF NOT EXISTS grants (
+            user_id TEXT NOT NULL,
+            role TEXT NOT NULL,              -- merger | releaser | deployer
+            environment TEXT NOT NULL DEFAULT '',  -- deployer:ENV, lower-case; '' = any
+            repo TEXT NOT NULL DEFAULT '',   -- workspace/slug; '' = every repository
+            granted_by TEXT NOT NULL,
+            granted_at REAL NOT NULL,
+            PRIMARY KEY (user_id, role, environment, repo)
+        )""",
+    )),
+]
 
 ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer"}
 
@@ -75,7 +89,7 @@ class Permissions:
     def grant(self, grant: Grant, granted_by: str) -> bool:
         """True when the grant is new."""
         cursor = self.store.execute(
-            "INSERT OR IGNORE INTO grants (user_id, role, environment, repo, granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO grants (user_id, role, environment, repo, granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (grant.user_id, grant.role, grant.environment, grant.repo, granted_by, time.time()),
         )
         return cursor.rowcount == 1

@@ -18,7 +18,7 @@ from bot import outbox, reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
 from bot.commands import WEEKDAYS
 from bot.render import Message
-from bot.store import Store
+from bot.store import Migration, Store
 
 SCHEMA: list[str] = [
     """CREATE TABLE IF NOT EXISTS reminders (
@@ -42,6 +42,8 @@ SCHEMA: list[str] = [
         PRIMARY KEY (reminder_id, day)
     )""",
 ]
+
+MIGRATIONS = [Migration("reminders", 1, SCHEMA)]
 
 # A reminder missed while the bot was down is still sent if the bot is back within this long.
 GRACE = timedelta(hours=6)
@@ -357,15 +359,12 @@ def run_due(services, schedule: Schedule, *, now: datetime, zone: ZoneInfo) -> s
 
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    """Run the reminders on APScheduler in this process, unless it was started with `--no-scheduler`."""
+    """Run the reminders on APScheduler in this process while it holds the scheduler's lease (one replica at a
+    time does), unless it was started with `--no-scheduler`."""
     if not scheduler:
         return []
-    from bot.scheduler import ReminderJobs, Scheduler
+    from bot.scheduler import Leadership
 
-    runner = Scheduler(clock=clock_of(services))
-    jobs = ReminderJobs(services, runner)
-    services.extras["scheduler"] = runner
-    services.extras[JOBS] = jobs
-    runner.start()
-    jobs.start()
-    return [runner.stop]
+    leadership = Leadership(services).start()
+    services.extras["scheduler_leadership"] = leadership
+    return [leadership.stop]

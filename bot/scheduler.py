@@ -19,6 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import reminders
+from bot.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError
 
 log = logging.getLogger(__name__)
@@ -143,3 +144,66 @@ class ReminderJobs:
         finally:
             with self._lock:
                 self._running.discard(reminder_id)
+
+
+LEASE_NAME = "scheduler"
+LEASE_SECONDS = 30.0  # a dead leader's scheduler is taken over by another replica within this, plus one renewal
+RENEW_SECONDS = 10.0
+
+
+class Leadership(BackgroundLoop):
+    """One replica runs the scheduler at a time: whoever holds the `scheduler` lease in the store, renewed
+    every few seconds. A replica that dies stops renewing, and the next one to ask takes over. Two
+    schedulers for a moment would still send nothing twice: every run asks what is owed and not yet sent."""
+
+    thread_name = "scheduler-lease"
+
+    def __init__(self, services, *, lease_seconds: float = LEASE_SECONDS, renew_seconds: float = RENEW_SECONDS):
+        super().__init__(threading.Event())
+        self.services = services
+        self.lease_seconds = lease_seconds
+        self.renew_seconds = renew_seconds
+        self.runner: Scheduler | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.runner is not None
+
+    def one_pass(self) -> bool:
+        held = self.services.store.hold_lease(LEASE_NAME, PROCESS_OWNER, ttl=self.lease_seconds)
+        if held and self.runner is None:
+            log.info("this process runs the scheduler")
+            self._start_scheduler()
+        elif not held and self.runner is not None:
+            log.warning("another process holds the scheduler's lease; stopping this one's scheduler")
+            self._stop_scheduler()
+        return False
+
+    def idle_time(self) -> float:
+        return self.renew_seconds
+
+    def _start_scheduler(self) -> None:
+        runner = Scheduler(clock=reminders.clock_of(self.services))
+        jobs = ReminderJobs(self.services, runner)
+        runner.start()
+        jobs.start()
+        self.services.extras["scheduler"] = runner
+        self.services.extras[reminders.JOBS] = jobs
+        self.runner = runner
+
+    def _stop_scheduler(self) -> None:
+        runner, self.runner = self.runner, None
+        self.services.extras.pop(reminders.JOBS, None)
+        self.services.extras.pop("scheduler", None)
+        if runner is not None:
+            runner.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        super().stop(timeout)
+        was_leading = self.runner is not None
+        self._stop_scheduler()
+        if was_leading:
+            try:
+                self.services.store.release_lease(LEASE_NAME, PROCESS_OWNER)  # the next replica need not wait
+            except Exception:  # noqa: BLE001 - then the lease runs out by itself
+                log.warning("could not release the scheduler's lease; another replica takes over when it runs out")

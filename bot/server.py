@@ -12,7 +12,7 @@ import threading
 
 from waitress.server import create_server
 
-from bot import accounts, deploys, outbox, relay, reminders
+from bot import features
 from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
@@ -23,7 +23,8 @@ from handlers import webhook as webhook_handlers
 log = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
-FEATURES = (outbox, relay, reminders, deploys, accounts)
+# The features with background work (workers, the scheduler), in the order they start.
+FEATURES = tuple(feature for feature in features.FEATURES if hasattr(feature, "start_background"))
 
 
 def build_wsgi(services: Services):

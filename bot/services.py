@@ -63,7 +63,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None) -> "Services":
-        store = store or Store(settings.database_path).migrate()
+        from bot.features import open_migrated
+
+        store = store or open_migrated(settings.database_target)
         return cls(
             settings=settings,
             store=store,

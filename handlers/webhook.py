@@ -1,7 +1,8 @@
-"""`POST /bitbucket/webhook`: verify, parse, store with what it will post, answer. Slack comes later.
+"""`POST /bitbucket/webhook`: verify, check it is JSON, append it durably (deduplicated), answer.
 
 Order matters: the size is checked from Content-Length before the body is read, the signature before the
-JSON is parsed, and the answer waits for the commit only (never for Slack).
+JSON is parsed, and the answer waits for the commit of the raw delivery only: routing, rendering and Slack
+come after, in the relay's router and the outbox.
 """
 
 from __future__ import annotations
@@ -47,16 +48,15 @@ def make_handler(services):
         delivery = relay.Delivery(
             event_key=event_key,
             body=body,
-            payload=payload,
             request_uuid=(request.header("X-Request-UUID") or "").strip()[:100],
             hook_uuid=(request.header("X-Hook-UUID") or "").strip()[:100],
             attempt=int(attempt) if attempt.isdigit() else 1,
         )
         try:
-            outcome = relay.delivery_writer(services).write(delivery)
+            stored = relay.delivery_writer(services).write(delivery)
         except Exception:  # noqa: BLE001 - not stored: a 5xx makes Bitbucket try again
             log.exception("webhook %s not stored", delivery.id)
             return Response.json({"error": "not stored; try again"}, 503)
-        return Response.json({"ok": True, "duplicate": outcome.duplicate, "queued": outcome.queued})
+        return Response.json({"ok": True, "duplicate": not stored})
 
     return handle

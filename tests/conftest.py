@@ -24,11 +24,56 @@ def bitbucket():
         yield fake
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_backends: run the module's tests on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked `both_backends` run once per backend; the others on SQLite."""
+    if "backend" in metafunc.fixturenames:
+        from tests.dbkit import BACKENDS
+
+        backends = BACKENDS if metafunc.definition.get_closest_marker("both_backends") else ("sqlite",)
+        metafunc.parametrize("backend", backends, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path, slack, bitbucket):
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def database(backend, tmp_path):
+    """Where the bot's store lives for this test: a SQLite file, or a fresh PostgreSQL schema."""
+    from tests.dbkit import target_for
+
+    target, schema = target_for(backend, tmp_path)
+    yield target
+    if schema is not None:
+        schema.drop()
+
+
+@pytest.fixture
+def store(database):
+    """The bot's store with every migration applied, on the test's backend."""
+    from bot.features import open_migrated
+
+    opened = open_migrated(database)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def settings(tmp_path, slack, bitbucket, database):
     from tests.harness import make_settings
 
-    return make_settings(tmp_path, slack, bitbucket)
+    return make_settings(tmp_path, slack, bitbucket, **database_settings(database))
+
+
+def database_settings(target: str) -> dict:
+    from bot.store import is_postgres_url
+
+    return {"database_url": target} if is_postgres_url(target) else {"database_path": target}
 
 
 @pytest.fixture

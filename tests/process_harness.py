@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from bot.store import is_postgres_url, open_store
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, wait_until_listening
 
 
@@ -23,18 +23,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _command() -> list[str]:
+def _command(*, scheduler: bool = False) -> list[str]:
     """The installed console script beside this interpreter, else the module."""
     script = Path(sys.executable).with_name("bitbucket-chatops")
-    return [str(script), "serve", "--no-scheduler"] if script.exists() else [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"]
+    serve = ["serve"] if scheduler else ["serve", "--no-scheduler"]
+    return [str(script), *serve] if script.exists() else [sys.executable, "-m", "bot.cli", *serve]
 
 
 class ServeProcess:
     """One database, served by successive `serve` processes (start, kill, start again)."""
 
-    def __init__(self, workdir: Path, slack, bitbucket, **environment: str):
+    def __init__(self, workdir: Path, slack, bitbucket, *, database: str | None = None, scheduler: bool = False, **environment: str):
+        """`database`: a SQLite path (default: one in `workdir`) or a postgresql:// URL, shared by replicas."""
         self.workdir = workdir
-        self.database = str(workdir / "chatops.db")
+        self.database = database or str(workdir / "chatops.db")
+        self.scheduler = scheduler
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -46,7 +49,7 @@ class ServeProcess:
             "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN,
             "BITBUCKET_WORKSPACE": "acme",
             "BITBUCKET_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "DATABASE_PATH": self.database,
+            **({"DATABASE_URL": self.database} if is_postgres_url(self.database) else {"DATABASE_PATH": self.database}),
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
             "CHATOPS_ADMINS": ADMIN,
@@ -60,7 +63,7 @@ class ServeProcess:
 
     def start(self) -> "ServeProcess":
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(_command(), cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(_command(scheduler=self.scheduler), cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self._wait_listening()
         return self
@@ -90,9 +93,12 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def query(self, sql: str, params=()) -> list[tuple]:
-        """Read the bot's database as an operator would (it is in WAL mode, so reading does not disturb it)."""
-        with sqlite3.connect(self.database, timeout=30) as db:
-            return db.execute(sql, params).fetchall()
+        """Read the bot's database as an operator would (SQLite in WAL mode, or PostgreSQL: reading disturbs nothing)."""
+        store = open_store(self.database)
+        try:
+            return [tuple(row.values()) for row in store.query(sql, params)]
+        finally:
+            store.close()
 
     def _wait_listening(self, timeout: float = 20) -> None:
         def check_alive():

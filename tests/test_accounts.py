@@ -15,7 +15,6 @@ from slack_sdk import WebClient
 
 from bot import accounts, ids, render
 from bot.bitbucket import PullRequest
-from bot.store import Store
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, RunningBot, button, make_settings, text_of
 
 PUBLIC_URL = "https://chatops.example.com"
@@ -162,11 +161,7 @@ def test_forged_reused_and_expired_states_are_refused_and_link_nothing(app, repo
     assert reused.status_code == 400 and "already been used" in reused.text
     assert len(repo.requests_to("POST", "/site/oauth2/access_token")) == exchanges  # the code never reached Bitbucket
 
-    store = Store(app.settings.database_path)
-    try:
-        stale_state = accounts.start_login(store, "U2", "T0001", now=time.time() - accounts.LOGIN_STATE_LIFETIME - 1)
-    finally:
-        store.close()
+    stale_state = accounts.start_login(app.services.store, "U2", "T0001", now=time.time() - accounts.LOGIN_STATE_LIFETIME - 1)
     repo.consent_user = "bob"
     location = requests.get(accounts.authorize_url(app.settings, stale_state), allow_redirects=False, timeout=5).headers["Location"]
     expired = requests.get(app.url + location[len(PUBLIC_URL):], timeout=5)

@@ -9,7 +9,6 @@ from bot.accounts import InvalidLoginState, TokenCipher, TokenSet, UnreadableTok
 from bot.bitbucket import PullRequest
 from bot.config import Settings
 from bot.errors import UserError
-from bot.store import Store
 from handlers.accounts import pull_request_of, with_fresh_summary
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -31,8 +30,7 @@ def test_sealed_tokens_open_only_with_the_same_key_for_the_same_person():
     assert "access-token-value" not in repr(TOKENS)
 
 
-def test_a_state_works_once_before_it_expires_and_only_its_hash_is_stored(tmp_path):
-    store = Store(str(tmp_path / "db.sqlite")).migrate()
+def test_a_state_works_once_before_it_expires_and_only_its_hash_is_stored(store):
     state = accounts.start_login(store, "U1", "T1", now=1000.0)
     assert store.query_one("SELECT * FROM login_states WHERE state_hash = ?", (state,)) is None
     assert accounts.redeem_state(store, state, now=1000.0 + accounts.LOGIN_STATE_LIFETIME - 1) == accounts.LoginRequest("U1", "T1")

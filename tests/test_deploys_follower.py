@@ -8,17 +8,13 @@ import pytest
 from bot import deploys
 from bot.bitbucket import BearerToken, BitbucketClient, Environment, Pipeline, pipeline_body, pipeline_target_for
 from bot.errors import UserError
-from bot.store import Store
 from tests.harness import BITBUCKET_TOKEN
+
+pytestmark = pytest.mark.both_backends
 
 PRODUCTION = Environment("{prod}", "Production", "Production", 2)
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = Store(str(tmp_path / "bot.db")).migrate()
-    yield store
-    store.close()
 
 
 @pytest.fixture

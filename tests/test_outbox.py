@@ -9,14 +9,10 @@ from slack_sdk import WebClient
 from bot import outbox
 from bot.outbox import Backoff, OutboxWorker
 from bot.render import notice
-from bot.store import Store
+
+pytestmark = pytest.mark.both_backends
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = Store(str(tmp_path / "bot.db")).migrate()
-    yield store
-    store.close()
 
 
 @pytest.fixture

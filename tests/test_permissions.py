@@ -5,14 +5,10 @@ import pytest
 from bot.audit import AuditLog
 from bot.errors import NotAllowed
 from bot.permissions import Grant, Permissions, grant_allows
-from bot.store import Store
+
+pytestmark = pytest.mark.both_backends
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = Store(str(tmp_path / "bot.db")).migrate()
-    yield store
-    store.close()
 
 
 def test_grant_allows_by_role_repo_and_environment():

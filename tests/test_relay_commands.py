@@ -6,7 +6,6 @@ import pytest
 
 from bot.audit import AuditLog
 from bot.relay_render import RELAYED_EVENTS
-from bot.store import Store
 from tests.harness import WEBHOOK_SECRET, RunningBot, make_settings
 
 PUBLIC_URL = "https://chatops.example.com"
@@ -32,11 +31,7 @@ def say(bot, text: str, channel: str = "C1", user: str = "U1", answers: int = 1)
 
 
 def audit_actions(bot) -> list[tuple[str, str, bool]]:
-    store = Store(bot.settings.database_path)
-    try:
-        return [(e.action, e.target, e.ok) for e in reversed(AuditLog(store).recent())]
-    finally:
-        store.close()
+    return [(e.action, e.target, e.ok) for e in reversed(AuditLog(bot.services.store).recent())]
 
 
 def test_subscribing_registers_the_webhook_once_per_repository(public_bot, repo):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot import relay
-from bot.store import Store
+from bot.features import open_migrated
 from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET
 from tests.process_harness import ServeProcess
@@ -19,7 +19,7 @@ CHANNEL = "C1"
 def serve(tmp_path, slack, bitbucket):
     bitbucket.add_repository("acme", "api")
     process = ServeProcess(tmp_path, slack, bitbucket)
-    store = Store(process.database).migrate()
+    store = open_migrated(process.database)
     relay.subscribe(store, channel_id=CHANNEL, repo="acme/api", families=("pushes",), branch_glob="", user_id="U1", now=time.time())
     store.close()
     yield process.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import time
 
 import pytest
@@ -40,8 +39,7 @@ def top_level(slack, channel: str = CHANNEL) -> list:
 
 
 def deliveries_stored(bot) -> int:
-    with sqlite3.connect(bot.settings.database_path) as db:
-        return db.execute("SELECT COUNT(*) FROM webhook_deliveries").fetchone()[0]
+    return bot.services.store.query("SELECT COUNT(*) AS n FROM deliveries")[0]["n"]
 
 
 def open_pull_request(bitbucket, title: str = "Add login") -> int:
@@ -172,10 +170,12 @@ def test_unknown_and_issue_events_are_accepted_and_ignored(bot, repo, slack):
     for key in ("issue:created", "repo:fork", "pullrequest:comment_deleted", "made:up"):
         assert key not in RENDERERS
         answer = hook(bot, key, {"repository": {"full_name": "acme/api"}, "actor": repo.user("ann")})
-        assert answer.status_code == 200 and answer.json()["queued"] == 0
+        assert answer.status_code == 200 and answer.json()["duplicate"] is False
     hook(bot, "repo:push", webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("b" * 40, "Fix")]))
     slack.wait_for(lambda: top_level(slack))
     assert len(slack.calls_to("chat.postMessage")) == 1
+    states = bot.services.store.query("SELECT event_key, state FROM deliveries ORDER BY id")
+    assert [row["state"] for row in states] == ["ignored"] * 4 + ["relayed"]
 
 
 def test_branch_filters_and_families_per_channel(bot, repo, slack):

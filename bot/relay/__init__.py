@@ -1,0 +1,161 @@
+"""Relaying Bitbucket events into Slack channels.
+
+    webhook -> verify -> intake (dedupe, append the raw delivery; then the 200)
+            -> router: route (pure) -> render (pure) -> outbox, in one transaction -> Slack
+
+| module | what |
+| --- | --- |
+| `intake` | the delivery as it came, and the group-committed append behind the webhook's answer |
+| `router` | the worker that routes stored deliveries into the outbox; failures kept with their reason |
+| `routing` | pure: which channel gets which message, the newest state of a pull request, build notes |
+| `subscriptions` | which channels relay which repositories; the webhooks the bot registered |
+
+A pull request has one card per channel (the outbox anchor `pr:{repo}#{id}`), drawn from the newest state
+stored for it, so a late or repeated event cannot roll the card back; its events are replies in the card's
+thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from bot import outbox
+from bot.relay.intake import Delivery, DeliveryWriter, store_delivery
+from bot.relay.router import DeliveryRouter, Malformed, Routed, check_lines, prune_deliveries, route_pending
+from bot.relay.routing import (
+    Post,
+    build_note,
+    build_series,
+    newer_pull_request,
+    plan_build,
+    plan_pull_request,
+    plan_push,
+    pull_request_anchor,
+    slim_pull_request,
+)
+from bot.relay.subscriptions import (
+    Subscription,
+    branch_matches,
+    channel_repositories,
+    channel_subscriptions,
+    find_our_hook,
+    mark_channel_broken,
+    record_registration,
+    remember_main_branch,
+    subscribe,
+    unsubscribe,
+    webhook_url,
+)
+from bot.store import Migration
+
+__all__ = [
+    "Delivery", "DeliveryWriter", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
+    "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
+    "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
+    "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",
+    "MIGRATIONS", "delivery_writer", "start_background",
+]
+
+_SCHEMA_V1 = [
+    """CREATE TABLE IF NOT EXISTS subscriptions (
+        channel_id TEXT NOT NULL,
+        repo TEXT NOT NULL,              -- workspace/slug, lower-case
+        families TEXT NOT NULL,          -- comma-separated: pullrequests,pushes,tags,builds
+        branch_glob TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        broken_reason TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (channel_id, repo)
+    )""",
+    "CREATE INDEX IF NOT EXISTS subscriptions_by_repo ON subscriptions (repo)",
+    # Every delivery we answered, so a retried one (same X-Request-UUID) is answered and not relayed again.
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+        request_uuid TEXT PRIMARY KEY,
+        event_key TEXT NOT NULL,
+        repo TEXT NOT NULL DEFAULT '',
+        hook_uuid TEXT NOT NULL DEFAULT '',
+        attempt INTEGER NOT NULL DEFAULT 1,
+        received_at REAL NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '',  -- relayed | ignored: … | failed: …
+        body BLOB                          -- kept only when it failed, to look into; what it posts is in the outbox
+    ) WITHOUT ROWID""",
+    # The newest state seen of each pull request: what its cards show.
+    """CREATE TABLE IF NOT EXISTS relay_pull_requests (
+        repo TEXT NOT NULL,
+        pr_id INTEGER NOT NULL,
+        updated_on TEXT NOT NULL DEFAULT '',
+        data TEXT NOT NULL,              -- JSON, the fields a card needs
+        PRIMARY KEY (repo, pr_id)
+    )""",
+    # The last result of each build series on each branch: tells a fixed build from one more success.
+    """CREATE TABLE IF NOT EXISTS relay_builds (
+        repo TEXT NOT NULL,
+        refname TEXT NOT NULL,
+        series TEXT NOT NULL,
+        status_key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_on TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (repo, refname, series)
+    )""",
+    # One Bitbucket webhook per repository, however many channels subscribe.
+    """CREATE TABLE IF NOT EXISTS webhook_registrations (
+        repo TEXT PRIMARY KEY,
+        hook_uuid TEXT NOT NULL DEFAULT '',
+        url TEXT NOT NULL DEFAULT '',
+        main_branch TEXT NOT NULL DEFAULT '',
+        registered_by TEXT NOT NULL,
+        registered_at REAL NOT NULL
+    )""",
+]
+
+MIGRATIONS = [
+    Migration("relay", 1, _SCHEMA_V1),
+    # Intake at the bare limit: the raw delivery is appended before the 200 and routed afterwards. Deduped on
+    # X-Request-UUID and on the SHA-256 of event key and body (a replay under a new UUID is the same delivery).
+    Migration("relay", 2, (
+        """CREATE TABLE IF NOT EXISTS deliveries (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_uuid TEXT NOT NULL UNIQUE,
+            content_sha256 TEXT NOT NULL UNIQUE,
+            event_key TEXT NOT NULL,
+            hook_uuid TEXT NOT NULL DEFAULT '',
+            attempt INTEGER NOT NULL DEFAULT 1,
+            received_at REAL NOT NULL,
+            body BLOB,                        -- until routed; kept after only when routing failed, to look into
+            state TEXT NOT NULL,              -- pending | relayed | ignored | failed
+            outcome TEXT NOT NULL DEFAULT '',
+            routed_at REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, id)",
+        "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at)",
+        "DROP TABLE IF EXISTS webhook_deliveries",
+    )),
+]
+
+
+def delivery_writer(services) -> DeliveryWriter:
+    """The process's one writer (created on first use)."""
+    with _writer_lock:
+        writer = services.extras.get("relay_writer")
+        if writer is None:
+            writer = services.extras["relay_writer"] = DeliveryWriter(services.store)
+        return writer
+
+
+_writer_lock = threading.Lock()
+
+# The outbox tells the relay when Slack refuses a channel; the outbox itself knows no feature's tables.
+outbox.on_channel_refused(mark_channel_broken)
+
+
+def start_background(services, *, scheduler: bool = True) -> list:
+    """The router, in every process (routing is one transaction at a time across replicas). On stop, the
+    deliveries already handed to the writer are written before the store closes."""
+    router = DeliveryRouter(services.store).start()
+    services.extras["relay_router"] = router
+
+    def stop():
+        delivery_writer(services).stop()
+        router.stop()
+
+    return [stop]

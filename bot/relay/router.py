@@ -1,0 +1,192 @@
+"""The router: stored deliveries -> route (pure) -> render (pure) -> outbox, behind the webhook's answer.
+
+One pass takes the oldest pending deliveries, in arrival order, inside one write transaction (on
+PostgreSQL the store's lock: one replica routes at a time, so a pull request's card is never drawn from
+two states at once). Each delivery is routed inside its own savepoint: one that cannot be routed (a
+malformed payload) is kept as failed with its reason, and its neighbours go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from bot import outbox, relay_render
+from bot.background import BackgroundLoop
+from bot.relay.intake import router_wakeup
+from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
+from bot.relay.subscriptions import Subscription, working_subscriptions
+
+log = logging.getLogger(__name__)
+
+BATCH = 64
+DELIVERY_RETENTION_SECONDS = 7 * 86400  # Bitbucket retries within minutes; a week is plenty to dedupe
+FAILED_RETENTION_SECONDS = 30 * 86400  # failures stay to be looked into (`check` lists them)
+
+
+class Malformed(ValueError):
+    """A signed delivery whose payload is not the shape Bitbucket sends."""
+
+
+@dataclass(frozen=True)
+class Routed:
+    request_uuid: str
+    state: str  # relayed | ignored | failed
+    note: str
+    queued: int = 0
+
+
+Write = tuple[str, tuple]
+
+
+def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> list[Routed]:
+    """Route the oldest pending deliveries (at most `limit`) in one transaction; what happened to each."""
+    now = time.time() if now is None else now
+    with store.transaction() as db:
+        rows = list(db.query("SELECT id, request_uuid, event_key, body FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)))
+        memo: dict = {}
+        results = []
+        for row in rows:
+            try:
+                with db.savepoint("delivery"):
+                    result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo)
+            except Exception as error:  # noqa: BLE001 - kept with its reason; the others go on
+                log.warning("webhook %s (%s) could not be relayed: %s: %s", row["request_uuid"], row["event_key"], type(error).__name__, error)
+                result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500])
+            db.execute(
+                "UPDATE deliveries SET state = ?, outcome = ?, routed_at = ?, body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
+                (result.state, result.note, now, result.state, row["id"]),
+            )
+            results.append(result)
+    return results
+
+
+def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict) -> Routed:
+    """Route one delivery inside the caller's transaction: its state changes and its queued messages."""
+    if event_key not in relay_render.RENDERERS:
+        return Routed(request_uuid, "ignored", "not a relayed event")
+    payload = json.loads(body)
+    repo = repository_of(payload)
+    if ("subscriptions", repo) not in memo:
+        memo["subscriptions", repo] = working_subscriptions(db, repo)
+    posts, writes = plan(db, event_key, payload, repo, memo["subscriptions", repo], memo)
+    for sql, params in writes:
+        db.execute(sql, params)
+    for post in posts:
+        outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
+    return Routed(request_uuid, "relayed", "relayed", queued=len(posts))
+
+
+def repository_of(payload) -> str:
+    """`workspace/slug`, lower-case, of the delivery's repository; Malformed when the payload has none."""
+    if not isinstance(payload, dict):
+        raise Malformed("the payload is not a JSON object")
+    repository = payload.get("repository")
+    if not isinstance(repository, dict):
+        raise Malformed("`repository` is not an object")
+    full_name = repository.get("full_name")
+    if not isinstance(full_name, str) or "/" not in full_name:
+        raise Malformed("`repository.full_name` is not workspace/slug")
+    return full_name.lower()
+
+
+def plan(db, event_key: str, payload: dict, repo: str, subscriptions: list[Subscription], memo: dict) -> tuple[list[Post], list[Write]]:
+    """Read what routing needs; return the posts and the state the event changes."""
+    if event_key.startswith("pullrequest:"):
+        return _plan_pull_request(db, event_key, payload, repo, subscriptions)
+    if event_key == "repo:push":
+        return plan_push(payload, repo, subscriptions), []
+    if event_key.startswith("repo:commit_status_"):
+        if ("main_branch", repo) not in memo:
+            row = db.execute("SELECT main_branch FROM webhook_registrations WHERE repo = ?", (repo,)).fetchone()
+            memo["main_branch", repo] = row[0] if row else ""
+        return _plan_build(db, payload, repo, memo["main_branch", repo], subscriptions)
+    return [], []
+
+
+def _plan_pull_request(db, event_key: str, payload: dict, repo: str, subscriptions: list[Subscription]) -> tuple[list[Post], list[Write]]:
+    incoming = slim_pull_request(event_key, payload)
+    if not isinstance(incoming.get("id"), int):
+        raise Malformed("`pullrequest.id` is not a number")
+    row = db.execute("SELECT data FROM relay_pull_requests WHERE repo = ? AND pr_id = ?", (repo, incoming["id"])).fetchone()
+    current = newer_pull_request(json.loads(row[0]) if row else None, incoming)
+    writes = []
+    if current is incoming:
+        writes.append((
+            """INSERT INTO relay_pull_requests (repo, pr_id, updated_on, data) VALUES (?, ?, ?, ?)
+               ON CONFLICT (repo, pr_id) DO UPDATE SET updated_on = excluded.updated_on, data = excluded.data""",
+            (repo, incoming["id"], incoming.get("updated_on") or "", json.dumps(current, separators=(",", ":"))),
+        ))
+    return plan_pull_request(event_key, payload, repo, current, subscriptions), writes
+
+
+def _plan_build(db, payload: dict, repo: str, main_branch: str, subscriptions: list[Subscription]) -> tuple[list[Post], list[Write]]:
+    status = payload.get("commit_status") or {}
+    if not isinstance(status, dict):
+        raise Malformed("`commit_status` is not an object")
+    refname, series = status.get("refname") or "", build_series(status)
+    row = db.execute(
+        "SELECT status_key, state, updated_on FROM relay_builds WHERE repo = ? AND refname = ? AND series = ?", (repo, refname, series)
+    ).fetchone()
+    previous = dict(zip(("status_key", "state", "updated_on"), row)) if row else None
+    main_branch = main_branch or ((payload.get("repository") or {}).get("mainbranch") or {}).get("name")
+    note = build_note(status, previous, main_branch)
+    writes = []
+    if previous is None or (previous.get("updated_on") or "") <= (status.get("updated_on") or ""):
+        writes.append((
+            """INSERT INTO relay_builds (repo, refname, series, status_key, state, updated_on) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (repo, refname, series) DO UPDATE SET status_key = excluded.status_key, state = excluded.state,
+                   updated_on = excluded.updated_on""",
+            (repo, refname, series, status.get("key") or "", status.get("state") or "", status.get("updated_on") or ""),
+        ))
+    return ([] if note is None else plan_build(payload, repo, note, subscriptions)), writes
+
+
+def prune_deliveries(store, *, now: float) -> int:
+    """Forget handled deliveries after the dedupe window; failed ones after a month. Pending ones stay."""
+    return store.execute(
+        """DELETE FROM deliveries WHERE (state IN ('relayed', 'ignored') AND received_at < ?)
+                                     OR (state = 'failed' AND received_at < ?)""",
+        (now - DELIVERY_RETENTION_SECONDS, now - FAILED_RETENTION_SECONDS),
+    ).rowcount
+
+
+def check_lines(store) -> list[tuple[str, str]]:
+    """For `check`: deliveries that could not be relayed, and a routing backlog if there is one."""
+    lines = []
+    failed = store.query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'failed'")[0]["n"]
+    if failed:
+        latest = store.query(
+            "SELECT event_key, outcome, received_at FROM deliveries WHERE state = 'failed' ORDER BY received_at DESC LIMIT 3"
+        )
+        reasons = "; ".join(f"{row['event_key']}: {row['outcome']}" for row in latest)
+        lines.append(("FIX", f"{failed} webhook delivery(ies) could not be relayed (latest: {reasons})"))
+    waiting = store.query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")[0]["n"]
+    lines.append(("ok " if not waiting else " - ", f"webhook deliveries: {waiting} waiting to be routed"))
+    return lines
+
+
+class DeliveryRouter(BackgroundLoop):
+    """Routes stored deliveries as they arrive; prunes old ones now and then."""
+
+    thread_name = "relay-router"
+
+    def __init__(self, store, *, idle_wait: float = 0.5, prune_every: float = 3600.0, clock=time.time):
+        super().__init__(router_wakeup)
+        self.store = store
+        self.idle_wait = idle_wait
+        self.prune_every = prune_every
+        self.clock = clock
+        self._pruned_at = 0.0
+
+    def one_pass(self) -> bool:
+        now = self.clock()
+        if now - self._pruned_at >= self.prune_every:
+            self._pruned_at = now
+            prune_deliveries(self.store, now=now)
+        return len(route_pending(self.store, now=now)) >= BATCH
+
+    def idle_time(self) -> float:
+        return self.idle_wait
