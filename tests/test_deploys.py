@@ -9,6 +9,8 @@ import requests
 from bot import deploys, ids
 from tests.harness import ADMIN, RunningBot, button, text_of
 
+pytestmark = pytest.mark.both_backends
+
 CHANNEL = "C1"
 
 

@@ -8,6 +8,8 @@ from bot.audit import AuditLog
 from bot.relay_render import RELAYED_EVENTS
 from tests.harness import WEBHOOK_SECRET, RunningBot, make_settings
 
+pytestmark = pytest.mark.both_backends
+
 PUBLIC_URL = "https://chatops.example.com"
 HOOK_URL = PUBLIC_URL + "/bitbucket/webhook"
 

@@ -12,13 +12,15 @@ from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET
 from tests.process_harness import ServeProcess
 
+pytestmark = pytest.mark.both_backends
+
 CHANNEL = "C1"
 
 
 @pytest.fixture
-def serve(tmp_path, slack, bitbucket):
+def serve(tmp_path, slack, bitbucket, database):
     bitbucket.add_repository("acme", "api")
-    process = ServeProcess(tmp_path, slack, bitbucket)
+    process = ServeProcess(tmp_path, slack, bitbucket, database=database)
     store = open_migrated(process.database)
     relay.subscribe(store, channel_id=CHANNEL, repo="acme/api", families=("pushes",), branch_glob="", user_id="U1", now=time.time())
     store.close()

@@ -13,6 +13,8 @@ from handlers.webhook import signature_valid
 from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET, text_of
 
+pytestmark = pytest.mark.both_backends
+
 CHANNEL = "C1"
 
 

@@ -12,6 +12,8 @@ from bot.reminders import LinkedUser, Schedule
 from bot.scheduler import OnClock, ReminderJobs, Scheduler, reminder_job_id
 from bot.services import Services, bitbucket_auth
 
+pytestmark = pytest.mark.both_backends
+
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -9,6 +9,8 @@ import pytest
 from bot import reminders
 from tests.harness import ADMIN, RunningBot, text_of
 
+pytestmark = pytest.mark.both_backends
+
 CHANNEL = "C1"
 MONDAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
 
