@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     shell = sub.add_parser("shell", help="a local chat console running the same handlers as Slack")
     shell.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket workspace")
     sub.add_parser("check", help="verify the configuration, line by line")
+    db = sub.add_parser("db", help="the database: copy a SQLite database into PostgreSQL")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    copy = db_sub.add_parser("copy", help="copy a SQLite database into an empty PostgreSQL database, everything included")
+    copy.add_argument("--to", required=True, metavar="postgresql://…", help="the empty PostgreSQL database to fill")
+    copy.add_argument("--from", dest="source", metavar="PATH", help="the SQLite file (default: DATABASE_PATH)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
+    if args.command == "db":
+        return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
     if args.command == "shell":
         from bot.shell import run_shell
 
@@ -91,8 +98,14 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
 
     from bot.server import BotServer
     from bot.services import Services
+    from bot.store import DatabaseError
+    from bot.store.postgres_url import redact
 
-    services = Services.build(settings)
+    try:
+        services = Services.build(settings)
+    except DatabaseError as error:
+        print(f"bitbucket-chatops: the database {redact(settings.database_target)} cannot be used: {error}", file=sys.stderr)
+        return 2
     server = BotServer(services, host=settings.host, port=settings.port, scheduler=scheduler)
     server.install_signal_handlers()
     if socket_mode:
@@ -106,6 +119,37 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
     finally:
         for fake in fakes:
             fake.stop()
+    return 0
+
+
+def run_db_copy(settings: Settings, *, source: str, target: str) -> int:
+    """`db copy`: one line per table copied, or one line saying why nothing was."""
+    from pathlib import Path
+
+    from bot.features import migrations
+    from bot.store import DatabaseError, is_postgres_url, open_store
+    from bot.store.copy import CopyRefused, copy_database
+    from bot.store.postgres_url import redact
+
+    if not is_postgres_url(target):
+        print("bitbucket-chatops: --to must be a PostgreSQL URL: postgresql://user:password@host:5432/database", file=sys.stderr)
+        return 2
+    if not Path(source).is_file():
+        print(f"bitbucket-chatops: there is no SQLite database at {source} (set DATABASE_PATH or use --from)", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(target)
+    except DatabaseError as error:
+        print(f"bitbucket-chatops: the database {redact(target)} cannot be used: {error}", file=sys.stderr)
+        return 2
+    try:
+        copied = copy_database(source, store, migrations(), progress=lambda line: print(f"  {line}"))
+    except (CopyRefused, DatabaseError) as error:
+        print(f"bitbucket-chatops: nothing was copied: {error}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"copied {sum(t.rows for t in copied)} row(s) in {len(copied)} table(s) from {source} to {store.describe()}")
     return 0
 
 
