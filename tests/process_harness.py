@@ -64,6 +64,7 @@ class ServeProcess:
     def start(self) -> "ServeProcess":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(_command(scheduler=self.scheduler), cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.pid = self.process.pid
         log.close()
         self._wait_listening()
         return self
