@@ -95,8 +95,10 @@ class Services:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def shutdown(self, wait: bool = True) -> None:
-        self.work.shutdown(wait=wait)
-        self.quick.shutdown(wait=wait)
+        """Stop the pools, then close the store: work already running finishes with its connection.
+        `wait=False` drops the work not started yet instead of running it."""
+        self.work.shutdown(wait=True, cancel_futures=not wait)
+        self.quick.shutdown(wait=True, cancel_futures=not wait)
         self.store.close()
 
 

@@ -173,3 +173,31 @@ def test_a_refusing_channel_reaches_the_person_who_asked_instead(store, client, 
     assert direct.text == "deploy of api to Production: started"
     assert "meant for <#G7>" in json.dumps(direct.blocks) and "not_in_channel" in json.dumps(direct.blocks)
     assert list(states(store).values()) == ["sent"]
+
+
+def test_a_claim_of_another_host_holds_until_its_lease_runs_out_then_is_taken_over(store, client, slack):
+    """Containers and dynos come back under a new hostname: their claims must not hold a key for ever."""
+    item = enqueue(store, "claimed by a replica that died")
+    later = enqueue(store, "queued behind it")
+    now = time.time()
+    store.execute("UPDATE outbox SET state = 'sending', owner = 'gone-host:42:abcdef', claimed_until = ? WHERE id = ?",
+                  (now + 30, item))
+    worker = fast_worker(store, client)
+    assert worker.reclaim_abandoned() == 0 and worker.drain_once() == 0  # still within its lease: the key waits
+    store.execute("UPDATE outbox SET claimed_until = ? WHERE id = ?", (now - 1, item))
+    assert worker.reclaim_abandoned() == 1
+    while worker.drain_once():
+        pass
+    assert [m.text for m in slack.channel_messages("C1")] == ["claimed by a replica that died", "queued behind it"]
+    assert states(store) == {item: "sent", later: "sent"}
+
+
+def test_the_worker_itself_takes_over_expired_claims_without_a_restart(store, client, slack):
+    item = enqueue(store, "orphan")
+    store.execute("UPDATE outbox SET state = 'sending', owner = 'gone-host:42:abcdef', claimed_until = 0 WHERE id = ?", (item,))
+    worker = fast_worker(store, client).start()
+    try:
+        slack.wait_for(lambda: [m.text for m in slack.channel_messages("C1")] == ["orphan"], timeout=5)
+    finally:
+        worker.stop()
+

@@ -299,3 +299,36 @@ def test_a_success_on_the_main_branch_is_told(bot, repo, slack):
         hook(bot, "repo:commit_status_created", payload)
     slack.wait_for(lambda: top_level(slack))  # same ordering key: a wrongly told first one would be here already
     assert ["passed on `main`" in m.text and "(main branch)" in m.text for m in top_level(slack)] == [True]
+
+
+def test_one_malformed_delivery_never_fails_its_neighbours_and_check_shows_it(bot, repo, slack, tmp_path):
+    """A signed delivery whose `repository` is a string, sent amid good ones: all answered 200, the good ones
+    relayed, the bad one kept as failed with its reason, and `check` says so."""
+    import concurrent.futures
+
+    subscribe(bot)
+    good = [webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[(f"{n:040x}", f"good {n}")])
+            for n in range(12)]
+    bad = {**good[0], "repository": "acme/api"}
+    with concurrent.futures.ThreadPoolExecutor(13) as pool:
+        answers = list(pool.map(lambda body: hook(bot, "repo:push", body), [*good[:6], bad, *good[6:]]))
+    assert [a.status_code for a in answers] == [200] * 13
+    slack.wait_for(lambda: len(top_level(slack)) == 12, timeout=10)
+    failed = bot.services.store.query("SELECT state, outcome FROM deliveries WHERE state = 'failed'")
+    assert len(failed) == 1 and "repository" in failed[0]["outcome"]
+
+    from bot.check import check_lines
+
+    lines = [str(line) for line in check_lines(bot.settings)]
+    assert any("1 webhook delivery(ies) could not be relayed" in line and "repository" in line for line in lines), lines
+
+
+def test_a_captured_delivery_replayed_under_a_new_uuid_is_not_relayed_again(bot, repo, slack):
+    subscribe(bot)
+    payload = webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("c" * 40, "Once")])
+    assert hook(bot, "repo:push", payload, request_uuid="first").json()["duplicate"] is False
+    replay = hook(bot, "repo:push", payload, request_uuid="a-new-uuid")
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    slack.wait_for(lambda: top_level(slack))
+    time.sleep(0.3)
+    assert len(top_level(slack)) == 1

@@ -192,3 +192,26 @@ def test_a_closed_store_refuses_clearly_instead_of_using_closed_connections(tmp_
     store.close()
     with pytest.raises(DatabaseUnavailable, match="closed"):
         store.query("SELECT 1 AS one")
+
+
+def test_services_close_the_store_only_after_the_work_in_hand_is_done(tmp_path):
+    from bot.config import Settings
+    from bot.services import Services
+
+    services = Services.build(Settings(database_path=str(tmp_path / "bot.db")))
+    started = threading.Event()
+
+    def slow_write():
+        started.set()
+        time.sleep(0.3)
+        services.store.execute("INSERT INTO action_claims (key, user_id, claimed_at) VALUES ('late', 'U1', 1.0)")
+
+    future = services.submit(slow_write)
+    started.wait(5)
+    services.shutdown(wait=False)
+    assert future.exception() is None  # it ran to the end with an open store
+    reopened = SQLiteStore(str(tmp_path / "bot.db"))
+    try:
+        assert reopened.query("SELECT key FROM action_claims") == [{"key": "late"}]
+    finally:
+        reopened.close()
