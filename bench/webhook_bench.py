@@ -1,17 +1,21 @@
-"""How fast Bitbucket webhook deliveries are accepted (durably stored) and relayed into Slack.
+"""How fast Bitbucket webhook deliveries are accepted (durably stored), beside a bare intake, on SQLite and PostgreSQL.
 
 Starts the real server (`bitbucket-chatops serve`, its own process) on a fresh database with one channel
-subscribed to acme/api, and a simulated Slack in its own process. Sends DELIVERIES signed deliveries (60% pull
-request events over 200 pull requests, 30% pushes, 10% builds) from CONCURRENCY keep-alive connections in two
-client processes, all on 127.0.0.1, and times each answer. A 200 means the delivery and the messages it
-queued were committed to SQLite with synchronous=FULL.
+subscribed to acme/api, and a simulated Slack in its own process answering in SLACK_LATENCY. Sends DELIVERIES
+signed deliveries (60% pull request events over 200 pull requests, 30% pushes, 10% builds) from CONCURRENCY
+keep-alive connections in two client processes, all on 127.0.0.1, and times each answer. A 200 means the raw
+delivery was committed (SQLite with synchronous=FULL, or PostgreSQL); routing, rendering and Slack come after.
 
-1. While the deliveries arrive, Slack answers in SLACK_LATENCY (as the real one does, tens of milliseconds),
-   so the worker posts at Slack's pace; then Slack answers at once and the backlog's drain is timed.
-2. The same load on a fresh server while the worker drains at full speed into a Slack that answers at once
-   (the worst case for the answers: the worker competes for the same interpreter).
+Beside it, in the same run, a bare intake: waitress, the HMAC check and one durable insert per delivery,
+nothing else. It is the floor any relay that stores before answering stands on; ours should reach 90% of it.
+
+1. SQLite: the bare intake, then ours.
+2. PostgreSQL (a fresh schema on the server at CHATOPS_BENCH_POSTGRES_URL): the bare intake, ours with one
+   replica, and ours with two replicas sharing the database (each client process talks to one of them).
 3. A naive relay that posts to Slack inside the webhook request (verify, parse, render, chat.postMessage,
-   then answer), served by waitress the same way, with Slack at SLACK_LATENCY and at once.
+   then answer), with Slack at SLACK_LATENCY.
+
+After each of ours, the benchmark waits until every delivery is routed and every queued message sent.
 
     python bench/webhook_bench.py [--deliveries 5000] [--concurrency 8] [--slack-latency 0.05]
 """
@@ -120,13 +124,16 @@ def _client_process(port: int, deliveries: list, threads: int, start_at: float, 
     results.put((latencies, failures, time.time()))
 
 
-def load(port: int, deliveries: list, concurrency: int) -> tuple[list[float], list[int], float]:
-    """Send everything with `concurrency` connections over CLIENT_PROCESSES processes; (latencies, failures, seconds)."""
+def load(ports: int | list[int], deliveries: list, concurrency: int) -> tuple[list[float], list[int], float]:
+    """Send everything with `concurrency` connections over CLIENT_PROCESSES processes (client process i talks to
+    ports[i % len(ports)]); (latencies, failures, seconds)."""
+    ports = [ports] if isinstance(ports, int) else ports
     results = multiprocessing.Queue()
     start_at = time.time() + 1.0
     per_process = max(1, concurrency // CLIENT_PROCESSES)
     processes = [
-        multiprocessing.Process(target=_client_process, args=(port, deliveries[i::CLIENT_PROCESSES], per_process, start_at, results))
+        multiprocessing.Process(target=_client_process,
+                                args=(ports[i % len(ports)], deliveries[i::CLIENT_PROCESSES], per_process, start_at, results))
         for i in range(CLIENT_PROCESSES)
     ]
     for process in processes:
@@ -224,75 +231,164 @@ class FakeSlackProcess:
         self.process.wait(timeout=60)
 
 
-def subscribe_channels(database: str) -> None:
-    from bot import relay
-    from bot.store import Store
+def serve_bare(port: int, database: str) -> None:
+    """Child process: the bare intake. Waitress, the HMAC check, one durable insert, the answer. Nothing else."""
+    import threading as threads
 
-    store = Store(database).migrate()
+    from waitress.server import create_server
+
+    from bot.web import Request, Response, Router
+    from handlers.webhook import signature_valid
+
+    local = threads.local()
+    postgres = database.startswith("postgresql://")
+
+    def connection():
+        if getattr(local, "conn", None) is None:
+            if postgres:
+                import psycopg
+
+                local.conn = psycopg.connect(database, autocommit=True)
+            else:
+                local.conn = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
+                local.conn.execute("PRAGMA journal_mode=WAL")
+                local.conn.execute("PRAGMA synchronous=FULL")
+        return local.conn
+
+    insert = "INSERT INTO bare_deliveries (request_uuid, event_key, body) VALUES (?, ?, ?)"
+    if postgres:
+        insert = insert.replace("?", "%s")
+
+    def handle(request: Request) -> Response:
+        body = request.read_body()
+        if not signature_valid(SECRET, body, request.header("X-Hub-Signature")):
+            return Response.json({"error": "invalid signature"}, 401)
+        connection().execute(insert, (request.header("X-Request-UUID"), request.header("X-Event-Key"), body))
+        return Response.json({"ok": True})
+
+    router = Router()
+    router.add("POST", "/bitbucket/webhook", handle)
+    router.add("GET", "/healthz", lambda request: Response.json({"status": "ok"}))
+    create_server(router, host="127.0.0.1", port=port, threads=16).run()
+
+
+class Database:
+    """A fresh database for one run: a SQLite file, or a schema of its own on the PostgreSQL server."""
+
+    def __init__(self, kind: str, tmp: str, server_url: str):
+        self.kind = kind
+        self.schema = None
+        if kind == "sqlite":
+            self.target = f"{tmp}/bench-{uuid.uuid4().hex[:8]}.db"
+        else:
+            from tests.dbkit import PostgresSchema
+
+            self.schema = PostgresSchema(server_url)
+            self.target = self.schema.url
+
+    @property
+    def env(self) -> dict:
+        return {"DATABASE_URL": self.target} if self.kind == "postgresql" else {"DATABASE_PATH": self.target}
+
+    def open(self):
+        from bot.store import open_store
+
+        return open_store(self.target)
+
+    def count(self, sql: str) -> int:
+        store = self.open()
+        try:
+            return list(store.query(sql)[0].values())[0]
+        finally:
+            store.close()
+
+    def drop(self) -> None:
+        if self.schema is not None:
+            self.schema.drop()
+
+
+def prepare_bot(database: Database) -> None:
+    from bot import relay
+    from bot.features import open_migrated
+
+    store = open_migrated(database.target)
     for channel in CHANNELS:
         relay.subscribe(store, channel_id=channel, repo="acme/api", families=("pullrequests", "pushes", "tags", "builds"),
                         branch_glob="", user_id="UBENCH", now=time.time())
     store.close()
 
 
-def outbox_counts(database: str) -> tuple[int, int, int]:
-    """(sent, waiting, queued in all) in the outbox."""
-    with sqlite3.connect(database, timeout=30) as db:
-        sent = db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").fetchone()[0]
-        waiting = db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0]
-        queued = db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
-    return sent, waiting, queued
+def prepare_bare(database: Database) -> None:
+    store = database.open()
+    blob = "BYTEA" if database.kind == "postgresql" else "BLOB"
+    store.execute(f"CREATE TABLE bare_deliveries (request_uuid TEXT PRIMARY KEY, event_key TEXT NOT NULL, body {blob} NOT NULL)")
+    store.close()
 
 
-def wait_drained(database: str, timeout: float = 600) -> tuple[int, float]:
-    """Poll until nothing is waiting; (messages sent meanwhile, seconds it took)."""
-    began, (sent_before, _, _) = time.monotonic(), outbox_counts(database)
+def wait_settled(database: Database, timeout: float = 900) -> float:
+    """Until every delivery is routed and every queued message sent; the seconds it took."""
+    began = time.monotonic()
     while time.monotonic() - began < timeout:
-        sent, waiting, _ = outbox_counts(database)
-        if not waiting:
-            return sent - sent_before, time.monotonic() - began
-        time.sleep(0.05)
-    raise SystemExit("the outbox did not drain")
+        pending = database.count("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")
+        waiting = database.count("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')")
+        if not pending and not waiting:
+            return time.monotonic() - began
+        time.sleep(0.1)
+    raise SystemExit("the deliveries were not all routed and sent in time")
 
 
-def stored_deliveries(database: str) -> int:
-    with sqlite3.connect(database, timeout=30) as db:
-        return db.execute("SELECT COUNT(*) FROM webhook_deliveries").fetchone()[0]
+def start_server(command: list[str], env: dict, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(command, env={**env, "PORT": str(port)}, cwd=ROOT, stderr=subprocess.DEVNULL)
+    wait_healthy(port, server)
+    return server
 
 
-def run_ours(env: dict, deliveries: list, concurrency: int, slack: FakeSlackProcess, slack_latency: float) -> dict:
-    """A fresh server and database: load it with Slack at `slack_latency`, then let the worker drain into Slack at once."""
-    with tempfile.TemporaryDirectory() as tmp:
-        database = f"{tmp}/bench.db"
-        subscribe_channels(database)
-        slack.set_latency(slack_latency)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"],
-                                  env={**env, "SLACK_API_URL": slack.api_url, "PORT": str(port), "DATABASE_PATH": database}, cwd=ROOT)
-        try:
-            wait_healthy(port, server)
-            latencies, failures, seconds = load(port, deliveries, concurrency)
-            stored = stored_deliveries(database)
-            slack.set_latency(0.0)
-            sent, drain_seconds = wait_drained(database)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-        return {"latencies": latencies, "failures": failures, "seconds": seconds, "stored": stored,
-                "drained": sent, "drain_seconds": drain_seconds, "outbox": outbox_counts(database)}
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        server.wait(timeout=60)
+
+
+def run_bare(env: dict, deliveries: list, concurrency: int, database: Database) -> dict:
+    prepare_bare(database)
+    port = free_port()
+    server = start_server([sys.executable, __file__, "--serve-bare", str(port), database.target], env, port)
+    try:
+        latencies, failures, seconds = load(port, deliveries, concurrency)
+    finally:
+        stop_servers([server])
+    stored = database.count("SELECT COUNT(*) AS n FROM bare_deliveries")
+    return {"latencies": latencies, "failures": failures, "seconds": seconds, "stored": stored}
+
+
+def run_ours(env: dict, deliveries: list, concurrency: int, slack: FakeSlackProcess, slack_latency: float, database: Database,
+             replicas: int = 1) -> dict:
+    """Our server(s) on a fresh database: the load with Slack at `slack_latency`, then everything routed and sent."""
+    prepare_bot(database)
+    slack.set_latency(slack_latency)
+    ports = [free_port() for _ in range(replicas)]
+    command = [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"]
+    servers = [start_server(command, {**env, **database.env, "SLACK_API_URL": slack.api_url}, port) for port in ports]
+    try:
+        latencies, failures, seconds = load(ports, deliveries, concurrency)
+        stored = database.count("SELECT COUNT(*) AS n FROM deliveries")
+        slack.set_latency(0.0)
+        settle = wait_settled(database)
+        sent = database.count("SELECT COUNT(*) AS n FROM outbox WHERE state = 'sent'")
+    finally:
+        stop_servers(servers)
+    return {"latencies": latencies, "failures": failures, "seconds": seconds, "stored": stored, "sent": sent, "settle": settle}
 
 
 def run_naive(env: dict, deliveries: list, concurrency: int, slack: FakeSlackProcess, slack_latency: float) -> tuple:
     slack.set_latency(slack_latency)
     port = free_port()
-    naive = subprocess.Popen([sys.executable, __file__, "--serve-naive", str(port)], env={**env, "SLACK_API_URL": slack.api_url},
-                             cwd=ROOT, stderr=subprocess.DEVNULL)
+    naive = start_server([sys.executable, __file__, "--serve-naive", str(port)], {**env, "SLACK_API_URL": slack.api_url}, port)
     try:
-        wait_healthy(port, naive)
         return load(port, deliveries, concurrency)
     finally:
-        naive.terminate()
-        naive.wait(timeout=60)
+        stop_servers([naive])
 
 
 # --- report ----------------------------------------------------------------------------------------------
@@ -303,9 +399,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def row(name: str, slack: str, latencies: list[float], failures: list[int], seconds: float) -> str:
+def rate(run: dict) -> float:
+    return len(run["latencies"]) / run["seconds"]
+
+
+def row(name: str, latencies: list[float], failures: list[int], seconds: float, versus: float | None = None) -> str:
     ms = [s * 1000 for s in latencies]
-    return (f"| {name} | {slack} | {len(ms)} | {len(failures)} | {len(ms) / seconds:,.0f} | {statistics.median(ms):.1f} | "
+    share = f"{len(ms) / seconds / versus:.0%}" if versus else ""
+    return (f"| {name} | {len(ms)} | {len(failures)} | {len(ms) / seconds:,.0f} | {share} | {statistics.median(ms):.1f} | "
             f"{percentile(ms, 99):.1f} | {max(ms):.1f} |")
 
 
@@ -314,13 +415,17 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--slack-latency", type=float, default=0.05, help="seconds Slack takes per call while deliveries arrive")
+    parser.add_argument("--postgres", default=os.environ.get("CHATOPS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--serve-fake-slack", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--serve-naive", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake_slack is not None:
         return serve_fake_slack(args.serve_fake_slack)
     if args.serve_naive:
         return serve_naive(args.serve_naive)
+    if args.serve_bare:
+        return serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
 
     deliveries = make_deliveries(args.deliveries)
     naive_share = deliveries[: len(deliveries) // 5]  # the naive relay is slow with a slow Slack; a fifth is enough to time it
@@ -329,31 +434,48 @@ def main() -> None:
         "BITBUCKET_API_URL": "http://127.0.0.1:9/2.0", "BITBUCKET_ACCESS_TOKEN": "unused", "BITBUCKET_WEBHOOK_SECRET": SECRET,
         "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
     }
-    slow = f"{args.slack_latency * 1000:.0f} ms"
     slack = FakeSlackProcess(args.slack_latency)
+    runs: dict[str, dict] = {}
+    made: list[Database] = []
     try:
-        ours = run_ours(env, deliveries, args.concurrency, slack, args.slack_latency)
-        busy = run_ours(env, deliveries, args.concurrency, slack, 0.0)
-        naive_slow = run_naive(env, naive_share, args.concurrency, slack, args.slack_latency)
-        naive_fast = run_naive(env, deliveries, args.concurrency, slack, 0.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            def fresh(kind: str) -> Database:
+                made.append(Database(kind, tmp, args.postgres))
+                return made[-1]
+
+            runs["sqlite bare"] = run_bare(env, deliveries, args.concurrency, fresh("sqlite"))
+            runs["sqlite ours"] = run_ours(env, deliveries, args.concurrency, slack, args.slack_latency, fresh("sqlite"))
+            runs["pg bare"] = run_bare(env, deliveries, args.concurrency, fresh("postgresql"))
+            runs["pg ours"] = run_ours(env, deliveries, args.concurrency, slack, args.slack_latency, fresh("postgresql"))
+            runs["pg ours x2"] = run_ours(env, deliveries, args.concurrency, slack, args.slack_latency, fresh("postgresql"), replicas=2)
+            naive = run_naive(env, naive_share, args.concurrency, slack, args.slack_latency)
     finally:
         slack.stop()
+        for database in made:
+            database.drop()
 
-    print(f"{args.deliveries} signed webhook deliveries (60% pull request events, 30% pushes, 10% builds) relayed into "
-          f"{len(CHANNELS)} channel(s), {args.concurrency} keep-alive connections from {CLIENT_PROCESSES} client processes, "
-          f"127.0.0.1, {os.cpu_count()} CPUs\n")
-    print("| relay | Slack answers in | deliveries | non-200 | accepted/s | p50 (ms) | p99 (ms) | max (ms) |")
+    print(f"{args.deliveries} signed webhook deliveries (60% pull request events, 30% pushes, 10% builds), {args.concurrency} "
+          f"keep-alive connections from {CLIENT_PROCESSES} client processes, 127.0.0.1, {os.cpu_count()} CPUs; Slack answers in "
+          f"{args.slack_latency * 1000:.0f} ms while they arrive\n")
+    print("| intake | deliveries | non-200 | accepted/s | of bare | p50 (ms) | p99 (ms) | max (ms) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(row("bitbucket-chatops: store, answer; the worker posts", slow, ours["latencies"], ours["failures"], ours["seconds"]))
-    print(row("bitbucket-chatops, while the worker drains at full speed", "0 ms", busy["latencies"], busy["failures"], busy["seconds"]))
-    print(row("naive: post to Slack, then answer", slow, *naive_slow))
-    print(row("naive: post to Slack, then answer", "0 ms", *naive_fast))
-    for name, run in (("first run", ours), ("second run", busy)):
-        sent, _, queued = run["outbox"]
-        print(f"\n{name}: {run['stored']} of {args.deliveries} deliveries stored; {queued} Slack messages queued, {sent} sent "
-              "(how many are queued depends a little on arrival order: a build result older than one seen is not told)")
-    print(f"\nDrain: after the first run's load, Slack answering at once, the worker sent the {ours['drained']} messages still "
-          f"waiting in {ours['drain_seconds']:.1f} s: {ours['drained'] / ours['drain_seconds']:,.0f} messages/s.")
+    sqlite_bare, pg_bare = rate(runs["sqlite bare"]), rate(runs["pg bare"])
+    names = {
+        "sqlite bare": ("SQLite, bare: HMAC + one insert", None),
+        "sqlite ours": ("SQLite, bitbucket-chatops", sqlite_bare),
+        "pg bare": ("PostgreSQL, bare: HMAC + one insert", None),
+        "pg ours": ("PostgreSQL, bitbucket-chatops, 1 replica", pg_bare),
+        "pg ours x2": ("PostgreSQL, bitbucket-chatops, 2 replicas", pg_bare),
+    }
+    for key, (name, versus) in names.items():
+        run = runs[key]
+        print(row(name, run["latencies"], run["failures"], run["seconds"], versus))
+    print(row("naive: post to Slack, then answer", *naive, sqlite_bare))
+    print()
+    for key in ("sqlite bare", "sqlite ours", "pg bare", "pg ours", "pg ours x2"):
+        run = runs[key]
+        extra = f"; routed and {run['sent']} messages sent {run['settle']:.1f} s after the load" if "sent" in run else ""
+        print(f"- {names[key][0]}: {run['stored']} of {args.deliveries} stored{extra}")
 
 
 if __name__ == "__main__":

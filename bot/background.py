@@ -6,11 +6,27 @@ import logging
 import os
 import socket
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
 # This process, among every replica's: host, pid and a random part (a container's new process may reuse a pid).
 PROCESS_OWNER = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+# Intake first: while requests someone waits on keep arriving (webhook deliveries), loops that defer to them
+# step aside between passes, so a burst is answered at the bare intake's pace and relayed right after it.
+FOREGROUND_WINDOW = 0.05  # a request counts as "arriving" this long
+_foreground_until = 0.0
+
+
+def note_foreground() -> None:
+    """A request that someone waits on has arrived."""
+    global _foreground_until
+    _foreground_until = time.monotonic() + FOREGROUND_WINDOW
+
+
+def foreground_busy() -> bool:
+    return time.monotonic() < _foreground_until
 
 
 class BackgroundLoop:
@@ -18,6 +34,11 @@ class BackgroundLoop:
     `wakeup` is set (by whoever queued new work). Its work lives in the store, so a stop loses nothing."""
 
     thread_name = "background"
+    # Loops whose work can wait a moment step aside while requests arrive: they pause between passes, but
+    # never longer than `max_deferral` in a row, so a sustained load still gets its work done.
+    defers_to_foreground = False
+    foreground_pause = 0.05
+    max_deferral = 1.0
 
     def __init__(self, wakeup: threading.Event):
         self.wakeup = wakeup
@@ -47,8 +68,15 @@ class BackgroundLoop:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    def _step_aside(self) -> None:
+        deferred_since = time.monotonic()
+        while foreground_busy() and not self._stopping.is_set() and time.monotonic() - deferred_since < self.max_deferral:
+            self._stopping.wait(self.foreground_pause)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
+            if self.defers_to_foreground:
+                self._step_aside()
             self.wakeup.clear()  # before the pass: work queued during it is seen on the next one
             try:
                 busy = self.one_pass()

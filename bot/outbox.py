@@ -147,6 +147,7 @@ class OutboxWorker(BackgroundLoop):
     """One thread that drains the outbox into Slack."""
 
     thread_name = "outbox-worker"
+    defers_to_foreground = True
 
     def __init__(self, store, slack, *, backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
         super().__init__(_wakeup)

@@ -13,6 +13,7 @@ import json
 import logging
 
 from bot import relay
+from bot.background import note_foreground
 from bot.web import Request, Response
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
 
 def make_handler(services):
     def handle(request: Request) -> Response:
+        note_foreground()  # the relay's router and the outbox step aside while deliveries arrive
         secret = services.settings.bitbucket_webhook_secret
         body = request.read_body()
         if not signature_valid(secret, body, request.header("X-Hub-Signature")):

@@ -1,8 +1,10 @@
 """Webhook intake at the bare limit: before the 200, only the dedupe and one durable append of the raw delivery.
 
-Routing and rendering come after, in the router (`bot.relay.router`). Concurrent deliveries share one
-commit (`DeliveryWriter`, a group commit), so each is durable before its 200 without paying an fsync each;
-when a batch fails, each of its deliveries is tried alone, so one bad delivery never fails its neighbours.
+Routing and rendering come after, in the router (`bot.relay.router`). On SQLite, which has one writer,
+concurrent deliveries share one commit (`DeliveryWriter`, a group commit), so each is durable before its 200
+without paying an fsync each; when a batch fails, each of its deliveries is tried alone, so one bad delivery
+never fails its neighbours. PostgreSQL commits concurrent sessions together by itself: there each request
+appends its own delivery, one statement in autocommit.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ class DeliveryWriter:
 
     def write(self, delivery: Delivery, timeout: float = 30.0) -> bool:
         """True when stored now, False for a duplicate; raises when it could not be stored."""
+        if self.store.kind == "postgresql":
+            stored = store_delivery(self.store, delivery, now=self.clock())
+            if stored:
+                router_wakeup.set()
+            return stored
         job = _Job(delivery)
         with self._lock:
             if self._stopped:

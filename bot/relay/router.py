@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from bot import outbox, relay_render
-from bot.background import BackgroundLoop
+from bot.background import BackgroundLoop, foreground_busy
 from bot.relay.intake import router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
 from bot.relay.subscriptions import Subscription, working_subscriptions
@@ -172,6 +172,7 @@ class DeliveryRouter(BackgroundLoop):
     """Routes stored deliveries as they arrive; prunes old ones now and then."""
 
     thread_name = "relay-router"
+    defers_to_foreground = True
 
     def __init__(self, store, *, idle_wait: float = 0.5, prune_every: float = 3600.0, clock=time.time):
         super().__init__(router_wakeup)
@@ -186,7 +187,9 @@ class DeliveryRouter(BackgroundLoop):
         if now - self._pruned_at >= self.prune_every:
             self._pruned_at = now
             prune_deliveries(self.store, now=now)
-        return len(route_pending(self.store, now=now)) >= BATCH
+        # After stepping aside for a burst, the backlog goes in bigger batches (fewer transactions).
+        limit = BATCH * 4 if foreground_busy() else BATCH
+        return len(route_pending(self.store, now=now, limit=limit)) >= limit
 
     def idle_time(self) -> float:
         return self.idle_wait
