@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command == "shell":  # its logs go to a file, never between the conversation's lines
+        from bot.shell import configure_logging, run_shell
+
+        return run_shell(settings, sandbox=args.sandbox, log_path=configure_logging(settings))
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -34,10 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
-    if args.command == "shell":
-        from bot.shell import run_shell
-
-        return run_shell(settings, sandbox=args.sandbox)
     from bot.check import run_check
 
     return run_check(settings)
