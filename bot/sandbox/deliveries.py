@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,13 +84,13 @@ SIMULATED_CHANGES = (
     ("Add a dark mode to the settings page", "feature/dark-mode", "dave", ("erin", "bob")),
     ("Retry webhook deliveries with backoff", "feature/webhook-retries", "carol", ("alice",)),
 )
-_numbers = itertools.count(1)
+_opened: "weakref.WeakKeyDictionary[FakeBitbucket, int]" = weakref.WeakKeyDictionary()  # how many, per fake
 
 
 def open_pull_request(fake: FakeBitbucket, workspace: str, slug: str) -> tuple[dict, list[Delivery]]:
     """Someone opens a pull request in the repository (on a branch of their own), and Bitbucket tells the
     repository's webhooks (`pullrequest:created`). The pull request as Bitbucket holds it, and the deliveries."""
-    number = next(_numbers)
+    number = _opened[fake] = _opened.get(fake, 0) + 1
     title, branch, author, reviewers = SIMULATED_CHANGES[(number - 1) % len(SIMULATED_CHANGES)]
     if number > len(SIMULATED_CHANGES):
         branch = f"{branch}-{number}"
