@@ -88,7 +88,11 @@ class Console:
         consent page and the bot's own callback, as `/bb login` and a click on its link would do."""
         from bot.shell_sandbox import PERSON_NAME, PERSON_NICKNAME
 
-        page = self.sandbox.sign_in(SHELL_USER, SHELL_TEAM)
+        try:
+            page = self.sandbox.sign_in(SHELL_USER, SHELL_TEAM)
+        except Exception:  # noqa: BLE001 - the shell still works; the banner then points at `/bb login`
+            logging.getLogger(__name__).exception("signing in to the sandbox Bitbucket failed")
+            return
         if page.status == 200:
             self.signed_in_as = f"{PERSON_NAME} (`{PERSON_NICKNAME}`)"
             # The bot says so in a direct message (through its outbox): let it arrive, so it shows first.
