@@ -136,7 +136,24 @@ class BitbucketError(Exception):
         super().__init__(status, self.message, detail)
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.detail})" if self.detail else self.message
+        return error_words(self.message, self.detail)
+
+
+def error_words(message: str, detail: str | None) -> str:
+    """Pure: Bitbucket's message, then the parts of its detail that say something more, in parentheses.
+
+    Bitbucket often repeats itself (a field error is both the message and the detail); each thing is said once.
+    """
+
+    def plain(text: str) -> str:
+        return " ".join(text.split()).rstrip(".").lower()
+
+    parts = [part for part in (detail or "").split("; ") if plain(part) and plain(part) not in plain(message)]
+    if not parts:
+        return message
+    if plain(message) and any(plain(message) in plain(part) for part in parts):
+        return "; ".join(parts)  # the detail says it all, and more
+    return f"{message} ({'; '.join(parts)})"
 
 
 class BadRequest(BitbucketError):

@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command == "shell":  # its logs go to a file, never between the conversation's lines
+        from bot.shell import configure_logging, run_shell
+
+        return run_shell(settings, sandbox=args.sandbox, log_path=configure_logging(settings))
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -41,10 +45,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
     if args.command == "db":
         return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
-    if args.command == "shell":
-        from bot.shell import run_shell
-
-        return run_shell(settings, sandbox=args.sandbox)
     from bot.check import run_check
 
     return run_check(settings)

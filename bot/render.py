@@ -231,6 +231,15 @@ def merge_confirmation(repo: str, pr, strategy: str | None, key: str) -> Message
     return confirmation(question, confirm_text="Merge", confirm_action=ids.CONFIRM_MERGE, value=value)
 
 
+def draft_not_mergeable(repo: str, pr) -> str:
+    """What `/bb merge` answers on a draft, by the card's rule (no Merge button on drafts): how to publish it."""
+    return (
+        f"{link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} in {escape(repo)} is a draft, and Bitbucket does not "
+        "merge drafts. Publish it first: open it in Bitbucket and click *Mark as ready*; then merge it "
+        f"(`/bb merge {escape(repo)} {pr.id}`, or the Merge button on its card)."
+    )
+
+
 def decline_confirmation(repo: str, pr, key: str) -> Message:
     question = f"Decline {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} by {_user_name(pr.author)}?"
     value = {"r": repo, "p": pr.id, "k": key}
@@ -289,11 +298,10 @@ def error_message(error: Exception) -> Message:
 
 
 def bitbucket_words(error) -> str:
-    """Bitbucket's own message and detail, escaped."""
-    text = escape(error.message or f"HTTP {error.status}")
-    if getattr(error, "detail", None):
-        text += f" ({escape(error.detail)})"
-    return text
+    """Bitbucket's own message and detail, escaped; a detail that repeats the message is not said twice."""
+    from bot.bitbucket import error_words
+
+    return escape(error_words(error.message or f"HTTP {error.status}", getattr(error, "detail", None)))
 
 
 def help_message(topic: str | None = None) -> Message:

@@ -3,14 +3,20 @@
 Each line is sent to the real Bolt app as a signed Slack request; what the bot answers (through response_url,
 chat.postMessage, a modal) is caught by a simulated Slack and printed as text, its buttons numbered.
 Typing a number clicks that button. The console's user is an admin, so every command can be tried.
+
+With `--sandbox` the bot is served on 127.0.0.1 against a simulated Bitbucket (`bot.shell_sandbox`): the
+person starts signed in to a sandbox Bitbucket account, links open in a simulated browser, and `/simulate`
+makes the simulated Bitbucket send a webhook. Logs go to a file (`shell_log_path`), never between the answers.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from slack_bolt.request import BoltRequest
@@ -35,33 +41,33 @@ class Shown:
 
 class Console:
     def __init__(self, settings: Settings, *, sandbox: bool, read: Callable[[str], str] = input, write: Callable[[str], None] = print):
-        from bot.app import create_bolt_app
-        from bot.cli import sandbox_settings
         from bot.sandbox.slack import FakeSlack
-        from bot.services import Services
 
         self.read, self.write = read, write
-        self.fakes = []
         self.slack = FakeSlack(bot_token=SHELL_TOKEN, team_id=SHELL_TEAM).start()
-        self.fakes.append(self.slack)
-        if sandbox:
-            from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
-
-            bitbucket = FakeBitbucket().start()
-            demo_workspace(bitbucket)
-            bitbucket.auto_advance_pipelines = True
-            self.fakes.append(bitbucket)
-            settings = sandbox_settings(settings, bitbucket)
         settings = settings.with_overrides(
             slack_api_url=self.slack.api_url,
             slack_bot_token=SHELL_TOKEN,
             slack_signing_secret=SHELL_SECRET,
             chatops_admins=settings.chatops_admins | {SHELL_USER},
         )
-        self.services = Services.build(settings)
-        self.app = create_bolt_app(self.services)
         self.buttons: list[Shown] = []
         self.calls_seen = self.responses_seen = 0
+        self.stops: list = []
+        self.sandbox = None
+        self.signed_in_as = ""
+        if sandbox:
+            from bot.shell_sandbox import Sandbox
+
+            self.sandbox = Sandbox(settings)
+            self.services, self.app = self.sandbox.services, self.sandbox.bolt_app
+            self._sign_in()
+            return
+        from bot.app import create_bolt_app
+        from bot.services import Services
+
+        self.services = Services.build(settings)
+        self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).
         from bot.server import FEATURES
@@ -69,11 +75,56 @@ class Console:
         self.stops = [stop for feature in FEATURES for stop in feature.start_background(self.services, scheduler=False)]
 
     def close(self) -> None:
-        for stop in reversed(self.stops):
-            stop()
-        self.services.shutdown(wait=False)
-        for fake in self.fakes:
-            fake.stop()
+        if self.sandbox is not None:
+            self.sandbox.close()
+        else:
+            for stop in reversed(self.stops):
+                stop()
+            self.services.shutdown(wait=False)
+        self.slack.stop()
+
+    def _sign_in(self) -> None:
+        """In the sandbox the person starts signed in to a sandbox Bitbucket account, through the simulated
+        consent page and the bot's own callback, as `/bb login` and a click on its link would do."""
+        from bot.shell_sandbox import PERSON_NAME, PERSON_NICKNAME
+
+        try:
+            page = self.sandbox.sign_in(SHELL_USER, SHELL_TEAM)
+        except Exception:  # noqa: BLE001 - the shell still works; the banner then points at `/bb login`
+            logging.getLogger(__name__).exception("signing in to the sandbox Bitbucket failed")
+            return
+        if page.status == 200:
+            self.signed_in_as = f"{PERSON_NAME} (`{PERSON_NICKNAME}`)"
+            # The bot says so in a direct message (through its outbox): let it arrive, so it shows first.
+            self.slack.wait_for(lambda: any(c.args.get("channel") == SHELL_USER for c in self.slack.calls), timeout=5)
+
+    def banner(self, log_path: Path | None = None) -> str:
+        """What the shell says first: where it runs, who you are, and commands to try with what each shows."""
+        logs = f" Logs go to {log_path}." if log_path else ""
+        if self.sandbox is None:
+            return (
+                f"Bitbucket ChatOps shell, on {self.services.settings.bitbucket_api_url}. Type `/bb help`, "
+                f"a button's number to click it, or `quit`.{logs}"
+            )
+        if self.signed_in_as:
+            who = (
+                f"You are an admin of the bot, signed in to the sandbox Bitbucket as {self.signed_in_as}: Approve and "
+                "Request changes act as that account (`/bb logout`, then `/bb login`, shows the sign-in)."
+            )
+        else:
+            who = "You are an admin of the bot; `/bb login` links you to a sandbox Bitbucket account."
+        return "\n".join([
+            "Bitbucket ChatOps shell, on a simulated Bitbucket: workspace `acme`, repositories api, web and infra.",
+            who,
+            "Try:",
+            "  /bb prs api                       the open pull requests, each with Approve, Request changes, Merge… "
+            "and Decline… buttons; type a button's number to click it",
+            "  /bb deploy api main to staging    a confirmation; click Deploy and the deploy's message appears, its "
+            "progress and result in its thread (press Enter to see what arrived since)",
+            "  /bb subscribe api, then /simulate the sandbox Bitbucket opens a pull request and sends the bot its "
+            "signed webhook: the pull request's card appears here, as in a subscribed channel",
+            f"`/bb help` lists every command; `quit` leaves.{logs}",
+        ])
 
     # --- one line in ---------------------------------------------------------------------------
 
@@ -83,6 +134,9 @@ class Console:
             return
         if line.isdigit():
             self.click(int(line))
+            return
+        if line.split()[0] == "/simulate":
+            self.simulate(line.split()[1:])
             return
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
         body = slackkit.slash_command_body(
@@ -97,7 +151,7 @@ class Console:
             self.write(f"(no button {number} on screen)")
             return
         if shown.button.url and not shown.button.value:
-            self.write(f"(opens {shown.button.url})")
+            self.open_link(shown.button.url)
             return
         ts = shown.message.get("ts") or slackkit.DEFAULT_MESSAGE_TS
         body = slackkit.block_action_body(
@@ -106,6 +160,46 @@ class Console:
             message=shown.message, response_url=self.slack.response_url(channel=SHELL_CHANNEL, message_ts=ts, user=SHELL_USER),
         )
         self._dispatch(body)
+
+    def open_link(self, url: str) -> None:
+        """A link button: the sandbox follows links into its own Bitbucket and bot, as a browser would."""
+        if self.sandbox is None or not self.sandbox.opens_here(url):
+            self.write(f"(opens {url})")
+            return
+        page = self.sandbox.visit(url)
+        self.write(f"(opened in the browser: {page.text})\n")
+        self._wait_for_outbox(timeout=5)
+        self.flush()
+
+    def simulate(self, args: list[str]) -> None:
+        """`/simulate [REPO]`: the sandbox Bitbucket opens a pull request in REPO and sends its webhooks."""
+        if self.sandbox is None:
+            self.write("(/simulate works in the sandbox: `bitbucket-chatops shell --sandbox`)")
+            return
+        repos = [f"acme/{slug}" for slug in ("api", "web", "infra")]
+        if args:
+            repo = args[0] if "/" in args[0] else f"acme/{args[0]}"
+        else:
+            repo = next((r for r in repos if self.sandbox.has_webhook(r)), repos[0])
+        try:
+            if not self.sandbox.has_webhook(repo):
+                self.write(
+                    f"({repo} has no webhook, so the sandbox Bitbucket has nobody to tell: "
+                    f"`/bb subscribe {repo.split('/', 1)[1]}` first, then `/simulate` again.)"
+                )
+                return
+            pull_request, sent = self.sandbox.simulate(repo)
+        except KeyError:
+            self.write(f"(no repository {repo} in the sandbox: try {', '.join(repos)})")
+            return
+        who = (pull_request.get("author") or {}).get("display_name") or "someone"
+        answers = ", ".join(str(d.status or d.error) for d in sent)
+        self.write(
+            f"(simulated: {who} opened #{pull_request['id']} \"{pull_request['title']}\" in {repo}; Bitbucket sent "
+            f"`pullrequest:created` to {len(sent)} webhook{'s' if len(sent) != 1 else ''}, answered {answers})\n"
+        )
+        self._wait_for_outbox(timeout=5)
+        self.flush()
 
     # --- the round trip --------------------------------------------------------------------------
 
@@ -138,8 +232,10 @@ class Console:
     def _wait_for_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # Deliveries not yet routed will queue messages too.
             due = self.services.store.query_one(
-                "SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?", (time.time(),)
+                """SELECT (SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?)
+                        + (SELECT COUNT(*) FROM deliveries WHERE state = 'pending') AS n""", (time.time(),)
             )
             if not due["n"]:
                 return
@@ -176,18 +272,40 @@ def _json_or_text(body: str) -> dict:
         return {"text": body}
 
 
-def run_shell(settings: Settings, *, sandbox: bool) -> int:
+def shell_log_path(settings: Settings) -> Path:
+    """Where the shell's logs go: beside the database (`./data/shell.log` by default)."""
+    return Path(settings.database_path).parent / "shell.log"
+
+
+def configure_logging(settings: Settings) -> Path | None:
+    """Logs into `shell_log_path`, so that they never land between the bot's answers; if that file cannot be
+    written, only warnings and errors reach the terminal. The file's path, or None."""
+    level = getattr(logging, settings.log_level, logging.INFO)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    path = shell_log_path(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(level=level, format=fmt, filename=str(path), force=True)
+    except OSError:
+        logging.basicConfig(level=max(level, logging.WARNING), format=fmt, force=True)
+        path = None
+    logging.captureWarnings(True)  # Python's warnings are log lines too
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    return path
+
+
+def run_shell(settings: Settings, *, sandbox: bool, read: Callable[[str], str] = input, write: Callable[[str], None] = print,
+              log_path: Path | None = None) -> int:
     if not sandbox and settings.bitbucket_credential_kind is None:
         print("No Bitbucket credential is configured: try `bitbucket-chatops shell --sandbox`.", file=sys.stderr)
         return 2
-    console = Console(settings, sandbox=sandbox)
-    where = "the sandbox workspace `acme` (repositories api, web, infra)" if sandbox else settings.bitbucket_api_url
-    print(f"Bitbucket ChatOps shell, on {where}. Type `/bb help`, a button's number to click it, or `quit`.")
+    console = Console(settings, sandbox=sandbox, read=read, write=write)
+    write(console.banner(log_path) + "\n")
     try:
         while True:
             console.flush()  # what arrived meanwhile (a deploy's progress, say)
             try:
-                line = input(PROMPT)
+                line = read(PROMPT)
             except EOFError:
                 break
             if line.strip() in ("quit", "exit", r"\q"):

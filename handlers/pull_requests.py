@@ -132,6 +132,8 @@ def ask_merge(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
     inv.services.permissions.require(inv.user_id, "merge", repo)
     pr = _open_pull_request(inv, repo, command.args["pr_id"])
+    if pr.draft:  # the card's rule: Bitbucket refuses to merge a draft, so no confirmation is offered
+        raise UserError(render.draft_not_mergeable(repo, pr))
     inv.reply(render.merge_confirmation(repo, pr, command.args.get("strategy"), new_action_key()))
 
 

@@ -1,0 +1,103 @@
+"""The simulated Bitbucket's webhook deliveries: what Bitbucket POSTs to a repository's webhooks when something
+happens there, signed as Bitbucket signs them.
+
+`FakeBitbucket` keeps the webhooks that `POST …/hooks` registered; these functions make something happen in
+the fake (a pull request is opened) and send the event to every active webhook listening for it, over HTTP:
+`X-Event-Key`, `X-Request-UUID`, `X-Hook-UUID`, `X-Attempt-Number`, and `X-Hub-Signature: sha256=<HMAC of the
+body>` when the webhook has a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import requests
+
+if TYPE_CHECKING:
+    from bot.sandbox.bitbucket import FakeBitbucket
+
+USER_AGENT = "Bitbucket-Webhooks/2.0"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST to one webhook, and how it was answered (`status` None: no answer at all)."""
+
+    url: str
+    event_key: str
+    status: int | None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def webhooks_for(fake: FakeBitbucket, workspace: str, slug: str, event_key: str) -> list[tuple[str, str, str | None]]:
+    """(uuid, url, secret) of the repository's active webhooks that listen for `event_key`."""
+    with fake._lock:
+        repo = fake._repository(workspace, slug)
+        return [(hook.uuid, hook.url, hook.secret) for hook in repo.hooks.values() if hook.active and event_key in hook.events]
+
+
+def deliver(fake: FakeBitbucket, workspace: str, slug: str, event_key: str, payload: dict, *, timeout: float = 10) -> list[Delivery]:
+    """POST `payload` to every webhook of the repository that listens for `event_key`; one `Delivery` each."""
+    body = json.dumps(payload).encode()
+    sent = []
+    for hook_uuid, url, secret in webhooks_for(fake, workspace, slug, event_key):
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Event-Key": event_key,
+            "X-Request-UUID": str(uuid.uuid4()),
+            "X-Hook-UUID": hook_uuid,
+            "X-Attempt-Number": "1",
+        }
+        if secret:
+            headers["X-Hub-Signature"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        try:
+            with requests.Session() as session:
+                session.trust_env = False  # the sandbox's webhooks point at loopback
+                response = session.post(url, data=body, headers=headers, timeout=timeout)
+            sent.append(Delivery(url, event_key, response.status_code))
+        except requests.RequestException as error:
+            sent.append(Delivery(url, event_key, None, type(error).__name__))
+    return sent
+
+
+def pull_request_payload(fake: FakeBitbucket, workspace: str, slug: str, pr_id: int, *, actor: str) -> dict:
+    """A `pullrequest:*` body as Bitbucket sends it: who did it, the repository, the pull request as it is now."""
+    with fake._lock:
+        repository = fake._repository_json(fake._repository(workspace, slug))
+    return {"actor": fake.user(actor), "repository": repository, "pullrequest": fake.pull_request(workspace, slug, pr_id)}
+
+
+SIMULATED_CHANGES = (
+    ("Cache the pricing table for five minutes", "feature/pricing-cache", "bob", ("alice", "carol")),
+    ("Fix the flaky checkout test", "fix/flaky-checkout-test", "erin", ("dave",)),
+    ("Add a dark mode to the settings page", "feature/dark-mode", "dave", ("erin", "bob")),
+    ("Retry webhook deliveries with backoff", "feature/webhook-retries", "carol", ("alice",)),
+)
+_opened: "weakref.WeakKeyDictionary[FakeBitbucket, int]" = weakref.WeakKeyDictionary()  # how many, per fake
+
+
+def open_pull_request(fake: FakeBitbucket, workspace: str, slug: str) -> tuple[dict, list[Delivery]]:
+    """Someone opens a pull request in the repository (on a branch of their own), and Bitbucket tells the
+    repository's webhooks (`pullrequest:created`). The pull request as Bitbucket holds it, and the deliveries."""
+    number = _opened[fake] = _opened.get(fake, 0) + 1
+    title, branch, author, reviewers = SIMULATED_CHANGES[(number - 1) % len(SIMULATED_CHANGES)]
+    if number > len(SIMULATED_CHANGES):
+        branch = f"{branch}-{number}"
+    fake.add_branch(workspace, slug, branch, message=title, author=author)
+    pull_request = fake.add_pull_request(
+        workspace, slug, title=title, source=branch, author=author, reviewers=reviewers,
+        description="Opened by `/simulate` in the sandbox.", close_source_branch=True,
+    )
+    payload = pull_request_payload(fake, workspace, slug, pull_request["id"], actor=author)
+    return pull_request, deliver(fake, workspace, slug, "pullrequest:created", payload)
