@@ -1,15 +1,19 @@
 """Pure rendering: escaping, Slack's limits, fallback text, and the console view of a message."""
 
+import dataclasses
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from slack_sdk.models.blocks import SectionBlock
 
-from bot import ids, render
-from bot.bitbucket import BitbucketError, NotFound, PullRequest
+from bot import deploy_render, ids, relay_render, reminder_render, render
+from bot.bitbucket import Account, BadRequest, BitbucketError, Deployment, Environment, NotFound, PullRequest
 from bot.errors import NotAllowed, UsageError
 from bot.textview import message_to_text
+from tests import webhookkit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitbucket-cloud" / "api"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -135,3 +139,75 @@ def test_console_view_numbers_buttons_and_undoes_escapes():
 def test_pull_request_timestamps_are_aware():
     pr = real_pull_requests()[0]
     assert pr.created_on.tzinfo is not None and pr.updated_on - pr.created_on < timedelta(days=3650)
+
+
+# --- cutting escaped text ----------------------------------------------------------------------------------
+
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")  # every `&` that reaches Slack begins a whole entity
+
+
+def texts(node) -> list[str]:
+    """Every string in a message (fallback text, block texts), each checked on its own."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in texts(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in texts(item)]
+    return []
+
+
+def assert_cut_without_broken_entity(message: render.Message) -> None:
+    strings = texts(message.to_dict())
+    assert any(text.endswith("…") for text in strings), "the text was meant to be long enough to be cut"
+    for text in strings:
+        assert not BROKEN_ENTITY.search(text), f"an entity was cut in half: …{text[-12:]!r}"
+
+
+@pytest.mark.parametrize("raw", ["<" * 40, "&" * 40, "<&>" * 14, "a<b&c>" * 7, "x&lt;" * 8])
+def test_a_cut_at_any_point_of_escaped_text_keeps_entities_whole(raw):
+    escaped = render.escape(raw)
+    for limit in range(1, len(escaped) + 2):
+        cut = render.truncate(escaped, limit)
+        assert len(cut) <= limit
+        assert not BROKEN_ENTITY.search(cut), (limit, cut)
+        if cut != escaped:
+            kept = cut.removesuffix("…")
+            assert cut.endswith("…") and escaped.startswith(kept)
+            assert len(kept) >= limit - 5  # moved back by at most the length of one entity, no more
+
+
+def long_error(shift: int) -> render.Message:
+    """Bitbucket's words are escaped, then the section (3,000) and the fallback (3,900) are cut."""
+    return render.error_message(BadRequest(400, "x" * shift + "<&>" * 1500, None))
+
+
+def long_comment(shift: int) -> render.Message:
+    """A comment is cut to 1,000 characters, then escaped to up to 5,000, then its section is cut to 3,000."""
+    data = webhookkit.load_fixture("pullrequest.comment_created__goscm-pr_comment_created.json")
+    data["comment"]["content"]["raw"] = "x" * shift + "&" * 999
+    return relay_render.pull_request_comment(data)
+
+
+def long_reminder(shift: int) -> render.Message:
+    """Fifteen titles of `<` escape to a fallback over 3,900 characters."""
+    pr = hostile_pull_request()
+    stale = [dataclasses.replace(pr, id=n, title=("x" * shift if n == 1 else "") + "<" * 100) for n in range(1, 16)]
+    return reminder_render.stale_pull_requests("acme/api", stale, now=NOW, after_seconds=48 * 3600, waiting={}, mentions={})
+
+
+def long_deployments(shift: int) -> render.Message:
+    """An environment's name and release name, escaped into its section and into the fallback."""
+    environment = Environment("{e}", "x" * shift + "<" * 1000, "Production", 2)
+    deployment = Deployment(
+        uuid="{d}", environment_uuid="{e}", state="COMPLETED", status="SUCCESSFUL", release_name="&" * 1000,
+        commit="c" * 40, pipeline_url=None, deployer=Account("Alice"), started_on=NOW - timedelta(minutes=3),
+        completed_on=NOW, url=None,
+    )
+    return deploy_render.deployments_overview("acme/api", [environment], {"{e}": [deployment]}, NOW)
+
+
+@pytest.mark.parametrize("render_long", [long_error, long_comment, long_reminder, long_deployments])
+@pytest.mark.parametrize("shift", range(5))  # entities are 4 or 5 long: one of these shifts lands in one
+def test_renderers_cut_escaped_text_without_splitting_an_entity(render_long, shift):
+    assert_cut_without_broken_entity(render_long(shift))
