@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import SectionBlock
 from bot import deploy_render, ids, relay_render, reminder_render, render
 from bot.bitbucket import Account, BadRequest, BitbucketError, Deployment, Environment, NotFound, PullRequest
 from bot.errors import NotAllowed, UsageError
+from bot.sandbox.slack import block_problems
 from bot.textview import message_to_text
 from tests import webhookkit
 
@@ -93,6 +94,21 @@ def test_long_titles_are_cut_to_slacks_limits():
     data["title"] = "x" * 5000
     message = render.pull_request_list("a/b", [PullRequest.from_api(data)], 1, NOW)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
+    assert not block_problems(message.blocks, max_blocks=render.MAX_BLOCKS)
+    summary = message.blocks[1]["text"]["text"]
+    assert f"#{data['id']} " + "x" * 199 + "…" in summary and "x" * 200 not in summary  # the title: 200 characters
+    assert len(message.text) <= render.MAX_FALLBACK_TEXT and message.text.endswith("x…")
+
+
+def test_sections_contexts_headers_buttons_and_fallbacks_are_cut_to_slacks_limits():
+    long = "<" * 2000  # 8,000 characters once escaped
+    said = render.error_message(BadRequest(400, long, None))
+    assert render.MAX_SECTION_TEXT - 5 < len(said.blocks[0]["text"]["text"]) <= render.MAX_SECTION_TEXT
+    assert render.MAX_FALLBACK_TEXT - 5 < len(said.text) <= render.MAX_FALLBACK_TEXT
+    context = render.context(render.escape(long)).to_dict()["elements"][0]["text"]
+    assert render.MAX_SECTION_TEXT - 5 < len(context) <= render.MAX_SECTION_TEXT
+    assert render.header("h" * 500).to_dict()["text"]["text"] == "h" * 149 + "…"
+    assert render.button("b" * 500, ids.APPROVE).to_dict()["text"]["text"] == "b" * 74 + "…"
 
 
 def test_button_values_round_trip_and_refuse_garbage():
