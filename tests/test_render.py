@@ -10,7 +10,21 @@ import pytest
 from slack_sdk.models.blocks import SectionBlock
 
 from bot import deploy_render, ids, relay_render, reminder_render, render
-from bot.bitbucket import Account, BadRequest, BitbucketError, Deployment, Environment, NotFound, PullRequest
+from bot.bitbucket import (
+    Account,
+    BadRequest,
+    BitbucketError,
+    Conflict,
+    Deployment,
+    Environment,
+    Forbidden,
+    NetworkError,
+    NotFound,
+    PullRequest,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
 from bot.errors import NotAllowed, UsageError
 from bot.sandbox.slack import block_problems
 from bot.textview import message_to_text
@@ -125,12 +139,15 @@ def test_button_values_round_trip_and_refuse_garbage():
 
 def test_errors_become_words_for_a_person():
     assert "Usage: `/bb merge" in render.error_message(UsageError("Nope.", usage="/bb merge REPO ID")).text
-    assert "Not allowed" not in render.error_message(NotAllowed("You need the `merger` role.")).text
+    assert render.error_message(NotAllowed("You need the `merger` role.")).text == ":warning: You need the `merger` role."
     said = render.error_message(NotFound(404, "Repository acme/<x> not found", "detail & more")).text
     assert said == ":x: Bitbucket said: Repository acme/&lt;x&gt; not found (detail &amp; more)"
     generic = render.error_message(RuntimeError("token=xoxb-secret leaked?")).text
     assert "xoxb" not in generic and "went wrong" in generic
-    assert isinstance(NotFound(404, "m", None), BitbucketError)
+    # Every kind of Bitbucket failure is told in Bitbucket's words (here, each kind's own default), none as ours.
+    for kind, status in ((BadRequest, 400), (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+                         (RateLimited, 429), (ServerError, 503), (NetworkError, None), (BitbucketError, 418)):
+        assert render.error_message(kind(status)).text == f":x: Bitbucket said: {kind.default_message}", kind
 
 
 def test_help_lists_every_command_within_limits():
@@ -153,8 +170,13 @@ def test_console_view_numbers_buttons_and_undoes_escapes():
 
 
 def test_pull_request_timestamps_are_aware():
-    pr = real_pull_requests()[0]
-    assert pr.created_on.tzinfo is not None and pr.updated_on - pr.created_on < timedelta(days=3650)
+    pr = real_pull_requests()[0]  # "created_on": "2026-04-07T09:12:30.828883+00:00", "updated_on": "…31.222021+00:00"
+    assert pr.created_on.tzinfo is not None and pr.updated_on.tzinfo is not None
+    assert pr.created_on == datetime(2026, 4, 7, 9, 12, 30, 828883, tzinfo=timezone.utc)
+    assert pr.updated_on == datetime(2026, 4, 7, 9, 12, 31, 222021, tzinfo=timezone.utc)
+    assert pr.updated_on - pr.created_on == timedelta(microseconds=393138)
+    # A listing says "updated 1h ago" from them, whatever the machine's own time zone.
+    assert "updated 1h ago" in render.pull_request_summary("amuniz/test-repos", pr, pr.updated_on + timedelta(minutes=90))
 
 
 # --- cutting escaped text ----------------------------------------------------------------------------------
