@@ -66,6 +66,9 @@ STARTING_GRACE = 600.0
 RECENT_PIPELINES = 10
 
 PRODUCTION = "Production"
+# services.extras key: the follower's pace, a dict of DeployFollower's first_interval, max_interval and time_limit
+# (seconds) overriding the FOLLOW_ defaults above (tests set it).
+FOLLOWER_PACE = "deploy_follower_pace"
 
 _wakeup = threading.Event()  # set when a deploy starts, so the follower looks at once
 
@@ -411,9 +414,7 @@ class DeployFollower(BackgroundLoop):
 
 def start_background(services, *, scheduler: bool = True) -> list:
     """The follower runs in every `serve` process: its state changes are compare-and-set, so two never post twice."""
-    follower = DeployFollower(
-        services.store, services.bitbucket,
-        first_interval=FOLLOW_FIRST_INTERVAL, max_interval=FOLLOW_MAX_INTERVAL, time_limit=FOLLOW_TIME_LIMIT,
-    ).start()
+    pace = {"first_interval": FOLLOW_FIRST_INTERVAL, "max_interval": FOLLOW_MAX_INTERVAL, "time_limit": FOLLOW_TIME_LIMIT}
+    follower = DeployFollower(services.store, services.bitbucket, **{**pace, **services.extras.get(FOLLOWER_PACE, {})}).start()
     services.extras["deploy_follower"] = follower
     return [follower.stop]
