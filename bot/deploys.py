@@ -55,20 +55,19 @@ SCHEMA: list[str] = [
     "CREATE INDEX IF NOT EXISTS deploys_due ON deploys (finished_at, next_poll_at)",
 ]
 
-# The follower's pace (seconds). Module settings, so tests can run it quickly.
+# The follower's pace (seconds); services.extras[FOLLOWER_PACE] may set DeployFollower's first_interval,
+# max_interval and time_limit instead (tests run it quickly that way).
 FOLLOW_FIRST_INTERVAL = 5.0
 FOLLOW_MAX_INTERVAL = 30.0
 FOLLOW_BACKOFF = 1.5
 FOLLOW_TIME_LIMIT = 2 * 3600.0
+FOLLOWER_PACE = "deploy_follower_pace"
 # A deploy recorded but never told its pipeline (the process died while triggering it) is looked into after this.
 STARTING_GRACE = 600.0
 # How many of the custom pipeline's latest runs are checked for one already running.
 RECENT_PIPELINES = 10
 
 PRODUCTION = "Production"
-# services.extras key: the follower's pace, a dict of DeployFollower's first_interval, max_interval and time_limit
-# (seconds) overriding the FOLLOW_ defaults above (tests set it).
-FOLLOWER_PACE = "deploy_follower_pace"
 
 _wakeup = threading.Event()  # set when a deploy starts, so the follower looks at once
 
@@ -414,7 +413,10 @@ class DeployFollower(BackgroundLoop):
 
 def start_background(services, *, scheduler: bool = True) -> list:
     """The follower runs in every `serve` process: its state changes are compare-and-set, so two never post twice."""
-    pace = {"first_interval": FOLLOW_FIRST_INTERVAL, "max_interval": FOLLOW_MAX_INTERVAL, "time_limit": FOLLOW_TIME_LIMIT}
-    follower = DeployFollower(services.store, services.bitbucket, **{**pace, **services.extras.get(FOLLOWER_PACE, {})}).start()
+    follower = DeployFollower(
+        services.store, services.bitbucket,
+        **{"first_interval": FOLLOW_FIRST_INTERVAL, "max_interval": FOLLOW_MAX_INTERVAL, "time_limit": FOLLOW_TIME_LIMIT,
+           **services.extras.get(FOLLOWER_PACE, {})},
+    ).start()
     services.extras["deploy_follower"] = follower
     return [follower.stop]
