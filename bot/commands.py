@@ -404,6 +404,6 @@ def _did_you_mean(word: str, choices) -> str:
 
 def _code(text: str) -> str:
     """What a person typed, made safe to echo back inside `code` in mrkdwn."""
-    from bot.render import escape
+    from bot.render import escape, truncate
 
-    return escape(text.replace("`", "'"))[:100]
+    return truncate(escape(text.replace("`", "'")), 100)

@@ -63,11 +63,13 @@ MIGRATIONS = [
     )),
 ]
 
-# The follower's pace (seconds). Module settings, so tests can run it quickly.
+# The follower's pace (seconds); services.extras[FOLLOWER_PACE] may set DeployFollower's first_interval,
+# max_interval and time_limit instead (tests run it quickly that way).
 FOLLOW_FIRST_INTERVAL = 5.0
 FOLLOW_MAX_INTERVAL = 30.0
 FOLLOW_BACKOFF = 1.5
 FOLLOW_TIME_LIMIT = 2 * 3600.0
+FOLLOWER_PACE = "deploy_follower_pace"
 # A deploy recorded but never told its pipeline (the process died while triggering it) is looked into after this.
 STARTING_GRACE = 600.0
 # How many of the custom pipeline's latest runs are checked for one already running.
@@ -450,7 +452,8 @@ def start_background(services, *, scheduler: bool = True) -> list:
     compare-and-set besides, so a deploy's progress is posted once."""
     follower = DeployFollower(
         services.store, services.bitbucket,
-        first_interval=FOLLOW_FIRST_INTERVAL, max_interval=FOLLOW_MAX_INTERVAL, time_limit=FOLLOW_TIME_LIMIT,
+        **{"first_interval": FOLLOW_FIRST_INTERVAL, "max_interval": FOLLOW_MAX_INTERVAL, "time_limit": FOLLOW_TIME_LIMIT,
+           **services.extras.get(FOLLOWER_PACE, {})},
     ).start()
     services.extras["deploy_follower"] = follower
     return [follower.stop]

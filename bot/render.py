@@ -62,8 +62,19 @@ def escape(text: object) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+ENTITIES = ("&amp;", "&lt;", "&gt;")  # what `escape` writes
+
+
 def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, ending with `…` when cut. Every cut goes through here, escaped text included,
+    so the cut moves back to the start of an entity it would split: never `&l…`, whose `&` Slack would show."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    start = text.rfind("&", max(0, cut - 4), cut)  # an entity that straddles the cut starts at most 4 before it
+    if start != -1 and any(text.startswith(entity, start) and start + len(entity) > cut for entity in ENTITIES):
+        cut = start
+    return text[:cut] + "…"
 
 
 def link(url: str | None, label: str) -> str:

@@ -592,13 +592,21 @@ def test_pull_request_from_a_real_listing():
     assert (pr.reviewers, pr.approved_by, pr.comment_count, pr.merge_commit) == ((), (), 0, None)
 
 
-@pytest.mark.parametrize("name", ["pullrequest__goscm-pr.json",
-                                  "pullrequest__jenkins-2.0-repositories-amuniz-test-repos-pullrequests-1.json"])
-def test_single_pull_requests_parse(name):
+@pytest.mark.parametrize(("name", "created_on", "updated_on"), [
+    ("pullrequest__goscm-pr.json",
+     datetime(2020, 1, 17, 1, 2, 49, 3611, tzinfo=timezone.utc), datetime(2020, 1, 17, 1, 2, 49, 933253, tzinfo=timezone.utc)),
+    ("pullrequest__jenkins-2.0-repositories-amuniz-test-repos-pullrequests-1.json",
+     datetime(2018, 9, 21, 14, 57, 59, 455870, tzinfo=timezone.utc), datetime(2018, 9, 21, 14, 57, 59, 488719, tzinfo=timezone.utc)),
+])
+def test_single_pull_requests_parse(name, created_on, updated_on):
     data = api_fixture(name)
     pr = PullRequest.from_api(data)
     assert pr.id == data["id"] and pr.author.nickname == data["author"]["nickname"]
     assert pr.updated_on.tzinfo is not None and pr.draft is False
+    assert (pr.created_on, pr.updated_on) == (created_on, updated_on)
+    assert (pr.title, pr.state) == (data["title"], data["state"])
+    # These older payloads have no `draft`: not a draft. A payload that says so is one.
+    assert "draft" not in data and PullRequest.from_api({**data, "draft": True}).draft is True
 
 
 def test_approvals_and_change_requests_come_from_participants():

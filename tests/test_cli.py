@@ -1,5 +1,6 @@
 """The command line: serve refuses clearly, check says what works, the shell runs the same handlers."""
 
+import json
 import os
 import subprocess
 import sys
@@ -110,8 +111,20 @@ def test_socket_mode_needs_no_signing_secret_and_refuses_unsigned_http(tmp_path)
         lambda status, headers: statuses.append(status),
     )
     assert statuses == ["401 Unauthorized"] and b"Socket Mode" in b"".join(body)
-    assert server.wsgi.bolt_app is not None  # what SocketModeHandler serves
-    server.stop()
+    # What SocketModeHandler serves answers /bb: a command arriving over the WebSocket, dispatched the way the
+    # handler dispatches each one (unsigned, mode "socket_mode"), is acknowledged with the help.
+    from slack_bolt.adapter.socket_mode.internals import run_bolt_app
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    payload = {"command": "/bb", "text": "help", "team_id": "T1", "channel_id": "C1", "user_id": "U1",
+               "response_url": "https://hooks.slack.invalid/commands/1", "trigger_id": "trig-1"}
+    try:
+        ack = run_bolt_app(server.wsgi.bolt_app, SocketModeRequest(type="slash_commands", envelope_id="e1", payload=payload))
+    finally:
+        server.stop()
+    assert ack.status == 200, ack.body
+    answer = json.loads(ack.body)
+    assert answer["response_type"] == "ephemeral" and answer["text"].startswith("/bb commands: help, prs")
 
 
 def test_a_broken_deploy_pipeline_template_is_caught_at_start():

@@ -1,5 +1,7 @@
 """The `/bb` grammar, as a person types it."""
 
+import re
+
 import pytest
 
 from bot import commands
@@ -69,6 +71,13 @@ def test_merge_with_an_unknown_strategy_suggests_one():
 def test_merge_without_a_number():
     assert "pull request number" in usage_error("merge api").message
     assert "not a pull request number" in usage_error("merge api twelve").message
+
+
+@pytest.mark.parametrize("shift", range(5))
+def test_a_long_token_is_echoed_cut_without_splitting_an_entity(shift):
+    echoed = usage_error("merge api " + "x" * shift + "<&>" * 60).message.split("`")[1]
+    assert echoed.endswith("…") and len(echoed) <= 100
+    assert re.sub(r"&(amp|lt|gt);", "", echoed).count("&") == 0, echoed
 
 
 def test_decline():

@@ -14,11 +14,19 @@ pytestmark = pytest.mark.both_backends
 CHANNEL = "C1"
 
 
-@pytest.fixture(autouse=True)
-def quick_follower(monkeypatch):
-    """The follower's pace, so a test does not wait seconds for a poll."""
-    monkeypatch.setattr(deploys, "FOLLOW_FIRST_INTERVAL", 0.02)
-    monkeypatch.setattr(deploys, "FOLLOW_MAX_INTERVAL", 0.1)
+QUICK = {"first_interval": 0.02, "max_interval": 0.1}  # the follower's pace, so a test does not wait seconds for a poll
+
+
+def running(settings, slack, **pace) -> RunningBot:
+    """The bot, its follower at a quick pace (or at `pace`), given to it as `serve` gives it its settings."""
+    return RunningBot(settings, slack, extras={deploys.FOLLOWER_PACE: {**QUICK, **pace}})
+
+
+@pytest.fixture
+def bot(settings, slack):
+    started = running(settings, slack)
+    yield started
+    started.stop()
 
 
 @pytest.fixture
@@ -261,9 +269,8 @@ def test_a_failed_or_stopped_pipeline_is_reported_as_such(bot, api, slack, resul
     assert word in wait_for_card(slack, card, word).text
 
 
-def test_the_follower_gives_up_after_its_time_limit(api, slack, settings, monkeypatch):
-    monkeypatch.setattr(deploys, "FOLLOW_TIME_LIMIT", 0.3)
-    bot = RunningBot(settings, slack)
+def test_the_follower_gives_up_after_its_time_limit(api, slack, settings):
+    bot = running(settings, slack, time_limit=0.3)
     try:
         start_deploy(bot, "deploy api v1.4.0 to production")
         card = deploy_card(slack)
@@ -278,7 +285,7 @@ def test_the_follower_gives_up_after_its_time_limit(api, slack, settings, monkey
 
 
 def test_following_survives_a_restart(api, slack, settings):
-    first = RunningBot(settings, slack)
+    first = running(settings, slack)
     try:
         start_deploy(first, "deploy api v1.4.0 to production")
         card = deploy_card(slack)
@@ -288,7 +295,7 @@ def test_following_survives_a_restart(api, slack, settings):
     api.advance_pipeline("acme", "api", uuid, "IN_PROGRESS")
     api.advance_pipeline("acme", "api", uuid, "COMPLETED", "SUCCESSFUL")  # while the bot was down
 
-    second = RunningBot(settings, slack)
+    second = running(settings, slack)
     try:
         replies = wait_for_thread(slack, card, "finished")
         assert "successful" in replies[-1]

@@ -187,12 +187,77 @@ def test_a_comment_is_quoted_with_its_link_and_place():
     assert ">Line one\n>Line two" in text
 
 
+def cut(char: str, limit: int) -> str:
+    """`limit` characters of `char` as a cut leaves them: one less, and `…`."""
+    return char * (limit - 1) + "…"
+
+
+def assert_cut(text: str, char: str, limit: int) -> None:
+    assert cut(char, limit) in text, f"not cut to {limit}: {text[:200]}…"
+    assert char * limit not in text
+
+
 def test_a_long_comment_is_cut():
     payload = webhookkit.load_fixture("pullrequest.comment_created__goscm-pr_comment_created.json")
     payload["comment"]["content"]["raw"] = "x" * 10_000
     message = relay_render.pull_request_comment(payload)
     assert_valid(message)
     assert len(text_of(message.to_dict())) < 2 * relay_render.MAX_COMMENT_CHARS
+    assert message.blocks[1]["text"]["text"] == ">" + cut("x", relay_render.MAX_COMMENT_CHARS)
+
+
+def test_a_comment_that_escaping_makes_longer_than_a_section_is_cut_to_slacks_limit():
+    payload = webhookkit.load_fixture("pullrequest.comment_created__goscm-pr_comment_created.json")
+    payload["comment"]["content"]["raw"] = "<" * relay_render.MAX_COMMENT_CHARS  # 4,000 characters once escaped
+    message = relay_render.pull_request_comment(payload)
+    assert_valid(message)
+    quoted = message.blocks[1]["text"]["text"]
+    assert render.MAX_SECTION_TEXT - 5 < len(quoted) <= render.MAX_SECTION_TEXT and quoted.endswith("&lt;…")
+
+
+def test_a_long_description_is_cut():
+    payload = webhookkit.load_fixture("pullrequest.created__zulip-created_or_updated.json")
+    payload["pullrequest"]["description"] = "d" * 10_000
+    message = relay_render.pull_request_created(payload)
+    assert_valid(message)
+    assert message.blocks[1]["text"]["text"] == ">" + cut("d", relay_render.MAX_DESCRIPTION_CHARS)
+
+
+def test_a_long_title_is_cut_on_the_card_and_in_its_fallback():
+    payload = webhookkit.load_fixture("pullrequest.created__zulip-created_or_updated.json")
+    payload["pullrequest"]["title"] = "t" * 5000
+    card = relay_render.pull_request_card("acme/api", relay.slim_pull_request("pullrequest:created", payload))
+    assert_valid(card)
+    assert_cut(card.blocks[0]["text"]["text"], "t", 200)
+    assert_cut(card.text, "t", 200)
+
+
+def test_a_long_decline_reason_is_cut_on_the_card_and_in_the_thread():
+    payload = webhookkit.load_fixture("pullrequest.rejected__zulip-merged_or_rejected.json")
+    payload["pullrequest"]["reason"] = "r" * 5000
+    card = relay_render.pull_request_card("acme/api", relay.slim_pull_request("pullrequest:rejected", payload))
+    assert_cut(card.blocks[0]["text"]["text"], "r", 300)
+    reply = relay_render.pull_request_declined(payload)
+    assert_cut(reply.blocks[0]["text"]["text"], "r", 300)
+    assert_cut(reply.text, "r", 300)
+
+
+def test_a_long_commit_message_shows_its_first_line_cut():
+    payload = webhookkit.push_payload("acme", "api", actor={"display_name": "Ann"}, branch="main",
+                                      commits=[("b" * 40, "m" * 500 + "\nbody")])
+    message = relay_render.push(payload)
+    assert_valid(message)
+    assert_cut(message.blocks[0]["text"]["text"], "m", relay_render.MAX_COMMIT_LINE)
+
+
+def test_a_long_build_name_and_description_are_cut():
+    payload = webhookkit.commit_status_payload("acme", "api", actor={"display_name": "CI"}, name="n" * 1000, state="FAILED", refname="main")
+    payload["commit_status"]["description"] = "e" * 5000
+    message = relay_render.commit_status(payload)
+    assert_valid(message)
+    assert_cut(message.blocks[0]["text"]["text"], "n", 150)
+    assert_cut(message.text, "n", 150)
+    assert message.blocks[1]["elements"][0]["text"] == cut("e", 300)
 
 
 # --- builds ----------------------------------------------------------------------------------------

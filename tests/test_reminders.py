@@ -104,7 +104,13 @@ def test_times_are_in_the_reminder_zone_across_daylight_saving():
     assert reminders.next_occurrence(paris_nine, MONDAY_9, PARIS) == datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
     # Europe/Paris moves to summer time on Sunday 29 March 2026: 09:00 is then 07:00 UTC.
     assert reminders.next_occurrence(paris_nine, datetime(2026, 3, 27, 12, tzinfo=UTC), PARIS) == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
-    assert reminders.due_occurrence(paris_nine, datetime(2026, 3, 30, 7, 0, tzinfo=UTC), PARIS) is not None
+    summer_nine = datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert reminders.due_occurrence(paris_nine, summer_nine, PARIS) == summer_nine
+    assert reminders.due_occurrence(paris_nine, summer_nine - timedelta(minutes=1), PARIS) is None  # 08:59 in Paris
+    # The Friday before, still in winter time, 09:00 was 08:00 UTC: owed from then, and not an hour earlier.
+    winter_nine = datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
+    assert reminders.due_occurrence(paris_nine, winter_nine + timedelta(minutes=5), PARIS) == winter_nine
+    assert reminders.due_occurrence(paris_nine, winter_nine - timedelta(hours=1), PARIS) is None
 
 
 def test_next_occurrence_skips_to_the_next_scheduled_day():

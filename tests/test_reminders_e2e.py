@@ -139,11 +139,22 @@ def test_remind_now_posts_the_stale_pull_requests_with_mentions_in_one_request(s
         bot.stop()
 
 
-def test_remind_now_with_nothing_stale_posts_nothing(bot, slack, repo):
+def test_remind_now_with_nothing_stale_posts_nothing(settings, slack, repo):
     repo.add_repository("acme", "quiet")
-    assert "nothing posted" in say(bot, "remind now acme/quiet")
-    bot.services.wait_idle()
-    assert posted(slack) == []
+    bot = start(settings, slack, MovableClock(MONDAY.replace(hour=10)), scheduler=False)
+    try:
+        assert "nothing posted" in say(bot, "remind now acme/quiet")
+        # Then a pull request there goes stale, and `remind now` posts it. The outbox sends a channel's reminders
+        # of one repository in the order they were queued: once this one is in Slack, anything the first
+        # `remind now` had queued would have been sent before it.
+        repo.add_pull_request("acme", "quiet", title="Gone quiet", source="feature/quiet", author="alice",
+                              created_on=MONDAY - timedelta(days=4), updated_on=MONDAY - timedelta(days=3))
+        assert "Posted the reminder for `acme/quiet` in this channel: 1 pull request" in say(bot, "remind now acme/quiet")
+        slack.wait_for(lambda: [m for m in posted(slack) if "Gone quiet" in m.text])
+        sent = [m.text for m in posted(slack)]
+        assert len(sent) == 1 and "1 pull request in acme/quiet" in sent[0], sent
+    finally:
+        bot.stop()
 
 
 def test_linking_someone_else_needs_an_admin(bot, repo):

@@ -1,15 +1,34 @@
 """Pure rendering: escaping, Slack's limits, fallback text, and the console view of a message."""
 
+import dataclasses
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from slack_sdk.models.blocks import SectionBlock
 
-from bot import ids, render
-from bot.bitbucket import BitbucketError, NotFound, PullRequest
+from bot import deploy_render, ids, relay_render, reminder_render, render
+from bot.bitbucket import (
+    Account,
+    BadRequest,
+    BitbucketError,
+    Conflict,
+    Deployment,
+    Environment,
+    Forbidden,
+    NetworkError,
+    NotFound,
+    PullRequest,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
 from bot.errors import NotAllowed, UsageError
+from bot.sandbox.slack import block_problems
 from bot.textview import message_to_text
+from tests import webhookkit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitbucket-cloud" / "api"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -89,6 +108,21 @@ def test_long_titles_are_cut_to_slacks_limits():
     data["title"] = "x" * 5000
     message = render.pull_request_list("a/b", [PullRequest.from_api(data)], 1, NOW)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
+    assert not block_problems(message.blocks, max_blocks=render.MAX_BLOCKS)
+    summary = message.blocks[1]["text"]["text"]
+    assert f"#{data['id']} " + "x" * 199 + "…" in summary and "x" * 200 not in summary  # the title: 200 characters
+    assert len(message.text) <= render.MAX_FALLBACK_TEXT and message.text.endswith("x…")
+
+
+def test_sections_contexts_headers_buttons_and_fallbacks_are_cut_to_slacks_limits():
+    long = "<" * 2000  # 8,000 characters once escaped
+    said = render.error_message(BadRequest(400, long, None))
+    assert render.MAX_SECTION_TEXT - 5 < len(said.blocks[0]["text"]["text"]) <= render.MAX_SECTION_TEXT
+    assert render.MAX_FALLBACK_TEXT - 5 < len(said.text) <= render.MAX_FALLBACK_TEXT
+    context = render.context(render.escape(long)).to_dict()["elements"][0]["text"]
+    assert render.MAX_SECTION_TEXT - 5 < len(context) <= render.MAX_SECTION_TEXT
+    assert render.header("h" * 500).to_dict()["text"]["text"] == "h" * 149 + "…"
+    assert render.button("b" * 500, ids.APPROVE).to_dict()["text"]["text"] == "b" * 74 + "…"
 
 
 def test_button_values_round_trip_and_refuse_garbage():
@@ -105,12 +139,15 @@ def test_button_values_round_trip_and_refuse_garbage():
 
 def test_errors_become_words_for_a_person():
     assert "Usage: `/bb merge" in render.error_message(UsageError("Nope.", usage="/bb merge REPO ID")).text
-    assert "Not allowed" not in render.error_message(NotAllowed("You need the `merger` role.")).text
+    assert render.error_message(NotAllowed("You need the `merger` role.")).text == ":warning: You need the `merger` role."
     said = render.error_message(NotFound(404, "Repository acme/<x> not found", "detail & more")).text
     assert said == ":x: Bitbucket said: Repository acme/&lt;x&gt; not found (detail &amp; more)"
     generic = render.error_message(RuntimeError("token=xoxb-secret leaked?")).text
     assert "xoxb" not in generic and "went wrong" in generic
-    assert isinstance(NotFound(404, "m", None), BitbucketError)
+    # Every kind of Bitbucket failure is told in Bitbucket's words (here, each kind's own default), none as ours.
+    for kind, status in ((BadRequest, 400), (Unauthorized, 401), (Forbidden, 403), (NotFound, 404), (Conflict, 409),
+                         (RateLimited, 429), (ServerError, 503), (NetworkError, None), (BitbucketError, 418)):
+        assert render.error_message(kind(status)).text == f":x: Bitbucket said: {kind.default_message}", kind
 
 
 def test_help_lists_every_command_within_limits():
@@ -133,5 +170,82 @@ def test_console_view_numbers_buttons_and_undoes_escapes():
 
 
 def test_pull_request_timestamps_are_aware():
-    pr = real_pull_requests()[0]
-    assert pr.created_on.tzinfo is not None and pr.updated_on - pr.created_on < timedelta(days=3650)
+    pr = real_pull_requests()[0]  # "created_on": "2026-04-07T09:12:30.828883+00:00", "updated_on": "…31.222021+00:00"
+    assert pr.created_on.tzinfo is not None and pr.updated_on.tzinfo is not None
+    assert pr.created_on == datetime(2026, 4, 7, 9, 12, 30, 828883, tzinfo=timezone.utc)
+    assert pr.updated_on == datetime(2026, 4, 7, 9, 12, 31, 222021, tzinfo=timezone.utc)
+    assert pr.updated_on - pr.created_on == timedelta(microseconds=393138)
+    # A listing says "updated 1h ago" from them, whatever the machine's own time zone.
+    assert "updated 1h ago" in render.pull_request_summary("amuniz/test-repos", pr, pr.updated_on + timedelta(minutes=90))
+
+
+# --- cutting escaped text ----------------------------------------------------------------------------------
+
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")  # every `&` that reaches Slack begins a whole entity
+
+
+def texts(node) -> list[str]:
+    """Every string in a message (fallback text, block texts), each checked on its own."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in texts(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in texts(item)]
+    return []
+
+
+def assert_cut_without_broken_entity(message: render.Message) -> None:
+    strings = texts(message.to_dict())
+    assert any(text.endswith("…") for text in strings), "the text was meant to be long enough to be cut"
+    for text in strings:
+        assert not BROKEN_ENTITY.search(text), f"an entity was cut in half: …{text[-12:]!r}"
+
+
+@pytest.mark.parametrize("raw", ["<" * 40, "&" * 40, "<&>" * 14, "a<b&c>" * 7, "x&lt;" * 8])
+def test_a_cut_at_any_point_of_escaped_text_keeps_entities_whole(raw):
+    escaped = render.escape(raw)
+    for limit in range(1, len(escaped) + 2):
+        cut = render.truncate(escaped, limit)
+        assert len(cut) <= limit
+        assert not BROKEN_ENTITY.search(cut), (limit, cut)
+        if cut != escaped:
+            kept = cut.removesuffix("…")
+            assert cut.endswith("…") and escaped.startswith(kept)
+            assert len(kept) >= limit - 5  # moved back by at most the length of one entity, no more
+
+
+def long_error(shift: int) -> render.Message:
+    """Bitbucket's words are escaped, then the section (3,000) and the fallback (3,900) are cut."""
+    return render.error_message(BadRequest(400, "x" * shift + "<&>" * 1500, None))
+
+
+def long_comment(shift: int) -> render.Message:
+    """A comment is cut to 1,000 characters, then escaped to up to 5,000, then its section is cut to 3,000."""
+    data = webhookkit.load_fixture("pullrequest.comment_created__goscm-pr_comment_created.json")
+    data["comment"]["content"]["raw"] = "x" * shift + "&" * 999
+    return relay_render.pull_request_comment(data)
+
+
+def long_reminder(shift: int) -> render.Message:
+    """Fifteen titles of `<` escape to a fallback over 3,900 characters."""
+    pr = hostile_pull_request()
+    stale = [dataclasses.replace(pr, id=n, title=("x" * shift if n == 1 else "") + "<" * 100) for n in range(1, 16)]
+    return reminder_render.stale_pull_requests("acme/api", stale, now=NOW, after_seconds=48 * 3600, waiting={}, mentions={})
+
+
+def long_deployments(shift: int) -> render.Message:
+    """An environment's name and release name, escaped into its section and into the fallback."""
+    environment = Environment("{e}", "x" * shift + "<" * 1000, "Production", 2)
+    deployment = Deployment(
+        uuid="{d}", environment_uuid="{e}", state="COMPLETED", status="SUCCESSFUL", release_name="&" * 1000,
+        commit="c" * 40, pipeline_url=None, deployer=Account("Alice"), started_on=NOW - timedelta(minutes=3),
+        completed_on=NOW, url=None,
+    )
+    return deploy_render.deployments_overview("acme/api", [environment], {"{e}": [deployment]}, NOW)
+
+
+@pytest.mark.parametrize("render_long", [long_error, long_comment, long_reminder, long_deployments])
+@pytest.mark.parametrize("shift", range(5))  # entities are 4 or 5 long: one of these shifts lands in one
+def test_renderers_cut_escaped_text_without_splitting_an_entity(render_long, shift):
+    assert_cut_without_broken_entity(render_long(shift))
