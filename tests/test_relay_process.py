@@ -36,12 +36,7 @@ def push(serve, n: int, *, request_uuid: str | None = None):
 
 
 def commit_numbers(slack) -> list[int]:
-    found = []
-    for message in slack.channel_messages(CHANNEL):
-        for block in message.blocks:
-            text = (block.get("text") or {}).get("text", "")
-            found += [int(line.rsplit("commit ", 1)[1].split(" ")[0]) for line in text.splitlines() if "commit " in line and "• " in line]
-    return found
+    return webhookkit.commit_numbers(slack, CHANNEL)
 
 
 def test_a_sigkill_after_answering_loses_nothing_and_repeats_nothing(serve, slack):

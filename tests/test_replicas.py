@@ -59,15 +59,6 @@ def push(url: str, n: int):
     return webhookkit.post(f"{url}/bitbucket/webhook", "repo:push", payload, WEBHOOK_SECRET, request_uuid=f"delivery-{n}", timeout=10)
 
 
-def commit_numbers(slack) -> list[int]:
-    found = []
-    for message in slack.channel_messages(CHANNEL):
-        for block in message.blocks:
-            text = (block.get("text") or {}).get("text", "")
-            found += [int(line.rsplit("commit ", 1)[1].split(" ")[0]) for line in text.splitlines() if "commit " in line and "• " in line]
-    return found
-
-
 def test_two_replicas_share_the_work_and_a_sigkill_loses_nothing(tmp_path, slack, bitbucket, shared):
     database, pipeline_uuid = shared
     first = ServeProcess(tmp_path / "a", slack, bitbucket, database=database, scheduler=True, REMINDER_TIMEZONE="UTC")
@@ -100,8 +91,8 @@ def test_two_replicas_share_the_work_and_a_sigkill_loses_nothing(tmp_path, slack
             assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
 
         assert len(accepted) == BURST
-        slack.wait_for(lambda: set(commit_numbers(slack)) >= set(accepted), timeout=60)
-        told = commit_numbers(slack)
+        slack.wait_for(lambda: set(webhookkit.commit_numbers(slack, CHANNEL)) >= set(accepted), timeout=60)
+        told = webhookkit.commit_numbers(slack, CHANNEL)
         doubles = [n for n in set(told) if told.count(n) > 1]
         assert len(doubles) <= 1, f"posted twice: {doubles}"  # at most the one in flight at the SIGKILL
         assert sorted(set(told)) == accepted

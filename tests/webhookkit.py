@@ -109,3 +109,13 @@ def commit_status_payload(workspace: str, slug: str, *, actor: dict, name: str, 
         "repository": {"full_name": f"{workspace}/{slug}", "name": slug, "links": {"html": {"href": f"https://bitbucket.org/{workspace}/{slug}"}}},
         "commit_status": status,
     }
+
+
+def commit_numbers(slack, channel: str) -> list[int]:
+    """The N of each `commit N` line the relay posted in `channel` (pushes made by the process tests)."""
+    found = []
+    for message in slack.channel_messages(channel):
+        for block in message.blocks:
+            text = (block.get("text") or {}).get("text", "")
+            found += [int(line.rsplit("commit ", 1)[1].split(" ")[0]) for line in text.splitlines() if "commit " in line and "• " in line]
+    return found
