@@ -60,6 +60,7 @@ class BotServer:
         self.scheduler = scheduler
         self._stops: list = []
         self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
         self._loop_done = threading.Event()
 
@@ -85,11 +86,15 @@ class BotServer:
         """Stop taking requests, let background work finish what it holds, then close the store."""
         if self._loop_thread is not None and threading.current_thread() is not self._loop_thread and not self._loop_done.is_set():
             # Sockets belong to waitress's loop: have the loop close them itself, then wait for it to end.
-            self.http.trigger.pull_trigger(self._close_sockets)
+            try:
+                self.http.trigger.pull_trigger(self._close_sockets)
+            except OSError:  # the loop closed its wake-up pipe already: it is ending by itself
+                pass
             self._loop_done.wait(10)
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+        with self._stop_lock:  # the loop's own finally and an outside caller may both get here: stop once
+            if self._stopped.is_set():
+                return
+            self._stopped.set()
         if not self._loop_done.is_set():
             self.http.close()
         self.http.task_dispatcher.shutdown()
