@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     shell = sub.add_parser("shell", help="a local chat console running the same handlers as Slack")
     shell.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket workspace")
     sub.add_parser("check", help="verify the configuration, line by line")
+    deliveries = sub.add_parser("deliveries", help="webhook deliveries that could not be relayed: list, relay again, or drop")
+    deliveries.add_argument("--retry", action="store_true", help="relay them again (a running `serve` picks them up)")
+    deliveries.add_argument("--forget", action="store_true", help="drop them: they were looked at")
     db = sub.add_parser("db", help="the database: copy a SQLite database into PostgreSQL")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     copy = db_sub.add_parser("copy", help="copy a SQLite database into an empty PostgreSQL database, everything included")
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
+    if args.command == "deliveries":
+        return run_deliveries(settings, retry=args.retry, forget=args.forget)
     if args.command == "db":
         return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
     from bot.check import run_check
@@ -119,6 +124,36 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
     finally:
         for fake in fakes:
             fake.stop()
+    return 0
+
+
+def run_deliveries(settings: Settings, *, retry: bool, forget: bool) -> int:
+    """`deliveries`: what could not be relayed, and why; `--retry` or `--forget` them."""
+    import time as clock
+
+    from bot import relay
+    from bot.features import open_migrated
+    from bot.store import DatabaseError
+    from bot.store.postgres_url import redact
+
+    try:
+        store = open_migrated(settings.database_target)
+    except DatabaseError as error:
+        print(f"bitbucket-chatops: the database {redact(settings.database_target)} cannot be used: {error}", file=sys.stderr)
+        return 2
+    try:
+        if retry:
+            print(f"{relay.retry_failed(store)} delivery(ies) handed to the router again")
+        elif forget:
+            print(f"{relay.forget_failed(store)} failed delivery(ies) dropped")
+        else:
+            failed = relay.failed_deliveries(store)
+            for row in failed:
+                when = clock.strftime("%Y-%m-%d %H:%M:%S", clock.gmtime(row["received_at"]))
+                print(f"{when} UTC  {row['event_key']}  {row['request_uuid']}  {row['outcome']}")
+            print(f"{len(failed)} webhook delivery(ies) could not be relayed" if failed else "every webhook delivery was relayed")
+    finally:
+        store.close()
     return 0
 
 

@@ -332,3 +332,28 @@ def test_a_captured_delivery_replayed_under_a_new_uuid_is_not_relayed_again(bot,
     slack.wait_for(lambda: top_level(slack))
     time.sleep(0.3)
     assert len(top_level(slack)) == 1
+
+
+def test_failed_deliveries_are_listed_relayed_again_once_mended_and_forgotten(bot, repo, slack, tmp_path):
+    """An operator's loop: `deliveries` lists what failed and why, `--retry` relays it again, `--forget` drops it."""
+    from tests.conftest import database_settings
+    from tests.test_cli import run_cli
+
+    subscribe(bot)
+    bad = {**webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("d" * 40, "Odd")]), "push": "not an object"}
+    assert hook(bot, "repo:push", bad, request_uuid="odd-1").status_code == 200
+    store = bot.services.store
+    slack.wait_for(lambda: store.query("SELECT state FROM deliveries WHERE request_uuid = 'odd-1'") == [{"state": "failed"}])
+    env = {key.upper(): value for key, value in database_settings(bot.settings.database_target).items()}
+    listed = run_cli("deliveries", env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and "odd-1" in listed.stdout and "repo:push" in listed.stdout
+    assert "1 webhook delivery(ies) could not be relayed" in listed.stdout
+
+    retried = run_cli("deliveries", "--retry", env=env, cwd=tmp_path)
+    assert "1 delivery(ies) handed to the router again" in retried.stdout
+    slack.wait_for(lambda: store.query("SELECT state FROM deliveries WHERE request_uuid = 'odd-1'") == [{"state": "failed"}])  # still odd
+
+    forgotten = run_cli("deliveries", "--forget", env=env, cwd=tmp_path)
+    assert "1 failed delivery(ies) dropped" in forgotten.stdout
+    assert store.query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'failed'")[0]["n"] == 0
+    assert "every webhook delivery was relayed" in run_cli("deliveries", env=env, cwd=tmp_path).stdout

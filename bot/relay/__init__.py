@@ -21,7 +21,17 @@ import threading
 
 from bot import outbox
 from bot.relay.intake import Delivery, DeliveryWriter, store_delivery
-from bot.relay.router import DeliveryRouter, Malformed, Routed, check_lines, prune_deliveries, route_pending
+from bot.relay.router import (
+    DeliveryRouter,
+    Malformed,
+    Routed,
+    check_lines,
+    failed_deliveries,
+    forget_failed,
+    prune_deliveries,
+    retry_failed,
+    route_pending,
+)
 from bot.relay.routing import (
     Post,
     build_note,
@@ -50,6 +60,7 @@ from bot.store import Migration
 
 __all__ = [
     "Delivery", "DeliveryWriter", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
+    "failed_deliveries", "retry_failed", "forget_failed",
     "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
     "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
     "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",

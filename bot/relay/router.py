@@ -153,6 +153,26 @@ def prune_deliveries(store, *, now: float) -> int:
     ).rowcount
 
 
+def failed_deliveries(store, limit: int = 50) -> list[dict]:
+    """The deliveries that could not be relayed, newest first (`bitbucket-chatops deliveries`)."""
+    return store.query(
+        "SELECT id, request_uuid, event_key, received_at, outcome FROM deliveries WHERE state = 'failed' ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+
+
+def retry_failed(store) -> int:
+    """Hand the failed deliveries to the router again (after a fix); how many."""
+    count = store.execute("UPDATE deliveries SET state = 'pending', outcome = '' WHERE state = 'failed' AND body IS NOT NULL").rowcount
+    router_wakeup.set()
+    return count
+
+
+def forget_failed(store) -> int:
+    """They were looked at: drop them."""
+    return store.execute("DELETE FROM deliveries WHERE state = 'failed'").rowcount
+
+
 def check_lines(store) -> list[tuple[str, str]]:
     """For `check`: deliveries that could not be relayed, and a routing backlog if there is one."""
     lines = []
@@ -162,7 +182,8 @@ def check_lines(store) -> list[tuple[str, str]]:
             "SELECT event_key, outcome, received_at FROM deliveries WHERE state = 'failed' ORDER BY received_at DESC LIMIT 3"
         )
         reasons = "; ".join(f"{row['event_key']}: {row['outcome']}" for row in latest)
-        lines.append(("FIX", f"{failed} webhook delivery(ies) could not be relayed (latest: {reasons})"))
+        lines.append(("FIX", f"{failed} webhook delivery(ies) could not be relayed (latest: {reasons}); "
+                             "`bitbucket-chatops deliveries` lists them, `--retry` relays them again, `--forget` drops them"))
     waiting = store.query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")[0]["n"]
     lines.append(("ok " if not waiting else " - ", f"webhook deliveries: {waiting} waiting to be routed"))
     return lines
