@@ -72,7 +72,7 @@ OWNER = PROCESS_OWNER  # who claims an item
 # How long a claim holds. A send takes at most Slack's timeout (10 s) and one retry; past the lease, another
 # worker (another replica, or this one after a restart) takes the item over.
 CLAIM_LEASE_SECONDS = 45.0
-RECLAIM_EVERY_SECONDS = 15.0
+RECLAIM_EVERY_SECONDS = 10.0  # with the lease: a dead worker's item is taken over within a minute
 
 # Called as handler(db, channel, error_code) inside the transaction that drops an item a channel refused
 # (the relay marks the channel's subscriptions broken): the outbox itself knows no feature's tables.

@@ -20,7 +20,7 @@ from bot.store import Conn, DatabaseError, DatabaseUnavailable, IntegrityError, 
 from bot.store.postgres_url import redact
 from bot.store.sql import ddl_for_postgres, lock_key, placeholders_for_postgres
 
-POOL_SIZE = 24  # HTTP threads, the webhook writer, the workers and the scheduler's jobs
+POOL_SIZE = 32  # HTTP threads, the work pool, the webhook writer, the workers and the scheduler's jobs
 CONNECT_TIMEOUT = 5
 WAIT_FOR_CONNECTION = 5.0  # a request waits this long for a connection before it is answered 503
 
