@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 
-from bot import relay
+from bot import metrics, relay
 from bot.web import Request, Response
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def make_handler(services):
         body = request.read_body()
         if not signature_valid(secret, body, request.header("X-Hub-Signature")):
             log.warning("webhook refused: %s", "BITBUCKET_WEBHOOK_SECRET is not set" if not secret else "missing or wrong X-Hub-Signature")
+            metrics.WEBHOOK_DELIVERIES.labels("unverified", "refused").inc()
             return Response.json({"error": "invalid signature"}, 401)
         try:
             payload = json.loads(body)
@@ -57,6 +58,7 @@ def make_handler(services):
         except Exception:  # noqa: BLE001 - not stored: a 5xx makes Bitbucket try again
             log.exception("webhook %s not stored", delivery.id)
             return Response.json({"error": "not stored; try again"}, 503)
+        metrics.WEBHOOK_DELIVERIES.labels(event_key, "accepted" if stored else "duplicate").inc()
         return Response.json({"ok": True, "duplicate": not stored})
 
     return handle

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import outbox, relay_render
+from bot import metrics, outbox, relay_render
 from bot.background import BackgroundLoop
 from bot.relay.intake import router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
@@ -59,8 +59,10 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
                 "UPDATE deliveries SET state = ?, outcome = ?, routed_at = ?, body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
                 (result.state, result.note, now, result.state, row["id"]),
             )
-            results.append(result)
-    return results
+            results.append((result, row["event_key"]))
+    for result, event_key in results:  # counted once committed
+        metrics.WEBHOOK_DELIVERIES.labels(event_key, result.state).inc()
+    return [result for result, _ in results]
 
 
 def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict) -> Routed:

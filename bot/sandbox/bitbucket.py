@@ -40,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
+from bot.sandbox.activity import ActivityMixin
+
 __all__ = ["FakeBitbucket", "RecordedRequest", "demo_workspace"]
 
 WEB_ROOT = "https://bitbucket.org"
@@ -685,6 +687,7 @@ API_ROUTES = [
     ("GET", _REPO, "_get_repository"),
     ("GET", _REPO + r"/pullrequests", "_list_pull_requests"),
     ("POST", _REPO + r"/pullrequests", "_create_pull_request"),
+    ("GET", _REPO + r"/pullrequests/activity", "_list_activity"),  # bot/sandbox/activity.py
     ("GET", _PR, "_get_pull_request"),
     ("POST", _PR + r"/merge", "_merge_pull_request"),
     ("GET", _PR + r"/merge/task-status/(?P<task_id>[^/]+)", "_get_merge_task"),
@@ -723,7 +726,7 @@ _COMPILED_OAUTH_ROUTES = [(method, re.compile(pattern), name) for method, patter
 # --------------------------------------------------------------------------------------------- the server
 
 
-class FakeBitbucket:
+class FakeBitbucket(ActivityMixin):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
     oauth_token_lifetime = 7200  # seconds, as `expires_in` says
