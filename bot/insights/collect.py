@@ -17,14 +17,15 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bot import render
-from bot.bitbucket import BitbucketError, Forbidden, NotFound, Unauthorized, parse_timestamp
+from bot.bitbucket import BitbucketError, Forbidden, NotFound, Unauthorized
 from bot.errors import UserError
-from bot.insights.figures import Insights, compute
+from bot.insights.figures import Insights, compute, moment_of
 
 MAX_PULL_REQUESTS = 1000  # 20 pages of 50
 MAX_ACTIVITY_PAGES = 40  # 2,000 activity items
 CACHE_SECONDS = 600.0
 CACHE_KEY = "insights_cache"  # services.extras
+LIMITS_KEY = "insights_limits"  # services.extras: {"max_pull_requests": …, "max_activity_pages": …} to change the caps
 
 _PERSON = ("display_name", "nickname", "uuid", "account_id")
 PULL_REQUEST_FIELDS = ",".join(
@@ -44,21 +45,22 @@ def bbql_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def fetch(client, repo: str, days: int, now: datetime) -> Insights:
+def fetch(client, repo: str, days: int, now: datetime, *, max_pull_requests: int = MAX_PULL_REQUESTS,
+          max_activity_pages: int = MAX_ACTIVITY_PAGES) -> Insights:
     """The figures of `repo` over the last `days` (and the `days` before), from Bitbucket."""
     workspace, slug = repo.split("/", 1)
     since = now - timedelta(days=2 * days)
     try:
         page = client.list_pull_requests(
             workspace, slug, state=["OPEN", "MERGED", "DECLINED"], q=f'updated_on >= {bbql_time(since)} OR state = "OPEN"',
-            sort="-updated_on", fields=PULL_REQUEST_FIELDS, limit=MAX_PULL_REQUESTS,
+            sort="-updated_on", fields=PULL_REQUEST_FIELDS, limit=max_pull_requests,
         )
         activity, activity_capped = [], False
         for number, items in enumerate(client.iter_activity_pages(workspace, slug, fields=ACTIVITY_FIELDS), start=1):
             activity += items
             if _oldest(items) is not None and _oldest(items) < since:
                 break
-            if number >= MAX_ACTIVITY_PAGES:
+            if number >= max_activity_pages:
                 activity_capped = True
                 break
     except (NotFound, Forbidden, Unauthorized) as error:
@@ -66,7 +68,7 @@ def fetch(client, repo: str, days: int, now: datetime) -> Insights:
             f"I cannot read the pull requests of {render.code(repo)}: Bitbucket said {render.bitbucket_words(error)}.",
             hint="Check the name, and that the bot's Bitbucket credential may read this repository and its pull requests.",
         ) from error
-    capped = len(page.values) >= MAX_PULL_REQUESTS and (page.total is None or page.total > len(page.values))
+    capped = len(page.values) >= max_pull_requests and (page.total is None or page.total > len(page.values))
     return compute(repo, days, now, page.values, activity, capped=capped, activity_capped=activity_capped)
 
 
@@ -75,7 +77,7 @@ def _oldest(items: list[dict]) -> datetime | None:
     for item in items:
         for kind, data in item.items():
             if kind != "pull_request" and isinstance(data, dict):
-                moment = parse_timestamp(data.get("date") or data.get("created_on"))
+                moment = moment_of(data.get("date") or data.get("created_on"))
                 if moment is not None:
                     moments.append(moment)
     return min(moments) if moments else None
@@ -108,7 +110,7 @@ def insights_for(services, repo: str, days: int, now: datetime) -> tuple[Insight
     cached = cache.get(repo, days)
     if cached is not None:
         return cached, True
-    insights = fetch(services.bitbucket, repo, days, now)
+    insights = fetch(services.bitbucket, repo, days, now, **services.extras.get(LIMITS_KEY, {}))
     cache.put(insights)
     return insights, False
 

@@ -116,7 +116,7 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
     if services.store.query_one("SELECT 1 FROM digest_sent WHERE digest_id = ? AND day = ?", (digest.id, day)):
         return "already sent"
     try:
-        message = insights_render.digest(collect.fetch(services.bitbucket, digest.repo, DAYS, now))
+        message = insights_render.digest(collect.fetch(services.bitbucket, digest.repo, DAYS, now, **services.extras.get(collect.LIMITS_KEY, {})))
     except BitbucketError as error:
         if reminders.transient(error):
             raise  # the next look tries again, while the grace period lasts

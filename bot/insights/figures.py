@@ -56,6 +56,14 @@ class Event:
     state: str = ""  # for updates: OPEN | MERGED | DECLINED
 
 
+def moment_of(value) -> datetime | None:
+    """A Bitbucket timestamp, or None for anything that is not one."""
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def person(data: Mapping | None) -> Person:
     data = data or {}
     name = data.get("display_name") or data.get("nickname") or "someone"
@@ -64,7 +72,7 @@ def person(data: Mapping | None) -> Person:
 
 
 def pull_request_facts(data: Mapping) -> PullRequestFacts | None:
-    created, updated = parse_timestamp(data.get("created_on")), parse_timestamp(data.get("updated_on"))
+    created, updated = moment_of(data.get("created_on")), moment_of(data.get("updated_on"))
     if created is None or not isinstance(data.get("id"), int):
         return None
     return PullRequestFacts(
@@ -91,7 +99,7 @@ def activity_event(item: Mapping) -> Event | None:
             at, who = data.get("date"), data.get("author")
         else:
             continue
-        moment = parse_timestamp(at) if isinstance(at, str) else None
+        moment = moment_of(at)
         if moment is None:
             return None
         return Event(pr_id, kind, person(who), moment, str(data.get("state") or "") if kind == "update" else "")
