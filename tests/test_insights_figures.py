@@ -155,3 +155,22 @@ def test_an_empty_repository_has_no_figures_to_speak_of():
     insights = compute("acme/empty", 30, NOW, [], [])
     assert (insights.current.opened, insights.current.merged, insights.covered) == (0, 0, 0)
     assert insights.current.merge_median is None and insights.review_load == []
+
+
+def test_the_message_says_each_figure_against_the_previous_period_and_escapes_names():
+    from bot.insights import render as insights_render
+    from tests.harness import text_of
+
+    prs, activity = history()
+    prs.append(pr(8, created=at(1), title="<!channel> & more", author="bob"))
+    activity.append(review(8, "comment", "<!here>", at(1, 3)))
+    message = insights_render.stats(compute("acme/api", 30, NOW, prs, activity), by_user="U1")
+    text = text_of(message.to_dict())
+    assert "*Opened* 5 (+3 vs 2)" in text and "*Merged* 3 (+2 vs 1)" in text and "*Declined* 1 (+1 vs 0)" in text
+    # first reviews after 1h, 2h, 3h, 4h (median 2.5h); the previous period's median was (10h + 25d 1h) / 2
+    assert "*Time to first review* median 2.5h (:small_red_triangle_down: -99% vs 12.7d), p90 4h (4 pull requests · 1 opened not reviewed yet)" in text
+    assert "*Time to merge* median 2d (:small_red_triangle_down: -60% vs 5d), p90 25d (3 pull requests)" in text
+    assert "*Open now* 3 — under 1 day: 0" not in text and "*Open now* 3 — 1–3 days: 2 · over 4 weeks: 1" in text
+    assert "&lt;!channel&gt; &amp; more" in text and "&lt;!Here&gt;: reviewed 1" in text
+    assert "<!channel>" not in text and "<!here>" not in text
+    assert "Covered 8 pull requests (updated in the last 60 days, or open)" in text and "Asked by <@U1>" in text

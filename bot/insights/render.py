@@ -45,15 +45,21 @@ def _throughput(current: PeriodFigures, previous: PeriodFigures) -> str:
     ))
 
 
+def plural(count: int, word: str = "pull request") -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _time_line(label: str, median: float | None, before: float | None, p90: float | None, count: int, note: str = "") -> str:
+    moved = change(median, before, lower_is_better=True)
+    return f"*{label}* median {duration(median)}{' ' + moved if moved else ''}, p90 {duration(p90)} ({plural(count)}{note})"
+
+
 def _times(current: PeriodFigures, previous: PeriodFigures) -> str:
     waiting = f" · {current.not_reviewed} opened not reviewed yet" if current.not_reviewed else ""
     return "\n".join((
-        f"*Time to first review* median {duration(current.first_review_median)} "
-        f"{change(current.first_review_median, previous.first_review_median, lower_is_better=True)}, "
-        f"p90 {duration(current.first_review_p90)} ({len(current.first_review)} pull requests{waiting})",
-        f"*Time to merge* median {duration(current.merge_median)} "
-        f"{change(current.merge_median, previous.merge_median, lower_is_better=True)}, "
-        f"p90 {duration(current.merge_p90)} ({len(current.to_merge)} pull requests)",
+        _time_line("Time to first review", current.first_review_median, previous.first_review_median, current.first_review_p90,
+                   len(current.first_review), waiting),
+        _time_line("Time to merge", current.merge_median, previous.merge_median, current.merge_p90, len(current.to_merge)),
     ))
 
 
@@ -81,7 +87,7 @@ def _load(insights: Insights) -> str:
 
 
 def coverage(insights: Insights, *, cached: bool = False) -> str:
-    parts = [f"Covered {insights.covered} pull request{'s' if insights.covered != 1 else ''} "
+    parts = [f"Covered {plural(insights.covered)} "
              f"(updated in the last {2 * insights.days} days, or open)."]
     if insights.capped:
         parts.append(f":warning: Stopped at {insights.covered} pull requests, the most recently updated: older ones are left out.")

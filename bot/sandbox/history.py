@@ -13,9 +13,9 @@ THINGS = ("the login flow", "rate limits", "the health check", "pagination", "th
 
 
 def seed_history(fake, workspace: str, slug: str, *, people: list[str], count: int, now: datetime, days: int = 90,
-                 seed: int = 13) -> list[int]:
+                 seed: int = 13, keep_open: bool = True) -> list[int]:
     """`count` pull requests spread over the last `days`; about one in twelve declined, those opened in the last day
-    or so still open. Returns their ids."""
+    or so still open (unless `keep_open` is off: then they were merged a moment ago). Returns their ids."""
     rng = random.Random(seed)
     ids = []
     for index in range(count):
@@ -25,6 +25,8 @@ def seed_history(fake, workspace: str, slug: str, *, people: list[str], count: i
         reviewers = tuple(rng.sample(others, k=min(2, len(others))))
         first_review = created + timedelta(hours=rng.choice((0.5, 1, 2, 3, 5, 8, 20, 30)) * rng.uniform(0.6, 1.4))
         closed = first_review + timedelta(hours=rng.uniform(2, 72))
+        if closed >= now and not keep_open:
+            closed = max(created, now - timedelta(minutes=5))
         state = "OPEN" if closed >= now else ("DECLINED" if index % 12 == 5 else "MERGED")
         title = f"{rng.choice(TITLES)} {rng.choice(THINGS)} ({index + 1})"
         made = fake.add_pull_request(workspace, slug, title=title, source=f"feature/history-{index + 1}", author=author,
