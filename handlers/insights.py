@@ -7,6 +7,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from bot import reminders
+from bot.bitbucket import BitbucketError
 from bot.commands import Command
 from bot.errors import UsageError, UserError
 from bot.insights import chart, collect, digest, upload
@@ -46,7 +47,7 @@ def set_digest(inv: Invocation, command: Command) -> None:
     workspace, slug = split_repo(repo)
     try:
         repo = (inv.services.bitbucket.get_repository(workspace, slug).get("full_name") or repo).lower()
-    except collect.BitbucketError as error:
+    except BitbucketError as error:
         if error.status in (401, 403, 404):
             raise UserError(f"I cannot read {code(repo)}, so I cannot make its digest: Bitbucket said {code(str(error))}.") from error
         raise

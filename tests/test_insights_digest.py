@@ -67,6 +67,8 @@ def test_the_real_scheduler_sends_the_digest_once_across_a_restart(settings, sla
         assert "Compared with the 7 days before" in text
         marks = bot.services.store.query("SELECT d.channel_id, s.day FROM digest_sent s JOIN digests d ON d.id = s.digest_id")
         assert marks == [{"channel_id": "C1", "day": "2026-03-02"}]
+        (chart,) = slack.wait_for(lambda: slack.shared_files("C1"), timeout=10)  # with its chart
+        assert chart.filename == "api-digest-2026-03-02.png" and chart.data[:4] == b"\x89PNG"
     finally:
         bot.stop()
 
@@ -76,6 +78,8 @@ def test_the_real_scheduler_sends_the_digest_once_across_a_restart(settings, sla
         slack.wait_for(lambda: digests_in(slack, "C2"), timeout=15)
         again.services.wait_idle()
         assert len(digests_in(slack, "C1")) == 1 and len(digests_in(slack, "C2")) == 1
+        slack.wait_for(lambda: slack.shared_files("C2"), timeout=10)
+        assert len(slack.shared_files("C1")) == 1
         days = again.services.store.query("SELECT day FROM digest_sent ORDER BY digest_id")
         assert days == [{"day": "2026-03-02"}, {"day": "2026-03-02"}]
     finally:

@@ -150,3 +150,13 @@ def test_a_channel_that_refuses_the_chart_is_told_privately(bot, slack, repo):
 ])
 def test_a_wrong_period_is_named(bot, text, named):
     assert named in text_of(bot.command(text, channel_id=CHANNEL).http.json())
+
+
+def test_help_lists_stats_and_digest_and_each_form_has_a_handler(bot):
+    from bot.commands import parse
+    from handlers.slack import COMMAND_HANDLERS
+
+    shown = text_of(bot.command("help", channel_id=CHANNEL).http.json())
+    assert "/bb stats [REPO] [7d|30d|90d]" in shown and "/bb digest [REPO] [on DAYS] [at HH:MM] · /bb digest off [REPO]" in shown
+    for typed in ("stats a/b", "stats", "digest a/b on fri", "digest off"):
+        assert parse(typed).name in COMMAND_HANDLERS

@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bot import render
-from bot.bitbucket import BitbucketError, Forbidden, NotFound, Unauthorized
+from bot.bitbucket import Forbidden, NotFound, Unauthorized
 from bot.errors import UserError
 from bot.insights.figures import Insights, compute, moment_of
 
@@ -114,5 +114,3 @@ def insights_for(services, repo: str, days: int, now: datetime) -> tuple[Insight
     cache.put(insights)
     return insights, False
 
-
-__all__ = ["fetch", "insights_for", "Cache", "BitbucketError"]

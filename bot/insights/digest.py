@@ -13,10 +13,10 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import outbox, reminders
+from bot import metrics, outbox, reminders
 from bot.bitbucket import BitbucketError
 from bot.errors import UserError
-from bot.insights import collect
+from bot.insights import chart, collect, upload
 from bot.insights import render as insights_render
 from bot.render import notice
 from bot.store import Migration, Store
@@ -115,8 +115,10 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
     day = occurrence.date().isoformat()
     if services.store.query_one("SELECT 1 FROM digest_sent WHERE digest_id = ? AND day = ?", (digest.id, day)):
         return "already sent"
+    insights = None
     try:
-        message = insights_render.digest(collect.fetch(services.bitbucket, digest.repo, DAYS, now, **services.extras.get(collect.LIMITS_KEY, {})))
+        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now, **services.extras.get(collect.LIMITS_KEY, {}))
+        message = insights_render.digest(insights)
     except BitbucketError as error:
         if reminders.transient(error):
             raise  # the next look tries again, while the grace period lasts
@@ -132,10 +134,21 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
                                    fallback_user=digest.created_by)
         db.execute("INSERT INTO digest_sent (digest_id, day, sent_at, outbox_id) VALUES (?, ?, ?, ?)",
                    (digest.id, day, now.timestamp(), outbox_id))
-    from bot import metrics
-
     metrics.DIGESTS_SENT.inc()
+    if insights is not None:
+        share_chart(services, digest, insights, day)
     return "sent"
+
+
+def share_chart(services, digest: Digest, insights, day: str) -> None:
+    """The chart goes to Slack directly, once the digest is queued: at most once (only the run that wrote the
+    mark shares it), and a Slack failure loses the chart, never the digest."""
+    try:
+        upload.post_png(services.slack, channel=digest.channel_id, filename=f"{digest.repo.split('/')[1]}-digest-{day}.png",
+                        data=chart.chart_png(insights), title=insights_render.chart_title(insights),
+                        alt_text=insights_render.chart_title(insights))
+    except Exception as error:  # noqa: BLE001 - the figures are queued already
+        log.warning("digest %s: chart not shared in %s: %s", digest.id, digest.channel_id, error)
 
 
 class DigestJobs:
