@@ -12,8 +12,7 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import PlatformCollector, ProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector, generate_latest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -24,8 +23,8 @@ PlatformCollector(registry=REGISTRY)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 WEBHOOK_DELIVERIES = Counter(
-    "chatops_webhook_deliveries", "Bitbucket webhook deliveries, by event key and result: accepted, duplicate, refused "
-    "(at intake), relayed, ignored, failed (by the router)", ["event", "result"], registry=REGISTRY)
+    "chatops_webhook_deliveries", "Bitbucket webhook deliveries, by event key and result: accepted, duplicate, refused, "
+    "not_stored (at intake), relayed, ignored, failed (by the router)", ["event", "result"], registry=REGISTRY)
 OUTBOX_DEPTH = Gauge("chatops_outbox_depth", "Slack messages queued in the outbox and not yet delivered", registry=REGISTRY)
 OUTBOX_OLDEST_AGE = Gauge("chatops_outbox_oldest_age_seconds", "Age of the oldest undelivered outbox message (0 when empty)", registry=REGISTRY)
 OUTBOX_PARKED = Gauge("chatops_outbox_parked", "Outbox messages parked after repeated failures", registry=REGISTRY)

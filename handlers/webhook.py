@@ -39,11 +39,14 @@ def make_handler(services):
         try:
             payload = json.loads(body)
         except ValueError:  # UnicodeDecodeError is a ValueError too
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "the body is not JSON"}, 400)
         if not isinstance(payload, dict):
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "the body is not a JSON object"}, 400)
         event_key = (request.header("X-Event-Key") or "").strip()
         if not event_key:
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "X-Event-Key is missing"}, 400)
         attempt = request.header("X-Attempt-Number") or "1"
         delivery = relay.Delivery(
@@ -57,6 +60,7 @@ def make_handler(services):
             stored = relay.delivery_writer(services).write(delivery)
         except Exception:  # noqa: BLE001 - not stored: a 5xx makes Bitbucket try again
             log.exception("webhook %s not stored", delivery.id)
+            metrics.WEBHOOK_DELIVERIES.labels(event_key, "not_stored").inc()
             return Response.json({"error": "not stored; try again"}, 503)
         metrics.WEBHOOK_DELIVERIES.labels(event_key, "accepted" if stored else "duplicate").inc()
         return Response.json({"ok": True, "duplicate": not stored})

@@ -52,12 +52,14 @@ def test_webhook_deliveries_are_counted_at_intake_and_by_the_router(bot, bitbuck
     assert deliver(bot, "issue:created", payload, request_uuid="u-1").status_code == 200
     assert deliver(bot, "issue:created", payload, request_uuid="u-1").json()["duplicate"] is True
     assert webhookkit.post(f"{bot.url}/bitbucket/webhook", "issue:created", payload, "wrong-secret").status_code == 401
+    assert deliver(bot, "issue:created", b"[1, 2]").status_code == 400
 
     def moved(result, event="issue:created"):
         return value(samples(bot), "chatops_webhook_deliveries_total", event=event, result=result) - value(
             before, "chatops_webhook_deliveries_total", event=event, result=result)
 
-    assert moved("accepted") == 1 and moved("duplicate") == 1 and moved("refused", event="unverified") == 1
+    assert moved("accepted") == 1 and moved("duplicate") == 1
+    assert moved("refused", event="unverified") == 1 and moved("refused", event="malformed") == 1
     bot.slack.wait_for(lambda: moved("ignored") == 1, timeout=5)  # routed behind the answer: not a relayed event
 
 
