@@ -10,7 +10,7 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.bitbucket import BitbucketClient, BearerToken
+from bot.bitbucket import BearerToken, BitbucketClient
 from tests.harness import BITBUCKET_TOKEN
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)

@@ -11,7 +11,8 @@ twelve-character commit hashes inside pull requests, ISO-8601 dates with `+00:00
 * merges may answer 202 with a `Location` to poll;
 * a 429 is plain text without `Retry-After` (through `fail_next`).
 
-Tests seed it (`add_user`, `add_repository`, `add_pull_request`, ...), point our real client at `base_url`, then
+Tests seed it (`add_user`, `add_repository`, `add_pull_request`, `add_review`, `add_comment` (`activity.py`, which
+serves the repository-wide `pullrequests/activity`), ...), point our real client at `base_url`, then
 read what was asked of it (`requests`, `requests_to`) and what it now holds (`pull_request`, `webhooks`, ...).
 They can inject failures (`fail_next`), latency (`latency`), asynchronous merges (`merge_mode`) and drive
 pipelines by hand (`advance_pipeline`). The sandbox seeds it with `demo_workspace` and lets pipelines run on

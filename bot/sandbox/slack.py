@@ -13,6 +13,8 @@ Slack conventions it follows:
   header and `{"ok": false, "error": "ratelimited"}`;
 - a `response_url` takes JSON, answers `ok` as text/plain, and may be used 5 times within 30 minutes.
 
+File uploads (files.getUploadURLExternal, the upload URL, files.completeUploadExternal) are in `slack_files.py`.
+
 Used by the end-to-end tests, and by `bitbucket-chatops serve --sandbox` when no Slack credentials are set:
 then `echo` prints a readable line for each message the bot sends.
 """
