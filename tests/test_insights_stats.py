@@ -160,3 +160,15 @@ def test_help_lists_stats_and_digest_and_each_form_has_a_handler(bot):
     assert "/bb stats [REPO] [7d|30d|90d]" in shown and "/bb digest [REPO] [on DAYS] [at HH:MM] · /bb digest off [REPO]" in shown
     for typed in ("stats a/b", "stats", "digest a/b on fri", "digest off"):
         assert parse(typed).name in COMMAND_HANDLERS
+
+
+def test_the_cache_keeps_figures_ten_minutes_per_repository_and_period():
+    moments = [1000.0]
+    cache = collect.Cache(clock=lambda: moments[0])
+    insights = compute("acme/api", 30, NOW, [], [])
+    cache.put(insights)
+    assert cache.get("acme/api", 30) is insights and cache.get("acme/api", 7) is None and cache.get("acme/web", 30) is None
+    moments[0] += 599
+    assert cache.get("acme/api", 30) is insights
+    moments[0] += 2
+    assert cache.get("acme/api", 30) is None

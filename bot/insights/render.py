@@ -141,7 +141,9 @@ def digest_failed(repo: str, error) -> Message:
 
 
 def digest_saved(repo: str, days: tuple[str, ...], at: str, zone: str, next_run: datetime | None, *, created: bool, by_user: str) -> Message:
-    when = f"on {','.join(days)} at {at} ({escape(zone)})"
+    from bot.reminder_render import describe_days
+
+    when = f"on {describe_days(days)} at {at} ({escape(zone)})"
     following = f" Next: {next_run.strftime('%a %-d %b %H:%M')}." if next_run else ""
     verb = "set up" if created else "changed"
     return notice(f":bar_chart: {mention(by_user)} {verb} the weekly digest of {code(repo)} here, {when}.{following}")
