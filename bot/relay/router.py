@@ -59,10 +59,10 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
                 "UPDATE deliveries SET state = ?, outcome = ?, routed_at = ?, body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
                 (result.state, result.note, now, result.state, row["id"]),
             )
-            results.append((result, row["event_key"]))
-    for result, event_key in results:  # counted once committed
-        metrics.WEBHOOK_DELIVERIES.labels(event_key, result.state).inc()
-    return [result for result, _ in results]
+            results.append(result)
+    for row, result in zip(rows, results):  # counted once committed
+        metrics.WEBHOOK_DELIVERIES.labels(row["event_key"], result.state).inc()
+    return results
 
 
 def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict) -> Routed:
