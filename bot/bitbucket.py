@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ REPOSITORIES = "/repositories/{workspace}"
 REPOSITORY = REPOSITORIES + "/{repo_slug}"
 PULL_REQUESTS = REPOSITORY + "/pullrequests"
 PULL_REQUEST = PULL_REQUESTS + "/{pull_request_id}"
+PULL_REQUESTS_ACTIVITY = PULL_REQUESTS + "/activity"  # the whole repository's, newest first
 PULL_REQUEST_MERGE = PULL_REQUEST + "/merge"
 PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
@@ -86,6 +89,7 @@ ENDPOINTS = (
     ("GET", REPOSITORY),
     ("GET", PULL_REQUESTS),
     ("POST", PULL_REQUESTS),
+    ("GET", PULL_REQUESTS_ACTIVITY),
     ("GET", PULL_REQUEST),
     ("POST", PULL_REQUEST_MERGE),
     ("POST", PULL_REQUEST_DECLINE),
@@ -744,15 +748,33 @@ class BitbucketClient:
     # pull requests
 
     def list_pull_requests(self, ws: str, slug: str, *, state: str | Sequence[str] = "OPEN",
-                           with_reviewers: bool = True, limit: int | None = None, sort: str | None = None) -> Page:
+                           with_reviewers: bool = True, limit: int | None = None, sort: str | None = None,
+                           q: str | None = None, fields: str | None = None) -> Page:
         """Pull requests in `state` (several states: a list). Without a state Bitbucket lists only OPEN ones.
-        `sort`: one field, `-` for descending (`-created_on`: newest first)."""
+        `sort`: one field, `-` for descending (`-created_on`: newest first). `q`: a BBQL filter; `fields`: the
+        fields to return instead of the defaults (with reviewers and participants unless `with_reviewers` is off)."""
         params: dict = {"state": state, "pagelen": PULL_REQUEST_PAGELEN}
         if sort:
             params["sort"] = sort
-        if with_reviewers:
-            params["fields"] = PULL_REQUEST_REVIEW_FIELDS  # requests sends "+" as %2B, as Bitbucket needs
+        if q:
+            params["q"] = q
+        if fields or with_reviewers:
+            params["fields"] = fields or PULL_REQUEST_REVIEW_FIELDS  # requests sends "+" as %2B, as Bitbucket needs
         return Page(*self._collect(self._url(PULL_REQUESTS, workspace=ws, repo_slug=slug), params, limit))
+
+    def iter_activity_pages(self, ws: str, slug: str, *, fields: str | None = None) -> Iterator[list[dict]]:
+        """The repository's pull request activity (comments, approvals, change requests, state updates across
+        all its pull requests), newest first, one page of 50 at a time: stop reading when you have enough."""
+        params: dict = {"pagelen": PULL_REQUEST_PAGELEN, **({"fields": fields} if fields else {})}
+        page = self._call("GET", self._url(PULL_REQUESTS_ACTIVITY, workspace=ws, repo_slug=slug), params=params)
+        seen = set()
+        while True:
+            yield list(page.get("values") or ())
+            next_url = page.get("next")
+            if not next_url or next_url in seen:
+                return
+            seen.add(next_url)
+            page = self._call("GET", self._link(next_url))
 
     def get_pull_request(self, ws: str, slug: str, pr_id: int) -> dict:
         return self._call("GET", self._pr_url(PULL_REQUEST, ws, slug, pr_id))
@@ -966,6 +988,8 @@ class BitbucketClient:
                 if attempt >= self._max_retries or not _may_repeat(error, idempotent):
                     raise
                 delay = self._retry_delay(attempt, error.retry_after)
+                if isinstance(error, RateLimited):
+                    metrics.RATE_LIMIT_WAITS.labels("bitbucket").inc()
                 log.warning("Bitbucket %s %s: %s; retrying in %.1f s", method, urlsplit(url).path,
                             error.status or error.message, delay)
                 self._sleep(delay)
@@ -983,10 +1007,13 @@ class BitbucketClient:
         return request_kwargs
 
     def _send(self, method: str, url: str, request_kwargs: dict) -> requests.Response:
+        started = time.perf_counter()
         try:
             response = self._session.request(method, url, **request_kwargs)
         except _NETWORK_FAILURES as exc:
+            metrics.bitbucket_call(method, url, "network_error", time.perf_counter() - started)
             raise NetworkError.from_exception(exc, url) from exc
+        metrics.bitbucket_call(method, url, response.status_code, time.perf_counter() - started)
         if response.status_code >= 400:
             raise error_from_response(response)
         return response

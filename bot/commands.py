@@ -24,6 +24,7 @@ FAMILY_ALIASES = {
 }
 ROLES = ("merger", "releaser", "deployer")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DIGEST_DEFAULTS = {"at": "09:00", "days": ("mon",)}
 REMIND_DEFAULTS = {"after_seconds": 48 * 3600, "at": "09:00", "days": ("mon", "tue", "wed", "thu", "fri")}
 DAY_ALIASES = {"daily": "mon-sun", "everyday": "mon-sun", "weekdays": "mon-fri", "workdays": "mon-fri", "weekends": "sat-sun"}
 
@@ -308,6 +309,37 @@ def _parse_remind(tokens: list[str]) -> Command:
     return Command("remind", {"after_seconds": options["after"], "at": options["at"], "days": options["on"]}, repo)
 
 
+def _parse_stats(tokens: list[str]) -> Command:
+    """`[REPO] [7d|30d|90d]`, in either order."""
+    repo, days = None, 30
+    for token in tokens:
+        if token.lower().rstrip("d") in ("7", "30", "90") and token[:1].isdigit():
+            days = int(token.lower().rstrip("d"))
+        elif repo is None and not token[:1].isdigit():
+            repo = parse_repo(token)
+        else:
+            raise UsageError(f"`{_code(token)}` is not understood here: give a repository and `7d`, `30d` or `90d`.")
+    return Command("stats", {"days": days}, repo)
+
+
+def _parse_digest(tokens: list[str]) -> Command:
+    if tokens and tokens[0].lower() == "off":
+        if len(tokens) > 2:
+            raise UsageError("`digest off` takes at most one repository.")
+        return Command("digest_off", repo=parse_repo(tokens[1]) if len(tokens) == 2 else None)
+    repo = parse_repo(tokens[0]) if tokens and tokens[0].lower() not in ("at", "on") else None
+    options = dict(DIGEST_DEFAULTS)
+    rest = tokens[1:] if repo else tokens
+    while rest:
+        keyword = rest[0].lower()
+        if keyword not in ("at", "on") or len(rest) < 2:
+            raise UsageError(f"`{_code(' '.join(rest[:2]))}` is not understood here: use `on DAYS` or `at HH:MM`."
+                             + _did_you_mean(keyword, ("at", "on")))
+        options["at" if keyword == "at" else "days"] = (parse_time_of_day if keyword == "at" else parse_days)(rest[1])
+        rest = rest[2:]
+    return Command("digest", options, repo)
+
+
 def _parse_link(tokens: list[str]) -> Command:
     if len(tokens) == 1:
         return Command("link", {"user_id": None, "nickname": tokens[0]})
@@ -342,6 +374,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("subscriptions", "/bb subscriptions", "what this channel relays", _no_args("subscriptions"), ("subs",), "Channel"),
     CommandSpec("remind", "/bb remind [REPO] [after AGE] [at HH:MM] [on DAYS] · /bb remind off|now [REPO]", "stale pull request reminders for this channel", _parse_remind, ("reminder",), "Channel"),
     CommandSpec("reminders", "/bb reminders", "this channel's reminders", _no_args("reminders"), (), "Channel"),
+    CommandSpec("stats", "/bb stats [REPO] [7d|30d|90d]", "pull request throughput and review times, with a chart (default 30d)", _parse_stats, ("insights",), "Insights"),
+    CommandSpec("digest", "/bb digest [REPO] [on DAYS] [at HH:MM] · /bb digest off [REPO]", "a weekly insights message in this channel (default: Monday 09:00)", _parse_digest, (), "Insights"),
     CommandSpec("login", "/bb login", "links your own Bitbucket account", _no_args("login"), ("connect",), "You"),
     CommandSpec("logout", "/bb logout", "forgets your Bitbucket account", _no_args("logout"), ("disconnect",), "You"),
     CommandSpec("whoami", "/bb whoami", "who you are linked as in Bitbucket", _no_args("whoami"), ("me",), "You"),

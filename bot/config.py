@@ -39,6 +39,7 @@ class Settings:
     deploy_pipeline: str = "deploy-to-{environment}"
     reminder_timezone: str = "UTC"
     log_level: str = "INFO"
+    metrics_token: str = ""  # GET /metrics wants it as a Bearer token when set
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, dotenv: bool = True) -> "Settings":
@@ -76,6 +77,7 @@ class Settings:
             deploy_pipeline=get("DEPLOY_PIPELINE", "deploy-to-{environment}"),
             reminder_timezone=get("REMINDER_TIMEZONE", "UTC"),
             log_level=get("LOG_LEVEL", "INFO").upper(),
+            metrics_token=get("METRICS_TOKEN"),
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from bot import deploy_render, outbox
+from bot import deploy_render, metrics, outbox
 from bot.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError, Deployment, Environment, Pipeline, ResolvedRef
 from bot.errors import UserError
@@ -272,9 +272,10 @@ def begin(store, plan: DeployPlan, *, user_id: str, channel_id: str, clock=time.
 
 def abandon(store, deploy_id: int, clock=time.time) -> None:
     """The pipeline did not start: free the environment for the next try."""
-    store.execute(
+    if store.execute(
         "UPDATE deploys SET phase = 'NOT_STARTED', finished_at = ? WHERE id = ? AND phase = 'STARTING'", (clock(), deploy_id)
-    )
+    ).rowcount:
+        metrics.DEPLOYS.labels("not_started").inc()
 
 
 def recheck_soon(store, deploy_id: int, clock=time.time) -> None:
@@ -422,6 +423,8 @@ class DeployFollower(BackgroundLoop):
                            fallback_user=moved.user_id)
             reply = deploy_render.progress(moved, followed_for=now - moved.created_at)
             outbox.enqueue(db, channel=moved.channel_id, message=reply, key=key, thread_anchor=moved.anchor, fallback_user=moved.user_id)
+        if finished:
+            metrics.DEPLOYS.labels(outcome_of(result)).inc()
 
     def _recover(self, record: DeployRecord) -> None:
         """A deploy left STARTING (the process died while triggering it): adopt its pipeline if it ran."""

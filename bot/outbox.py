@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
+from bot import metrics
 from bot.background import PROCESS_OWNER, BackgroundLoop
 from bot.render import Message
 from bot.store import Migration
@@ -272,6 +273,7 @@ class OutboxWorker(BackgroundLoop):
         if status == 429:
             retry_after = _retry_after_seconds(error.response.headers)
             log.info("outbox: Slack rate limit; waiting %.1fs before item %s", retry_after, item.id)
+            metrics.RATE_LIMIT_WAITS.labels("slack").inc()
             self._reschedule(item, self.clock() + retry_after, code, count_attempt=False)
         elif code in CHANNEL_ERRORS:
             log.warning("outbox: channel %s refuses messages (%s); item %s dropped", item.channel, code, item.id)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from bot import outbox, reminder_render
+from bot import metrics, outbox, reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
 from bot.commands import WEEKDAYS
 from bot.render import Message
@@ -316,6 +316,7 @@ def post_now(services, *, channel_id: str, repo: str, after_seconds: int, now: d
     if reminder.message is not None:
         with services.store.transaction() as db:
             outbox.enqueue(db, channel=channel_id, message=reminder.message, key=outbox_key(channel_id, repo), fallback_user=asked_by)
+        metrics.REMINDERS_SENT.labels("now").inc()
     return reminder
 
 
@@ -352,6 +353,8 @@ def run_due(services, schedule: Schedule, *, now: datetime, zone: ZoneInfo) -> s
             "INSERT INTO reminder_sent (reminder_id, day, sent_at, stale_count, outbox_id) VALUES (?, ?, ?, ?, ?)",
             (schedule.id, day, now.timestamp(), stale_count, outbox_id),
         )
+    if message is not None:
+        metrics.REMINDERS_SENT.labels("scheduled").inc()
     return "sent" if message is not None else "nothing stale"
 
 

@@ -189,11 +189,16 @@ class Leadership(BackgroundLoop):
         jobs.start()
         self.services.extras["scheduler"] = runner
         self.services.extras[reminders.JOBS] = jobs
+        from bot import features  # other features' jobs (the weekly digest): `schedule_jobs` returns its extras key
+
+        self._feature_keys = [f.schedule_jobs(self.services, runner) for f in features.FEATURES if hasattr(f, "schedule_jobs")]
         self.runner = runner
 
     def _stop_scheduler(self) -> None:
         runner, self.runner = self.runner, None
         self.services.extras.pop(reminders.JOBS, None)
+        for key in getattr(self, "_feature_keys", ()):
+            self.services.extras.pop(key, None)
         self.services.extras.pop("scheduler", None)
         if runner is not None:
             runner.stop()

@@ -12,7 +12,7 @@ import threading
 
 from waitress.server import create_server
 
-from bot import features
+from bot import features, metrics
 from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
@@ -35,6 +35,7 @@ def build_wsgi(services: Services):
     router.add("POST", "/bitbucket/webhook", webhook_handlers.make_handler(services))
     router.add("GET", "/bitbucket/oauth/callback", oauth_handlers.make_handler(services))
     router.add("GET", "/healthz", _health(services))
+    router.add("GET", "/metrics", metrics.make_handler(services))
     return router
 
 

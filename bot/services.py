@@ -38,7 +38,9 @@ def bitbucket_auth(settings: Settings):
 def slack_web_client(settings: Settings) -> WebClient:
     # Only connection errors are retried here (one quick retry); 429 and 5xx are the outbox's business,
     # where waiting does not hold up a person.
-    return WebClient(
+    from bot.metrics import MeteredWebClient  # a WebClient that counts and times its calls
+
+    return MeteredWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         timeout=10,

@@ -228,6 +228,21 @@ class Console:
                 self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts")})
             elif call.method == "views.open":
                 self._fill_modal(call.args.get("view") or {})
+            elif call.method == "files.completeUploadExternal" and call.ok:
+                self._save_files(call.response.get("files") or [])
+
+    def _save_files(self, shared: list) -> None:
+        """A file the bot shared (a /bb stats chart) is saved on disk, and its path printed."""
+        import tempfile
+        from pathlib import Path
+
+        folder = Path(self.__dict__.setdefault("files_dir", tempfile.mkdtemp(prefix="bitbucket-chatops-shell-")))
+        for entry in shared:
+            upload = self.slack.uploads.get(entry.get("id"))
+            if upload is not None and upload.data:
+                path = folder / Path(upload.filename).name
+                path.write_bytes(upload.data)
+                self.write(f"[{upload.title or upload.filename}: saved to {path}]\n")
 
     def _wait_for_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

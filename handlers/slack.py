@@ -14,7 +14,7 @@ from slack_bolt import App
 from bot import commands, ids, render
 from bot.errors import UsageError
 from bot.services import Services
-from handlers import accounts, admin, deploys, pull_requests, relay, reminders
+from handlers import accounts, admin, deploys, insights, pull_requests, relay, reminders
 from handlers.common import Invocation, run_safely
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ COMMAND_HANDLERS = {
     **reminders.COMMAND_HANDLERS,
     **deploys.COMMAND_HANDLERS,
     **accounts.COMMAND_HANDLERS,
+    **insights.COMMAND_HANDLERS,
 }
 
 

@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 
-from bot import relay
+from bot import metrics, relay
 from bot.background import note_foreground
 from bot.web import Request, Response
 
@@ -36,15 +36,19 @@ def make_handler(services):
         body = request.read_body()
         if not signature_valid(secret, body, request.header("X-Hub-Signature")):
             log.warning("webhook refused: %s", "BITBUCKET_WEBHOOK_SECRET is not set" if not secret else "missing or wrong X-Hub-Signature")
+            metrics.WEBHOOK_DELIVERIES.labels("unverified", "refused").inc()
             return Response.json({"error": "invalid signature"}, 401)
         try:
             payload = json.loads(body)
         except ValueError:  # UnicodeDecodeError is a ValueError too
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "the body is not JSON"}, 400)
         if not isinstance(payload, dict):
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "the body is not a JSON object"}, 400)
         event_key = (request.header("X-Event-Key") or "").strip()
         if not event_key:
+            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
             return Response.json({"error": "X-Event-Key is missing"}, 400)
         attempt = request.header("X-Attempt-Number") or "1"
         delivery = relay.Delivery(
@@ -58,7 +62,9 @@ def make_handler(services):
             stored = relay.delivery_writer(services).write(delivery)
         except Exception:  # noqa: BLE001 - not stored: a 5xx makes Bitbucket try again
             log.exception("webhook %s not stored", delivery.id)
+            metrics.WEBHOOK_DELIVERIES.labels(event_key, "not_stored").inc()
             return Response.json({"error": "not stored; try again"}, 503)
+        metrics.WEBHOOK_DELIVERIES.labels(event_key, "accepted" if stored else "duplicate").inc()
         return Response.json({"ok": True, "duplicate": not stored})
 
     return handle

@@ -174,6 +174,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
         "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger",
+        "stats": "stats a/b 7d", "digest": "digest a/b",
     }
     assert set(examples) == {spec.name for spec in commands.COMMANDS}
     for name, text in examples.items():

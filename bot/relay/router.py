@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import outbox, relay_render
+from bot import metrics, outbox, relay_render
 from bot.background import BackgroundLoop, foreground_busy
 from bot.relay.intake import router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
@@ -60,6 +60,8 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
                 (result.state, result.note, now, result.state, row["id"]),
             )
             results.append(result)
+    for row, result in zip(rows, results):  # counted once committed
+        metrics.WEBHOOK_DELIVERIES.labels(row["event_key"], result.state).inc()
     return results
 
 

@@ -11,7 +11,8 @@ twelve-character commit hashes inside pull requests, ISO-8601 dates with `+00:00
 * merges may answer 202 with a `Location` to poll;
 * a 429 is plain text without `Retry-After` (through `fail_next`).
 
-Tests seed it (`add_user`, `add_repository`, `add_pull_request`, ...), point our real client at `base_url`, then
+Tests seed it (`add_user`, `add_repository`, `add_pull_request`, `add_review`, `add_comment` (`activity.py`, which
+serves the repository-wide `pullrequests/activity`), ...), point our real client at `base_url`, then
 read what was asked of it (`requests`, `requests_to`) and what it now holds (`pull_request`, `webhooks`, ...).
 They can inject failures (`fail_next`), latency (`latency`), asynchronous merges (`merge_mode`) and drive
 pipelines by hand (`advance_pipeline`). The sandbox seeds it with `demo_workspace` and lets pipelines run on
@@ -39,6 +40,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
+
+from bot.sandbox.activity import ActivityMixin
 
 __all__ = ["FakeBitbucket", "RecordedRequest", "demo_workspace"]
 
@@ -685,6 +688,7 @@ API_ROUTES = [
     ("GET", _REPO, "_get_repository"),
     ("GET", _REPO + r"/pullrequests", "_list_pull_requests"),
     ("POST", _REPO + r"/pullrequests", "_create_pull_request"),
+    ("GET", _REPO + r"/pullrequests/activity", "_list_activity"),  # bot/sandbox/activity.py
     ("GET", _PR, "_get_pull_request"),
     ("POST", _PR + r"/merge", "_merge_pull_request"),
     ("GET", _PR + r"/merge/task-status/(?P<task_id>[^/]+)", "_get_merge_task"),
@@ -723,7 +727,7 @@ _COMPILED_OAUTH_ROUTES = [(method, re.compile(pattern), name) for method, patter
 # --------------------------------------------------------------------------------------------- the server
 
 
-class FakeBitbucket:
+class FakeBitbucket(ActivityMixin):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
     oauth_token_lifetime = 7200  # seconds, as `expires_in` says

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from bot.sandbox.history import seed_history
+
 if TYPE_CHECKING:
     from bot.sandbox.bitbucket import FakeBitbucket
 
@@ -110,6 +112,8 @@ def _seed_api(fake: FakeBitbucket) -> None:
         completed_on=now - timedelta(hours=6),
         deployer="bob",
     )
+    # Three months of merged history, so `/bb stats api` has a real chart to draw.
+    seed_history(fake, WORKSPACE, "api", people=list(PEOPLE), count=60, now=now, days=90, keep_open=False)
 
 
 def _seed_web(fake: FakeBitbucket) -> None:

@@ -13,6 +13,8 @@ Slack conventions it follows:
   header and `{"ok": false, "error": "ratelimited"}`;
 - a `response_url` takes JSON, answers `ok` as text/plain, and may be used 5 times within 30 minutes.
 
+File uploads (files.getUploadURLExternal, the upload URL, files.completeUploadExternal) are in `slack_files.py`.
+
 Used by the end-to-end tests, and by `bitbucket-chatops serve --sandbox` when no Slack credentials are set:
 then `echo` prints a readable line for each message the bot sends.
 """
@@ -30,6 +32,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from bot.sandbox.slack_files import UPLOAD_PREFIX, FilesMixin
 
 API_PREFIX = "/api/"
 RESPONSE_URL_PREFIX = "/response/"
@@ -113,6 +117,7 @@ class Message:
     deleted: bool = False
     ephemeral_to: str | None = None
     via: str = "chat.postMessage"  # the method (or "response_url") that created it
+    files: list = field(default_factory=list)  # files shared with it (files.completeUploadExternal)
 
     def replace(self, text: str, blocks: list) -> None:
         self.history.append(MessageVersion(self.text, self.blocks, time.time()))
@@ -260,7 +265,7 @@ class _Answer:
 # --------------------------------------------------------------------------------------------------------
 
 
-class FakeSlack:
+class FakeSlack(FilesMixin):
     """A stateful Slack Web API on 127.0.0.1; see the module docstring."""
 
     def __init__(
@@ -319,6 +324,8 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,  # bot/sandbox/slack_files.py
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
 
         # The bot, and the people tests/slackkit.py speaks as by default.
@@ -514,6 +521,8 @@ class FakeSlack:
             answer = self._serve_api(path[len(API_PREFIX):], query, headers, raw_body)
         elif path.startswith(RESPONSE_URL_PREFIX) and http_method == "POST":
             answer = self._serve_response_url(unquote(path[len(RESPONSE_URL_PREFIX):]), raw_body)
+        elif path.startswith(UPLOAD_PREFIX) and http_method == "POST":
+            answer = self._serve_upload(path[len(UPLOAD_PREFIX):], raw_body)
         else:
             answer = _text_answer(404, "not_found")
         self._flush_echo()
