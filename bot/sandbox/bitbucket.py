@@ -42,6 +42,9 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 
 __all__ = ["FakeBitbucket", "RecordedRequest", "demo_workspace"]
 
+from bot.sandbox.bitbucket_builds import STORAGE_PREFIX, BuildsMixin  # noqa: E402 - it reads this module's helpers
+from bot.sandbox.bitbucket_builds import routes as builds_routes  # noqa: E402
+
 WEB_ROOT = "https://bitbucket.org"
 PUBLIC_API_ROOT = "https://api.bitbucket.org/2.0"  # used in links until the server has a port
 
@@ -232,6 +235,8 @@ class _PipelineScript:
     outcome: str  # the result it completes with
     steps_seconds: float  # how long it runs when pipelines advance on their own
     environment: str | None  # the environment its `deployment:` step deploys to, if any
+    steps: tuple[str, ...] = ("Build",)  # its steps' names
+    logs: dict[str, str] = field(default_factory=dict)  # a step's log, by step name
 
 
 @dataclass(eq=False)
@@ -301,6 +306,7 @@ class _Repository:
     pipeline_scripts: dict[str | None, _PipelineScript] = field(default_factory=dict)  # None: the default one
     environments: list[_Environment] = field(default_factory=list)
     deployments: list[_Deployment] = field(default_factory=list)
+    statuses: dict[str, dict[str, dict]] = field(default_factory=dict)  # commit hash -> key -> build status
 
     @property
     def full_name(self) -> str:
@@ -709,6 +715,7 @@ API_ROUTES = [
     ("POST", _REPO + r"/pipelines/(?P<pipeline>[^/]+)/stopPipeline", "_stop_pipeline"),
     ("GET", _REPO + r"/environments/", "_list_environments"),
     ("GET", _REPO + r"/deployments/", "_list_deployments"),
+    *builds_routes(_REPO, _PR),
 ]
 
 OAUTH_ROUTES = [
@@ -723,7 +730,7 @@ _COMPILED_OAUTH_ROUTES = [(method, re.compile(pattern), name) for method, patter
 # --------------------------------------------------------------------------------------------- the server
 
 
-class FakeBitbucket:
+class FakeBitbucket(BuildsMixin):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
     oauth_token_lifetime = 7200  # seconds, as `expires_in` says
@@ -1035,11 +1042,14 @@ class FakeBitbucket:
         *,
         steps_seconds: float = 3.0,
         deployment: str | None = None,
+        steps: tuple[str, ...] = ("Build",),
+        logs: dict[str, str] | None = None,
     ) -> None:
         """Declare a pipeline in the repository's bitbucket-pipelines.yml.
 
         `pattern` is a custom pipeline's name (None: the default pipeline). It completes with `outcome`. A pattern
         `deploy-to-<env>` deploys to the environment named <env> (any case) unless `deployment` names another.
+        `steps` are its steps' names; `logs` what a step's log says (by step name; a failed pipeline fails in its last).
         """
         if outcome not in PIPELINE_RESULTS:
             raise ValueError(f"outcome must be one of {PIPELINE_RESULTS}")
@@ -1047,7 +1057,7 @@ class FakeBitbucket:
             repo = self._repository(workspace, slug)
             if deployment is None and pattern and pattern.startswith("deploy-to-"):
                 deployment = pattern[len("deploy-to-") :]
-            repo.pipeline_scripts[pattern] = _PipelineScript(outcome, steps_seconds, deployment)
+            repo.pipeline_scripts[pattern] = _PipelineScript(outcome, steps_seconds, deployment, tuple(steps), dict(logs or {}))
 
     # ------------------------------------------------------------------ test controls
 
@@ -1242,6 +1252,7 @@ class FakeBitbucket:
 
     def _start_pipeline(self, repo: _Repository, pipeline: _Pipeline, at: datetime) -> None:
         pipeline.state, pipeline.result, pipeline.started_on = "IN_PROGRESS", None, at
+        self._pipeline_status(repo, pipeline)
         environment = pipeline.script.environment and self._environment_named(repo, pipeline.script.environment)
         if environment and pipeline.deployment is None:
             # Like a step with `deployment: <env>`: the deployment exists while the step runs.
@@ -1265,6 +1276,7 @@ class FakeBitbucket:
         if pipeline.state == "PENDING" and result != "STOPPED":
             self._start_pipeline(repo, pipeline, at)
         pipeline.state, pipeline.result, pipeline.completed_on = "COMPLETED", result, at
+        self._pipeline_status(repo, pipeline)
         if pipeline.deployment is not None:
             deployment = pipeline.deployment
             deployment.state, deployment.completion_date = "COMPLETED", at
@@ -1771,6 +1783,8 @@ class FakeBitbucket:
         if call.path.startswith("/site/oauth2/"):
             handler = self._route(_COMPILED_OAUTH_ROUTES, call, call.path)
             return handler(call)
+        if call.path.startswith(STORAGE_PREFIX):
+            return self._serve_log_storage(call)
         if not call.path.startswith("/2.0/"):
             raise _not_found("Resource not found", detail=NO_API_HERE)
         handler = self._route(_COMPILED_API_ROUTES, call, call.path[len("/2.0") :])
