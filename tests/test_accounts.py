@@ -329,6 +329,7 @@ def test_the_bots_token_and_peoples_tokens_never_mix(tmp_path, slack, repo):
         ("GET", "pullrequests"): {"chatops-bot"},  # the list
         ("POST", "approve"): {"alice"},
         ("GET", "1"): {"chatops-bot"},  # reading the card back, and before the merge
+        ("GET", "statuses"): {"chatops-bot"},  # its builds, for the merge gate (asked, and again on the click)
         ("POST", "merge"): {"alice"},
     }
     pr = repo.pull_request("acme", "api", 1)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot import outbox, relay_render
 from bot.background import BackgroundLoop
+from bot.builds.relay import failed_build_follow_up
 from bot.relay.intake import router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
 from bot.relay.subscriptions import Subscription, working_subscriptions
@@ -141,7 +142,8 @@ def _plan_build(db, payload: dict, repo: str, main_branch: str, subscriptions: l
                    updated_on = excluded.updated_on""",
             (repo, refname, series, status.get("key") or "", status.get("state") or "", status.get("updated_on") or ""),
         ))
-    return ([] if note is None else plan_build(payload, repo, note, subscriptions)), writes
+    posts = [] if note is None else plan_build(payload, repo, note, subscriptions)
+    return failed_build_follow_up(payload, repo, posts, writes)  # a failed pipeline: Re-run, and its log read later
 
 
 def prune_deliveries(store, *, now: float) -> int:
