@@ -1,0 +1,102 @@
+"""A failed pipeline relayed into a channel names its failing step and shows the end of its log, read after the
+webhook's answer by the log reader, on both databases."""
+
+import json
+
+import pytest
+
+from bot.bitbucket import BearerToken, BitbucketClient, ResolvedRef, pipeline_body, pipeline_target_for
+from bot.builds import logs
+from tests import webhookkit
+from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, buttons_of, text_of
+
+pytestmark = pytest.mark.both_backends
+
+CHANNEL = "C1"
+HOSTILE = "<!channel> <@U999> see https://evil.example/x and www.evil.example ``` mail me@evil.example <https://x|y>"
+
+
+@pytest.fixture(autouse=True)
+def quick_reader(monkeypatch):
+    """The reader's pace, so a test does not wait a second for it."""
+    monkeypatch.setattr(logs, "POLL_SECONDS", 0.05)
+
+
+@pytest.fixture
+def api(bitbucket):
+    bitbucket.add_user("ann", "Ann Author")
+    bitbucket.add_repository("acme", "api", branches=("main",))
+    log = "".join(f"step output line {n}\n" for n in range(1, 41))
+    log += "export TOKEN=$DEPLOY_TOKEN\n" + HOSTILE + "\n" + "\x1b[31mError: 3 tests failed\x1b[0m\n"
+    bitbucket.set_pipeline_script("acme", "api", None, "FAILED", steps=("Build", "Unit tests"), logs={"Unit tests": log})
+    return bitbucket
+
+
+def fail_a_pipeline(bitbucket) -> dict:
+    """A pipeline on main that fails; the build status Bitbucket posted for it, as its webhook carries it."""
+    client = BitbucketClient(bitbucket.base_url, BearerToken(BITBUCKET_TOKEN))
+    head = bitbucket.branches("acme", "api")["main"]
+    pipeline = client.trigger_pipeline("acme", "api", pipeline_body(pipeline_target_for(ResolvedRef("branch", "main", head))))
+    bitbucket.advance_pipeline("acme", "api", pipeline["uuid"], "COMPLETED", "FAILED")
+    (status,) = client.list_commit_statuses("acme", "api", head)
+    return {"actor": bitbucket.user("ann"), "repository": webhookkit.repository_json(bitbucket, "acme", "api"), "commit_status": status}
+
+
+def relay(bot, payload):
+    bot.answer_text(bot.command("subscribe acme/api builds", channel_id=CHANNEL))
+    answer = webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:commit_status_updated", payload, WEBHOOK_SECRET)
+    assert answer.status_code == 200
+
+
+def relayed(slack, text):
+    """The relayed message (by the relay, not an answer to a command), once it says `text`."""
+    def found():
+        messages = [m for m in slack.channel_messages(CHANNEL) if m.via == "chat.postMessage" and "Pipeline #1" in m.text]
+        return messages if messages and text in text_of(messages[0].to_api()) else None
+
+    (message,) = slack.wait_for(found, timeout=10)
+    return message
+
+
+def test_a_failed_pipeline_names_its_step_and_shows_an_inert_tail_of_its_log(bot, api, slack):
+    relay(bot, fail_a_pipeline(api))
+    message = relayed(slack, "Failed in step")
+    assert message.updated_count == 1  # posted at once, then updated with the log: one message
+    posted = message.history[0]
+    assert "Reading the failed step" in json.dumps(posted.blocks)
+
+    blocks = json.dumps(message.blocks)
+    shown = text_of(message.to_api())
+    assert "Failed in step *Unit tests*" in shown and "Reading the failed step" not in blocks
+    (code,) = [b["text"]["text"] for b in message.blocks if b.get("text", {}).get("text", "").startswith("```")]
+    body = code[4:-4]
+    lines = body.split("\n")
+    assert len(lines) == 20 and len(body) <= 2500
+    assert lines[-1] == "Error: 3 tests failed"  # colour codes dropped
+    assert "step output line 24" in body and "step output line 23" not in body
+    assert "export TOKEN=$DEPLOY_TOKEN" in body  # what Bitbucket masked stays masked
+    hostile = lines[-2]
+    assert "<" not in hostile and "&lt;!channel&gt;" in hostile and "&lt;@" in hostile and "U999" in hostile
+    assert "https://evil" not in hostile and "www.evil" not in hostile and "me@evil" not in hostile
+    assert "```" not in body
+    assert [b["text"]["text"] for b in buttons_of(message.to_api())] == ["Re-run"]
+
+    assert api.requests_to("GET", "/log")[0].headers["range"] == "bytes=-16384"
+    job = bot.services.store.query("SELECT state, attempts FROM build_log_jobs")
+    assert job == [{"state": "done", "attempts": 1}]
+
+
+def test_a_log_that_cannot_be_read_gets_a_link(bot, api, slack):
+    api.fail_next("GET", r"/log$", status=404)
+    relay(bot, fail_a_pipeline(api))
+    message = relayed(slack, "could not be read")
+    assert "Failed in step *Unit tests*" in text_of(message.to_api())
+    assert "<https://bitbucket.org/acme/api/pipelines/results/1|open it in Bitbucket>" in json.dumps(message.blocks)
+
+
+def test_bitbuckets_passing_trouble_is_waited_out(bot, api, slack, monkeypatch):
+    monkeypatch.setattr(logs, "RETRY_BASE_SECONDS", 0.05)
+    api.fail_next("GET", r"/steps/$", status=503, times=5)  # more than the client's own retries of one call
+    relay(bot, fail_a_pipeline(api))
+    relayed(slack, "Failed in step *Unit tests*")
+    assert bot.services.store.query("SELECT state, attempts FROM build_log_jobs") == [{"state": "done", "attempts": 2}]
