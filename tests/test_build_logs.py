@@ -100,3 +100,37 @@ def test_bitbuckets_passing_trouble_is_waited_out(bot, api, slack, monkeypatch):
     relay(bot, fail_a_pipeline(api))
     relayed(slack, "Failed in step *Unit tests*")
     assert bot.services.store.query("SELECT state, attempts FROM build_log_jobs") == [{"state": "done", "attempts": 2}]
+
+
+def test_a_pull_requests_card_shows_the_build_state_of_its_source_commit(bot, api, slack):
+    api.add_branch("acme", "api", "feature/login")
+    api.add_user("rob", "Rob Reviewer")
+    pr = api.add_pull_request("acme", "api", title="Add login", source="feature/login", author="ann", reviewers=["rob"])
+    bot.answer_text(bot.command("subscribe acme/api", channel_id=CHANNEL))
+    url = f"{bot.url}/bitbucket/webhook"
+    webhookkit.post(url, "pullrequest:created", webhookkit.pull_request_payload(api, "acme", "api", pr["id"], actor="ann"), WEBHOOK_SECRET)
+
+    def card(text):
+        def found():
+            cards = [m for m in slack.channel_messages(CHANNEL) if not m.thread_ts and "Add login" in m.text]
+            return cards if cards and text in text_of(cards[0].to_api()) else None
+        (message,) = slack.wait_for(found, timeout=10)
+        return message
+
+    card("Open")
+    commit = api.branches("acme", "api")["feature/login"]
+
+    def status(state, minute):
+        payload = webhookkit.commit_status_payload("acme", "api", actor=api.user("ann"), name="Unit tests <!here>", state=state,
+                                                   refname="feature/login", key="unit", commit=commit,
+                                                   updated_on=f"2026-01-01T10:{minute:02d}:00+00:00")
+        webhookkit.post(url, "repo:commit_status_updated", payload, WEBHOOK_SECRET)
+
+    status("FAILED", 1)
+    failed = card("Builds: :x:")
+    assert "Unit tests &lt;!here&gt;> failed" in text_of(failed.to_api()) and "<!here>" not in json.dumps(failed.blocks)
+    webhookkit.post(url, "pullrequest:approved", webhookkit.pull_request_payload(api, "acme", "api", pr["id"], actor="rob"), WEBHOOK_SECRET)
+    slack.wait_for(lambda: slack.thread(CHANNEL, failed.ts)[1:])  # the approval's reply: the card was redrawn too
+    assert "Builds: :x:" in text_of(card("Builds").to_api())  # an event on the same commit keeps the builds
+    status("SUCCESSFUL", 2)
+    assert "Builds: :white_check_mark:" in text_of(card("passed").to_api())
