@@ -131,7 +131,7 @@ def rollback_changed(environment) -> str:
     )
 
 
-def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, now: float = 0.0) -> Message:
+def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = False, now: float = 0.0) -> Message:
     """The question, naming what goes where, with a button that starts it. `ci`: the commit's builds (failed ones
     turn the button into "Deploy anyway"); `freeze`: the freeze an admin's `--force` goes through."""
     from bot import freeze_render
@@ -144,8 +144,8 @@ def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, now: float = 0.
     if freeze is not None:
         runs += "\n" + freeze_render.forced_warning(freeze, now)
     value = {"r": plan.repo, "e": plan.environment.name, "t": plan.ref.kind, "n": plan.ref.name, "h": plan.ref.hash, "k": key}
-    if freeze is not None:
-        value["x"] = 1  # forced: the click checks again that an admin clicks
+    if forced or freeze is not None:
+        value["x"] = 1  # an admin's --force: the click checks again that an admin clicks
     anyway = bool(ci is not None and ci.failed)
     if anyway:
         value["a"] = 1  # failed builds were shown and accepted

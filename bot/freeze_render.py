@@ -53,11 +53,17 @@ def forced_warning(freeze, now: float) -> str:
     return f":warning: *Forced through a freeze* by {mention(freeze.frozen_by)} {when(freeze.ends_at, now)}{_why(freeze)}"
 
 
-def forced_announcement(user_id: str, kind: str, repo: str, environment: str, freeze, now: float) -> Message:
-    """Told in the channel when an admin forces a deploy or rollback through a freeze."""
+def forced_announcement(user_id: str, kind: str, repo: str, environment: str, freeze, now: float, *,
+                        past_failed_builds: bool = False) -> Message:
+    """Told in the channel when an admin forces a deploy or rollback through a freeze, or past failed builds."""
+    through = []
+    if freeze is not None:
+        through.append(f"through the freeze set by {mention(freeze.frozen_by)}{_why(freeze)}")
+    if past_failed_builds:
+        through.append("past failed builds")
     return notice(
         f":ice_cube::boom: {mention(user_id)} forced a {escape(kind)} of {escape(repo)} to *{escape(environment)}* "
-        f"through the freeze set by {mention(freeze.frozen_by)}{_why(freeze)}"
+        + " and ".join(through)
     )
 
 

@@ -118,7 +118,8 @@ def ask_deploy(inv: Invocation, command: Command) -> None:
     plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
     _ensure_free(inv, repo, environment, plan.pipeline)
     ci = _ci_gate(inv, repo, ref.hash)
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, now=freezes.clock_of(inv.services)()))
+    now = freezes.clock_of(inv.services)()
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=force, now=now))
 
 
 def ask_rollback(inv: Invocation, command: Command) -> None:
@@ -129,7 +130,8 @@ def ask_rollback(inv: Invocation, command: Command) -> None:
     freeze = _freeze_gate(inv, repo, environment.name, force=force)
     plan = _rollback_plan(inv, repo, environment)
     _ensure_free(inv, repo, environment, plan.pipeline)
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), freeze=freeze, now=freezes.clock_of(inv.services)()))
+    now = freezes.clock_of(inv.services)()
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), freeze=freeze, forced=force, now=now))
 
 
 # --- the buttons: act once -----------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def confirm_deploy(inv: Invocation, value: dict) -> None:
             again = plan(repo, _environment(inv, repo, str(value.get("e", ""))))
             now = freezes.clock_of(inv.services)()
             freeze = freezes.blocking_freeze(inv.services.store, repo, again.environment.name, now=now) if value.get("x") else None
-            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, now=now))
+            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=bool(value.get("x")), now=now))
             return
     _start_once(inv, value, "deploy", plan)
 
@@ -170,7 +172,10 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     if "/" not in repo or not environment_name:
         raise UserError("That button's data is not readable; run the command again.")
     services.permissions.require(inv.user_id, kind, repo, environment_name)
-    freeze = _freeze_gate(inv, repo, environment_name, force=bool(value.get("x")))  # checked again on the click
+    forced = bool(value.get("x"))
+    if forced and not services.permissions.is_admin(inv.user_id):
+        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can confirm a forced deploy; nothing was started.")
+    freeze = _freeze_gate(inv, repo, environment_name, force=forced)  # checked again on the click
     key = f"{kind}:{value.get('k') or ''}"
     if not services.store.claim(key, inv.user_id):
         inv.reply(render.notice(f"That {kind} is already under way or done."))
@@ -211,9 +216,11 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     record = deploys.record_started(services.store, deploy_id, Pipeline.from_api(started))
     services.audit.record(inv.user_id, kind, target, ok=True, result=f"pipeline #{record.pipeline_number} started", detail=detail)
     inv.replace_with(deploy_render.started_note(record))
-    if freeze is not None:
+    if forced and (freeze is not None or value.get("a")):
         now = freezes.clock_of(services)()
-        inv.reply(freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, freeze, now), public=True)
+        announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, freeze, now,
+                                                         past_failed_builds=bool(value.get("a")))
+        inv.reply(announcement, public=True)
 
 
 # --- /bb deployments -----------------------------------------------------------------------------------

@@ -214,3 +214,13 @@ def test_running_builds_are_shown_and_a_failure_before_the_click_asks_again(bot,
     assert started(api) == [] and "*failed*" in text_of(again)
     click(bot, again, ids.CONFIRM_DEPLOY)
     assert len(started(api)) == 1
+
+
+def test_an_admins_force_past_failed_builds_is_announced(bot, api):
+    api.add_commit_status("acme", "api", "main", key="unit", state="FAILED", name="Unit tests")
+    assert "`--force` is for admins" in text_of(ask(bot, "deploy api main to staging --force", user_id=MERGER))
+    question = ask(bot, "deploy api main to staging --force")
+    answers = click(bot, question, ids.CONFIRM_DEPLOY, count=2)
+    (announced,) = [a for a in answers if a.get("response_type") == "in_channel"]
+    assert "forced a deploy of acme/api to *Staging* past failed builds" in text_of(announced)
+    assert len(started(api)) == 1
