@@ -12,7 +12,7 @@ def when(ends_at: float | None, now: float) -> str:
     if ends_at is None:
         return "until someone unfreezes it"
     fallback = datetime.fromtimestamp(ends_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"until <!date^{int(ends_at)}^{{date_short_pretty}} {{time}}|{fallback}> (in {age(ends_at - now)})"
+    return f"until <!date^{int(ends_at)}^{{date_short_pretty}} {{time}}|{fallback}> (in {age(ends_at - now + 59)})"
 
 
 def place(freeze) -> str:
