@@ -6,6 +6,7 @@ import json
 import pytest
 
 from bot.bitbucket import BearerToken, BitbucketClient, ResolvedRef, pipeline_body, pipeline_target_for
+from bot import builds
 from bot.builds import logs
 from tests import webhookkit
 from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, buttons_of, text_of
@@ -84,6 +85,10 @@ def test_a_failed_pipeline_names_its_step_and_shows_an_inert_tail_of_its_log(bot
     assert api.requests_to("GET", "/log")[0].headers["range"] == "bytes=-16384"
     job = bot.services.store.query("SELECT state, attempts FROM build_log_jobs")
     assert job == [{"state": "done", "attempts": 1}]
+    assert builds.check_lines(bot.services.store) == [("ok ", "failed builds: 0 log(s) waiting to be read")]
+    created = bot.services.store.query("SELECT created_at FROM build_log_jobs")[0]["created_at"]
+    assert logs.prune(bot.services.store, now=created + 6 * 86400) == 0
+    assert logs.prune(bot.services.store, now=created + 8 * 86400) == 1
 
 
 def test_a_log_that_cannot_be_read_gets_a_link(bot, api, slack):

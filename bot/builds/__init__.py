@@ -36,6 +36,12 @@ MIGRATIONS = [
 ]
 
 
+def check_lines(store) -> list[tuple[str, str]]:
+    from bot.builds.logs import check_lines as lines
+
+    return lines(store)
+
+
 def start_background(services, *, scheduler: bool = True) -> list:
     from bot.builds.logs import BuildLogReader
 

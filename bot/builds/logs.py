@@ -25,8 +25,21 @@ POLL_SECONDS = 1.0  # the router does not wake this reader: it looks this often
 LEASE_SECONDS = 120.0
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 2.0
+DONE_RETENTION_SECONDS = 7 * 86400
+PRUNE_EVERY_SECONDS = 3600.0
 
 _wakeup = threading.Event()
+
+
+def prune(store, *, now: float) -> int:
+    """Forget jobs done a week ago."""
+    return store.execute("DELETE FROM build_log_jobs WHERE state = 'done' AND created_at < ?", (now - DONE_RETENTION_SECONDS,)).rowcount
+
+
+def check_lines(store) -> list[tuple[str, str]]:
+    """For `check`: failed builds whose log is still to be read."""
+    waiting = store.query("SELECT COUNT(*) AS n FROM build_log_jobs WHERE state = 'pending'")[0]["n"]
+    return [("ok " if not waiting else " - ", f"failed builds: {waiting} log(s) waiting to be read")]
 
 
 def _transient(error: BitbucketError) -> bool:
@@ -42,8 +55,12 @@ class BuildLogReader(BackgroundLoop):
         self.bitbucket = bitbucket
         self.clock = clock
         self.owner = PROCESS_OWNER
+        self._pruned_at = 0.0
 
     def one_pass(self) -> bool:
+        if self.clock() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = self.clock()
+            prune(self.store, now=self._pruned_at)
         job = self._take()
         if job is None:
             return False
