@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import ids
+from bot import freeze_render, ids
+from bot.builds.render import deploy_ci_text
 from bot.bitbucket import BadRequest, BitbucketError
 from bot.render import (
     MAX_ITEMS_IN_LIST,
@@ -134,9 +135,6 @@ def rollback_changed(environment) -> str:
 def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = False, now: float = 0.0) -> Message:
     """The question, naming what goes where, with a button that starts it. `ci`: the commit's builds (failed ones
     turn the button into "Deploy anyway"); `freeze`: the freeze an admin's `--force` goes through."""
-    from bot import freeze_render
-    from bot.builds.render import deploy_ci_text
-
     where = environment_label(plan.environment.name, plan.environment.environment_type)
     runs = f"Runs the custom pipeline {code(plan.pipeline)} on commit {code(short(plan.ref.hash))}."
     if ci is not None:

@@ -139,3 +139,18 @@ def test_a_pull_requests_card_shows_the_build_state_of_its_source_commit(bot, ap
     assert "Builds: :x:" in text_of(card("Builds").to_api())  # an event on the same commit keeps the builds
     status("SUCCESSFUL", 2)
     assert "Builds: :white_check_mark:" in text_of(card("passed").to_api())
+
+
+def test_a_run_that_fails_again_gets_a_message_of_its_own(bot, api, slack):
+    status = fail_a_pipeline(api)["commit_status"]
+    bot.answer_text(bot.command("subscribe acme/api builds", channel_id=CHANNEL))
+    for state, minute in (("FAILED", 1), ("INPROGRESS", 2), ("FAILED", 3)):  # "rerun failed steps" keeps the number
+        payload = {"actor": api.user("ann"), "repository": webhookkit.repository_json(api, "acme", "api"),
+                   "commit_status": {**status, "state": state, "updated_on": f"2026-01-01T10:{minute:02d}:00+00:00"}}
+        assert webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:commit_status_updated", payload, WEBHOOK_SECRET).status_code == 200
+
+    def both_told():
+        messages = [m for m in slack.channel_messages(CHANNEL) if m.via == "chat.postMessage" and "Pipeline #1" in m.text]
+        return messages if len(messages) == 2 and all("Failed in step" in text_of(m.to_api()) for m in messages) else None
+
+    slack.wait_for(both_told, timeout=10)

@@ -14,8 +14,9 @@ from bot.builds.rules import pipeline_number
 from bot.render import Message, encode_value
 
 
-def anchor_for(repo: str, number: int) -> str:
-    return f"build:{repo}#{number}"
+def anchor_for(repo: str, number: int, updated_on: str = "") -> str:
+    """One message per failure: a run that fails again (Bitbucket's "rerun failed steps" keeps its number) gets its own."""
+    return f"build:{repo}#{number}@{updated_on}"
 
 
 def rerun_actions(repo: str, number: int) -> dict:
@@ -36,7 +37,7 @@ def failed_build_follow_up(payload: dict, repo: str, posts: list, writes: list, 
     if number is None:
         return posts, writes  # another CI system's build: its log is not Bitbucket's to show
     full_name = (payload.get("repository") or {}).get("full_name") or repo
-    anchor = anchor_for(repo, number)
+    anchor = anchor_for(repo, number, status.get("updated_on") or "")
     extra = [builds_render.log_pending(), rerun_actions(full_name, number)]
     changed, targets = [], []
     for post in posts:
