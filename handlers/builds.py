@@ -13,6 +13,7 @@ from bot.builds.rules import rerun_target
 from bot.commands import Command
 from bot.errors import NotAllowed, UserError
 from handlers.common import Invocation, split_repo
+from handlers.pull_requests import new_action_key
 
 RECENT = builds_render.MAX_PIPELINES
 
@@ -23,7 +24,7 @@ def list_builds(inv: Invocation, command: Command) -> None:
     branch = command.args.get("branch")
     filters = {"target.ref_name": branch} if branch else None
     pipelines = [Pipeline.from_api(p) for p in inv.services.bitbucket.list_pipelines(workspace, slug, filters=filters, limit=RECENT)]
-    inv.reply(builds_render.builds_list(repo, branch, pipelines, render.utcnow()))
+    inv.reply(builds_render.builds_list(repo, branch, pipelines, render.utcnow(), new_action_key()))
 
 
 def _writer(inv: Invocation, action: str, repo: str):
@@ -49,9 +50,9 @@ def rerun(inv: Invocation, value: dict) -> None:
     repo, number = _target(value)
     client = _writer(inv, "re-run builds", repo)
     workspace, slug = split_repo(repo)
-    key = f"rerun:{repo.lower()}#{number}"
+    key = f"rerun:{value.get('k') or ''}:{repo.lower()}#{number}"  # this button's: a double click re-runs once
     if not inv.services.store.claim(key, inv.user_id):
-        inv.reply(render.notice(f"Pipeline #{number} of {render.escape(repo)} was already re-run from here; see `/bb builds {render.escape(repo)}`."))
+        inv.reply(render.notice(f"That re-run of pipeline #{number} is already under way or done; see `/bb builds {render.escape(repo)}`."))
         return
     target = f"{repo}#pipeline-{number}"
     try:
@@ -74,7 +75,7 @@ def stop(inv: Invocation, value: dict) -> None:
     repo, number = _target(value)
     client = _writer(inv, "stop builds", repo)
     workspace, slug = split_repo(repo)
-    key = f"stop:{repo.lower()}#{number}"
+    key = f"stop:{value.get('k') or ''}:{repo.lower()}#{number}"
     if not inv.services.store.claim(key, inv.user_id):
         inv.reply(render.notice(f"Pipeline #{number} of {render.escape(repo)} is already being stopped."))
         return

@@ -19,8 +19,8 @@ def anchor_for(repo: str, number: int, updated_on: str = "") -> str:
     return f"build:{repo}#{number}@{updated_on}"
 
 
-def rerun_actions(repo: str, number: int) -> dict:
-    value = {"r": repo, "n": number}
+def rerun_actions(repo: str, number: int, key: str) -> dict:
+    value = {"r": repo, "n": number, "k": key}
     return {"type": "actions", "block_id": f"pipeline:{repo}#{number}"[:255], "elements": [
         {"type": "button", "text": {"type": "plain_text", "text": "Re-run", "emoji": True}, "action_id": ids.RERUN_PIPELINE,
          "value": encode_value(value)},
@@ -38,7 +38,7 @@ def failed_build_follow_up(payload: dict, repo: str, posts: list, writes: list, 
         return posts, writes  # another CI system's build: its log is not Bitbucket's to show
     full_name = (payload.get("repository") or {}).get("full_name") or repo
     anchor = anchor_for(repo, number, status.get("updated_on") or "")
-    extra = [builds_render.log_pending(), rerun_actions(full_name, number)]
+    extra = [builds_render.log_pending(), rerun_actions(full_name, number, f"relay@{status.get('updated_on') or ''}")]
     changed, targets = [], []
     for post in posts:
         message = Message(text=post.message.text, blocks=[*post.message.blocks, *extra])

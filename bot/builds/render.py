@@ -96,9 +96,9 @@ def pipeline_line(pipeline, now: datetime) -> str:
     )
 
 
-def pipeline_buttons(repo: str, pipeline) -> dict:
-    """Re-run for a finished pipeline, Stop for one that runs."""
-    value = {"r": repo, "n": pipeline.build_number}
+def pipeline_buttons(repo: str, pipeline, key: str = "") -> dict:
+    """Re-run for a finished pipeline, Stop for one that runs. `key`: the message's own, so a double click acts once."""
+    value = {"r": repo, "n": pipeline.build_number, "k": key}
     if pipeline.state == "COMPLETED":
         elements = [_button("Re-run", ids.RERUN_PIPELINE, value)]
     else:
@@ -106,14 +106,14 @@ def pipeline_buttons(repo: str, pipeline) -> dict:
     return {"type": "actions", "block_id": f"pipeline:{repo}#{pipeline.build_number}"[:255], "elements": elements}
 
 
-def builds_list(repo: str, branch: str | None, pipelines: list, now: datetime) -> Message:
+def builds_list(repo: str, branch: str | None, pipelines: list, now: datetime, key: str = "") -> Message:
     where = f"{escape(repo)}" + (f" on {code(branch)}" if branch else "")
     if not pipelines:
         return notice(f"No pipelines have run in {where} yet.")
     blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": truncate(f"Latest pipelines of {repo}" + (f" on {branch}" if branch else ""), 150)}}]
     for pipeline in pipelines[:MAX_PIPELINES]:
         blocks.append(_section(pipeline_line(pipeline, now)))
-        blocks.append(pipeline_buttons(repo, pipeline))
+        blocks.append(pipeline_buttons(repo, pipeline, key))
     fallback = f"Latest pipelines of {where}: " + "; ".join(
         f"#{p.build_number} {STATE_WORDS.get(pipeline_state(p), ('', pipeline_state(p).lower()))[1]}" for p in pipelines[:MAX_PIPELINES]
     )
