@@ -67,15 +67,19 @@ PULL_REQUEST_MERGE = PULL_REQUEST + "/merge"
 PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
+PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
 BRANCH = REPOSITORY + "/refs/branches/{name}"
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
 COMMIT = REPOSITORY + "/commit/{commit}"
+COMMIT_STATUSES = COMMIT + "/statuses"
 HOOKS = REPOSITORY + "/hooks"
 HOOK = HOOKS + "/{uid}"
 PIPELINES = REPOSITORY + "/pipelines/"
 PIPELINE = REPOSITORY + "/pipelines/{pipeline_uuid}"
 PIPELINE_STOP = PIPELINE + "/stopPipeline"
+PIPELINE_STEPS = PIPELINE + "/steps/"
+PIPELINE_STEP_LOG = PIPELINE + "/steps/{step_uuid}/log"
 ENVIRONMENTS = REPOSITORY + "/environments/"
 DEPLOYMENTS = REPOSITORY + "/deployments/"
 
@@ -97,10 +101,12 @@ ENDPOINTS = (
     ("DELETE", PULL_REQUEST_APPROVE),
     ("POST", PULL_REQUEST_REQUEST_CHANGES),
     ("DELETE", PULL_REQUEST_REQUEST_CHANGES),
+    ("GET", PULL_REQUEST_STATUSES),
     ("GET", BRANCH),
     ("GET", TAG),
     ("POST", TAGS),
     ("GET", COMMIT),
+    ("GET", COMMIT_STATUSES),
     ("GET", HOOKS),
     ("POST", HOOKS),
     ("DELETE", HOOK),
@@ -108,6 +114,8 @@ ENDPOINTS = (
     ("POST", PIPELINES),
     ("GET", PIPELINE),
     ("POST", PIPELINE_STOP),
+    ("GET", PIPELINE_STEPS),
+    ("GET", PIPELINE_STEP_LOG),
     ("GET", ENVIRONMENTS),
     ("GET", DEPLOYMENTS),
 )
@@ -603,6 +611,10 @@ class Pipeline:
     created_on: datetime | None
     completed_on: datetime | None
     url: str | None
+    trigger: str | None = None  # PUSH | MANUAL | SCHEDULE | …
+    selector_type: str | None = None  # default | branches | tags | custom | pull-requests
+    build_seconds: int | None = None
+    target: Mapping | None = None  # the target as Bitbucket gave it: what a re-run runs again
 
     @classmethod
     def from_api(cls, data: Mapping) -> "Pipeline":
@@ -623,6 +635,42 @@ class Pipeline:
             completed_on=parse_timestamp(data.get("completed_on")),
             # The API has no link to the result page; this is the address Bitbucket's web UI uses.
             url=f"{repository_url}/pipelines/results/{build_number}" if repository_url and build_number else None,
+            trigger=_dig(data, "trigger", "name"),
+            selector_type=_dig(data, "target", "selector", "type"),
+            build_seconds=data.get("build_seconds_used"),
+            target=data.get("target") if isinstance(data.get("target"), Mapping) else None,
+        )
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    uuid: str
+    name: str | None
+    state: str | None  # PENDING | READY | IN_PROGRESS | COMPLETED
+    result: str | None  # once COMPLETED: SUCCESSFUL | FAILED | ERROR | STOPPED | NOT_RUN | EXPIRED
+
+    @classmethod
+    def from_api(cls, data: Mapping) -> "PipelineStep":
+        return cls(uuid=data["uuid"], name=data.get("name"), state=_dig(data, "state", "name"),
+                   result=_dig(data, "state", "result", "name"))
+
+
+@dataclass(frozen=True)
+class CommitStatus:
+    key: str
+    name: str
+    state: str  # SUCCESSFUL | FAILED | INPROGRESS | STOPPED
+    url: str | None
+    refname: str | None
+    commit: str | None
+    updated_on: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping) -> "CommitStatus":
+        return cls(
+            key=str(data.get("key") or ""), name=data.get("name") or str(data.get("key") or "build"),
+            state=data.get("state") or "", url=data.get("url"), refname=data.get("refname"),
+            commit=_dig(data, "commit", "hash"), updated_on=parse_timestamp(data.get("updated_on") or data.get("created_on")),
         )
 
 
@@ -889,6 +937,34 @@ class BitbucketClient:
     def stop_pipeline(self, ws: str, slug: str, uuid: str) -> None:
         self._call("POST", self._url(PIPELINE_STOP, workspace=ws, repo_slug=slug, pipeline_uuid=uuid))
 
+    def list_pipeline_steps(self, ws: str, slug: str, uuid: str) -> list[dict]:
+        return self._collect(self._url(PIPELINE_STEPS, workspace=ws, repo_slug=slug, pipeline_uuid=uuid))[0]
+
+    def get_step_log_tail(self, ws: str, slug: str, uuid: str, step_uuid: str, *, max_bytes: int = 16384) -> str:
+        """The end of a step's log (a Range request for its last `max_bytes`), as text. A finished step's log
+        answers 307 to its storage; `requests` follows it (and drops our credentials on the way)."""
+        url = self._url(PIPELINE_STEP_LOG, workspace=ws, repo_slug=slug, pipeline_uuid=uuid, step_uuid=step_uuid)
+        try:
+            response = self._request("GET", url, headers={"Range": f"bytes=-{int(max_bytes)}", "Accept": "*/*"})
+        except BitbucketError as error:
+            if error.status == 416:  # an empty log has no last bytes
+                return ""
+            raise
+        content = response.content
+        if response.status_code == 200 and len(content) > max_bytes:  # the Range was not honoured
+            content = content[-max_bytes:]
+        return content.decode("utf-8", errors="replace")
+
+    def list_pull_request_statuses(self, ws: str, slug: str, pr_id: int, *, limit: int | None = 100) -> list[dict]:
+        """Commit statuses (builds) of a pull request, newest first."""
+        params = {"sort": "-updated_on", "pagelen": MAX_PAGELEN}
+        return self._collect(self._pr_url(PULL_REQUEST_STATUSES, ws, slug, pr_id), params, limit)[0]
+
+    def list_commit_statuses(self, ws: str, slug: str, commit: str, *, limit: int | None = 100) -> list[dict]:
+        """Commit statuses (builds) of a commit, newest first."""
+        params = {"sort": "-updated_on", "pagelen": MAX_PAGELEN}
+        return self._collect(self._url(COMMIT_STATUSES, workspace=ws, repo_slug=slug, commit=commit), params, limit)[0]
+
     def list_environments(self, ws: str, slug: str) -> list[dict]:
         # No pagelen: swagger documents none for environments or deployments, and Bitbucket rejects
         # page lengths it does not allow instead of clamping them.
@@ -964,7 +1040,7 @@ class BitbucketClient:
             raise ServerError(response.status_code, "Bitbucket sent an answer that is not JSON") from None
 
     def _request(self, method: str, url: str, *, params: Mapping | None = None, json: Any = None,
-                 idempotent: bool = True) -> requests.Response:
+                 idempotent: bool = True, headers: Mapping[str, str] | None = None) -> requests.Response:
         """Send, retrying what is safe to retry.
 
         `idempotent=False` marks writes that must not happen twice (create a pull request or tag, merge,
@@ -977,6 +1053,8 @@ class BitbucketClient:
         auth_renewed = False
         while True:
             request_kwargs = self._request_kwargs(params, json)  # may fetch an OAuth token; its failures are final
+            if headers:
+                request_kwargs["headers"].update(headers)
             try:
                 return self._send(method, url, request_kwargs)
             except Unauthorized:

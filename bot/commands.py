@@ -243,6 +243,64 @@ def _parse_tag(tokens: list[str]) -> Command:
     raise UsageError("`tag` needs a repository and a tag name.")
 
 
+FORCE_FLAGS = ("--force", "\u2014force", "-force")  # Slack may turn `--` into an em dash
+
+
+def _take_force(tokens: list[str]) -> tuple[list[str], bool]:
+    kept = [t for t in tokens if t.lower() not in FORCE_FLAGS]
+    return kept, len(kept) != len(tokens)
+
+
+def _forced(parse: Callable[[list[str]], Command]) -> Callable[[list[str]], Command]:
+    """`--force` anywhere in the command: an admin's way through a freeze or past failed builds."""
+
+    def parse_forced(tokens: list[str]) -> Command:
+        kept, force = _take_force(tokens)
+        command = parse(kept)
+        return Command(command.name, {**command.args, "force": True}, command.repo) if force else command
+
+    return parse_forced
+
+
+def parse_duration(token: str) -> int:
+    """`2h`, `3d`, `90m`, `1w` → seconds, for `for DURATION`."""
+    try:
+        return parse_age(token)
+    except UsageError:
+        raise UsageError(f"`for {_code(token)}` is not a duration: write it like `2h`, `3d` or `1w`.") from None
+
+
+def _parse_freeze(tokens: list[str]) -> Command:
+    """`freeze [REPO] ENV|all [for DURATION] [REASON…]`."""
+    if not tokens:
+        raise UsageError("`freeze` needs an environment (or `all`), like `/bb freeze api production for 2h release day`.")
+    if len(tokens) == 1 or tokens[1].lower() == "for":
+        repo, environment, rest = None, tokens[0], tokens[1:]
+    else:
+        repo, environment, rest = parse_repo(tokens[0]), tokens[1], tokens[2:]
+    seconds = None
+    if rest and rest[0].lower() == "for":
+        if len(rest) < 2:
+            raise UsageError("`for` needs a duration, like `for 2h` or `for 3d`.")
+        seconds, rest = parse_duration(rest[1]), rest[2:]
+    return Command("freeze", {"environment": environment, "seconds": seconds, "reason": " ".join(rest).strip()}, repo)
+
+
+def _parse_unfreeze(tokens: list[str]) -> Command:
+    if len(tokens) == 1:
+        return Command("unfreeze", {"environment": tokens[0]})
+    if len(tokens) == 2:
+        return Command("unfreeze", {"environment": tokens[1]}, parse_repo(tokens[0]))
+    raise UsageError("`unfreeze` needs a repository and an environment (or `all`), like `/bb unfreeze api production`.")
+
+
+def _parse_builds(tokens: list[str]) -> Command:
+    if len(tokens) > 2:
+        raise UsageError("`builds` takes a repository and at most one branch, like `/bb builds api main`.")
+    repo = parse_repo(tokens[0]) if tokens else None
+    return Command("builds", {"branch": tokens[1] if len(tokens) == 2 else None}, repo)
+
+
 def _parse_deploy(tokens: list[str]) -> Command:
     lowered = [t.lower() for t in tokens]
     if "to" not in lowered:
@@ -366,9 +424,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("merge", "/bb merge REPO ID [merge_commit|squash|fast_forward]", "merges a pull request after you confirm", _parse_merge),
     CommandSpec("decline", "/bb decline REPO ID", "declines a pull request after you confirm", _parse_decline, ("reject",)),
     CommandSpec("tag", "/bb tag REPO NAME [REF]", "tags a branch, tag or commit (default: the main branch)", _parse_tag, (), "Releases"),
-    CommandSpec("deploy", "/bb deploy REPO REF to ENV", "runs the deploy pipeline for ENV on REF, after you confirm", _parse_deploy, (), "Releases"),
-    CommandSpec("rollback", "/bb rollback REPO ENV", "deploys again what ENV ran before its current release", _parse_rollback, (), "Releases"),
+    CommandSpec("deploy", "/bb deploy REPO REF to ENV [--force]", "runs the deploy pipeline for ENV on REF, after you confirm (`--force`: an admin's way through a freeze)", _forced(_parse_deploy), (), "Releases"),
+    CommandSpec("rollback", "/bb rollback REPO ENV [--force]", "deploys again what ENV ran before its current release", _forced(_parse_rollback), (), "Releases"),
     CommandSpec("deployments", "/bb deployments REPO", "each environment and what is deployed there", _optional_repo("deployments"), ("environments", "envs"), "Releases"),
+    CommandSpec("freeze", "/bb freeze REPO ENV|all [for DURATION] [REASON…]", "stops deploys and rollbacks to ENV (or every environment) until unfrozen or DURATION ends", _parse_freeze, (), "Releases"),
+    CommandSpec("unfreeze", "/bb unfreeze REPO ENV|all", "ends a deploy freeze", _parse_unfreeze, ("thaw",), "Releases"),
+    CommandSpec("freezes", "/bb freezes [REPO]", "the deploy freezes in force", _optional_repo("freezes"), (), "Releases"),
+    CommandSpec("builds", "/bb builds REPO [BRANCH]", "the latest pipelines, with Re-run and Stop buttons", _parse_builds, ("pipelines", "ci"), "Builds"),
     CommandSpec("subscribe", "/bb subscribe REPO [pullrequests|pushes|tags|builds…] [branch:GLOB]", "relays REPO's events into this channel", _parse_subscribe, ("sub", "follow"), "Channel"),
     CommandSpec("unsubscribe", "/bb unsubscribe REPO", "stops relaying REPO here", _optional_repo("unsubscribe"), ("unsub", "unfollow"), "Channel"),
     CommandSpec("subscriptions", "/bb subscriptions", "what this channel relays", _no_args("subscriptions"), ("subs",), "Channel"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import ids
+from bot import freeze_render, ids
+from bot.builds.render import deploy_ci_text
 from bot.bitbucket import BadRequest, BitbucketError
 from bot.render import (
     MAX_ITEMS_IN_LIST,
@@ -131,11 +132,21 @@ def rollback_changed(environment) -> str:
     )
 
 
-def deploy_confirmation(plan, key: str) -> Message:
-    """The question, naming what goes where, with a button that starts it."""
+def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = False, now: float = 0.0) -> Message:
+    """The question, naming what goes where, with a button that starts it. `ci`: the commit's builds (failed ones
+    turn the button into "Deploy anyway"); `freeze`: the freeze an admin's `--force` goes through."""
     where = environment_label(plan.environment.name, plan.environment.environment_type)
     runs = f"Runs the custom pipeline {code(plan.pipeline)} on commit {code(short(plan.ref.hash))}."
+    if ci is not None:
+        runs += "\n" + deploy_ci_text(ci)
+    if freeze is not None:
+        runs += "\n" + freeze_render.forced_warning(freeze, now)
     value = {"r": plan.repo, "e": plan.environment.name, "t": plan.ref.kind, "n": plan.ref.name, "h": plan.ref.hash, "k": key}
+    if forced or freeze is not None:
+        value["x"] = 1  # an admin's --force: the click checks again that an admin clicks
+    anyway = bool(ci is not None and ci.failed)
+    if anyway:
+        value["a"] = 1  # failed builds were shown and accepted
     env_name = truncate(plan.environment.name, 40)
     if plan.kind == "rollback":
         question = (
@@ -145,11 +156,14 @@ def deploy_confirmation(plan, key: str) -> Message:
         )
         value["f"] = plan.rollback_from.commit
         return confirmation(
-            question, confirm_text=f"Roll back {env_name}", confirm_action=ids.CONFIRM_ROLLBACK, value=value, danger=plan.production
+            question, confirm_text=f"Force roll back {env_name}" if freeze is not None else f"Roll back {env_name}",
+            confirm_action=ids.CONFIRM_ROLLBACK, value=value, danger=plan.production or freeze is not None,
         )
     question = f"Deploy *{escape(plan.repo)}* {ref_label(plan.ref.kind, plan.ref.name, plan.ref.hash)} to {where}?\n{runs}"
+    confirm_text = "Deploy anyway" if anyway else f"Force deploy to {env_name}" if freeze is not None else f"Deploy to {env_name}"
     return confirmation(
-        question, confirm_text=f"Deploy to {env_name}", confirm_action=ids.CONFIRM_DEPLOY, value=value, danger=plan.production
+        question, confirm_text=confirm_text, confirm_action=ids.CONFIRM_DEPLOY, value=value,
+        danger=plan.production or anyway or freeze is not None,
     )
 
 

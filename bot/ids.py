@@ -13,6 +13,10 @@ CONFIRM_DECLINE = "bb_confirm_decline"
 CONFIRM_DEPLOY = "bb_confirm_deploy"
 CONFIRM_ROLLBACK = "bb_confirm_rollback"
 CANCEL = "bb_cancel"
+# Builds (issue 11): pipelines' buttons, and the merge gate.
+RERUN_PIPELINE = "bb_rerun_pipeline"
+STOP_PIPELINE = "bb_stop_pipeline"
+ASK_MERGE_ANYWAY = "bb_ask_merge_anyway"  # an admin's merge over failed or running builds: opens MERGE_ANYWAY_MODAL
 # Links (a button with a url still sends a block_actions payload that needs an ack).
 OPEN_LINK = "bb_open_link"
 
@@ -22,3 +26,5 @@ PR_SOURCE_BLOCK, PR_SOURCE_INPUT = "source", "source_input"
 PR_DEST_BLOCK, PR_DEST_INPUT = "destination", "destination_input"
 PR_TITLE_BLOCK, PR_TITLE_INPUT = "title", "title_input"
 PR_DESCRIPTION_BLOCK, PR_DESCRIPTION_INPUT = "description", "description_input"
+MERGE_ANYWAY_MODAL = "bb_merge_anyway"
+MERGE_REASON_BLOCK, MERGE_REASON_INPUT = "reason", "reason_input"

@@ -28,7 +28,8 @@ MIGRATIONS = [
     )),
 ]
 
-ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer"}
+ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer",
+                   "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer"}
 
 
 @dataclass(frozen=True)

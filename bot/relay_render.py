@@ -121,11 +121,20 @@ def pull_request_card(repo: str, data: dict) -> Message:
         render.reviewers_line(pr),
         state,
     ]
+    builds = builds_line(data)
+    if builds:
+        lines.append(builds)
     blocks: list = [_section("\n".join(lines))]
     if pr.state == "OPEN":
         blocks.append(card_buttons(repo, pr))
     fallback = f"#{pr.id} {render.escape(render.truncate(pr.title, 200))} by {_account_name(pr.author)} in {render.escape(repo)}: {_plain_state(pr)}"
     return render.message(fallback, blocks)
+
+
+def builds_line(data: dict) -> str | None:
+    from bot.builds.pr_cards import builds_line as line  # the builds feature owns the stored `builds`
+
+    return line(data) if data.get("builds") else None
 
 
 def pull_request_state_line(pr: PullRequest, data: dict) -> str:

@@ -22,6 +22,7 @@ def mrkdwn_to_text(text: str) -> str:
     text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
     text = re.sub(r"<@([A-Z0-9]+)(?:\|[^>]*)?>", r"@\1", text)
     text = re.sub(r"<!(channel|here|everyone)>", r"@\1", text)
+    text = re.sub(r"<!date\^[^|>]*\|([^>]*)>", r"\1", text)  # a date in the reader's time zone: its fallback here
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from bot import deploy_render, deploys, ids, render
+from bot import deploy_render, deploys, freeze_render, freezes, ids, render
 from bot.bitbucket import (
-    BitbucketError, Deployment, Environment, NotFound, Pipeline, ResolvedRef, outcome_unknown, pipeline_body,
+    BitbucketError, CommitStatus, Deployment, Environment, NotFound, Pipeline, ResolvedRef, outcome_unknown, pipeline_body,
     pipeline_target_for,
 )
+from bot.builds import rules as build_rules
 from bot.commands import Command
-from bot.errors import UserError
+from bot.errors import NotAllowed, UserError
 from handlers.common import Invocation, split_repo
 from handlers.pull_requests import acting_client, new_action_key
 
@@ -73,26 +74,64 @@ def _rollback_plan(inv: Invocation, repo: str, environment: Environment) -> depl
     return deploys.DeployPlan("rollback", repo, environment, ref, _pipeline(inv, environment), current, earlier)
 
 
+# --- the gates: freezes and builds -----------------------------------------------------------------------
+
+
+def _freeze_gate(inv: Invocation, repo: str, environment_name: str, *, force: bool):
+    """The freeze a deploy would go through (only with an admin's `--force`); refused otherwise."""
+    now = freezes.clock_of(inv.services)()
+    freeze = freezes.blocking_freeze(inv.services.store, repo, environment_name, now=now)
+    if freeze is None:
+        return None
+    if not force:
+        raise UserError(freeze_render.refusal(freeze, environment_name, now))
+    if not inv.services.permissions.is_admin(inv.user_id):
+        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can push a deploy through a freeze with `--force`. "
+                         + freeze_render.refusal(freeze, environment_name, now))
+    return freeze
+
+
+def _require_force_allowed(inv: Invocation, command: Command) -> bool:
+    force = bool(command.args.get("force"))
+    if force and not inv.services.permissions.is_admin(inv.user_id):
+        raise NotAllowed("`--force` is for admins (listed in `CHATOPS_ADMINS`); nothing was started.")
+    return force
+
+
+def _ci_gate(inv: Invocation, repo: str, commit: str) -> build_rules.Gate:
+    """The builds of the commit a deploy would run."""
+    workspace, slug = split_repo(repo)
+    statuses = [CommitStatus.from_api(s) for s in inv.services.bitbucket.list_commit_statuses(workspace, slug, commit)]
+    return build_rules.gate(statuses)
+
+
 # --- /bb deploy, /bb rollback: the question ----------------------------------------------------------
 
 
 def ask_deploy(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
+    force = _require_force_allowed(inv, command)
     environment = _environment(inv, repo, command.args["environment"])
     inv.services.permissions.require(inv.user_id, "deploy", repo, environment.name)
+    freeze = _freeze_gate(inv, repo, environment.name, force=force)
     ref = _resolve(inv, repo, command.args["ref"])
     plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
     _ensure_free(inv, repo, environment, plan.pipeline)
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key()))
+    ci = _ci_gate(inv, repo, ref.hash)
+    now = freezes.clock_of(inv.services)()
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=force, now=now))
 
 
 def ask_rollback(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
+    force = _require_force_allowed(inv, command)
     environment = _environment(inv, repo, command.args["environment"])
     inv.services.permissions.require(inv.user_id, "rollback", repo, environment.name)
+    freeze = _freeze_gate(inv, repo, environment.name, force=force)
     plan = _rollback_plan(inv, repo, environment)
     _ensure_free(inv, repo, environment, plan.pipeline)
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key()))
+    now = freezes.clock_of(inv.services)()
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), freeze=freeze, forced=force, now=now))
 
 
 # --- the buttons: act once -----------------------------------------------------------------------------
@@ -103,6 +142,16 @@ def confirm_deploy(inv: Invocation, value: dict) -> None:
         ref = ResolvedRef(str(value["t"]), str(value["n"]), str(value["h"]))  # what the person was shown
         return deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
 
+    repo = str(value.get("r", ""))
+    if "/" in repo and value.get("h") and not value.get("a"):
+        ci = _ci_gate(inv, repo, str(value["h"]))
+        if ci.failed:  # builds failed since the question: ask again, with the explicit "Deploy anyway"
+            inv.services.permissions.require(inv.user_id, "deploy", repo, str(value.get("e", "")))
+            again = plan(repo, _environment(inv, repo, str(value.get("e", ""))))
+            now = freezes.clock_of(inv.services)()
+            freeze = freezes.blocking_freeze(inv.services.store, repo, again.environment.name, now=now) if value.get("x") else None
+            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=bool(value.get("x")), now=now))
+            return
     _start_once(inv, value, "deploy", plan)
 
 
@@ -123,6 +172,10 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     if "/" not in repo or not environment_name:
         raise UserError("That button's data is not readable; run the command again.")
     services.permissions.require(inv.user_id, kind, repo, environment_name)
+    forced = bool(value.get("x"))
+    if forced and not services.permissions.is_admin(inv.user_id):
+        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can confirm a forced deploy; nothing was started.")
+    freeze = _freeze_gate(inv, repo, environment_name, force=forced)  # checked again on the click
     key = f"{kind}:{value.get('k') or ''}"
     if not services.store.claim(key, inv.user_id):
         inv.reply(render.notice(f"That {kind} is already under way or done."))
@@ -136,6 +189,10 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
         raise
     target = f"{repo}@{plan.environment.name}"
     detail = {"ref": plan.ref.name, "commit": plan.ref.hash, "pipeline": plan.pipeline}
+    if freeze is not None:
+        detail["forced_through_freeze"] = freeze.id
+    if value.get("a"):
+        detail["despite_failed_builds"] = True
     workspace, slug = split_repo(repo)
     try:
         started = acting_client(inv).trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
@@ -159,6 +216,11 @@ def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
     record = deploys.record_started(services.store, deploy_id, Pipeline.from_api(started))
     services.audit.record(inv.user_id, kind, target, ok=True, result=f"pipeline #{record.pipeline_number} started", detail=detail)
     inv.replace_with(deploy_render.started_note(record))
+    if forced and (freeze is not None or value.get("a")):
+        now = freezes.clock_of(services)()
+        announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, freeze, now,
+                                                         past_failed_builds=bool(value.get("a")))
+        inv.reply(announcement, public=True)
 
 
 # --- /bb deployments -----------------------------------------------------------------------------------

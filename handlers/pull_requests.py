@@ -10,6 +10,7 @@ from bot import accounts, ids, render
 from bot.bitbucket import PullRequest, outcome_unknown
 from bot.commands import Command
 from bot.errors import UserError
+from handlers import merge_gate
 from handlers.common import Invocation, split_repo
 
 
@@ -134,7 +135,7 @@ def ask_merge(inv: Invocation, command: Command) -> None:
     pr = _open_pull_request(inv, repo, command.args["pr_id"])
     if pr.draft:  # the card's rule: Bitbucket refuses to merge a draft, so no confirmation is offered
         raise UserError(render.draft_not_mergeable(repo, pr))
-    inv.reply(render.merge_confirmation(repo, pr, command.args.get("strategy"), new_action_key()))
+    inv.reply(merge_gate.confirmation(inv, repo, pr, command.args.get("strategy"), new_action_key()))
 
 
 def ask_decline(inv: Invocation, command: Command) -> None:
@@ -154,6 +155,8 @@ def ask_decline_button(inv: Invocation, value: dict) -> None:
 
 def confirm_merge(inv: Invocation, value: dict) -> None:
     repo, pr_id, strategy = value["r"], int(value["p"]), value.get("s")
+    if merge_gate.gated_on_click(inv, value):  # builds went red since the question
+        return
 
     def merge(client, workspace, slug):
         return client.merge_pull_request(workspace, slug, pr_id, strategy=strategy)

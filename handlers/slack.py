@@ -14,7 +14,7 @@ from slack_bolt import App
 from bot import commands, ids, render
 from bot.errors import UsageError
 from bot.services import Services
-from handlers import accounts, admin, deploys, insights, pull_requests, relay, reminders
+from handlers import accounts, admin, builds, deploys, freezes, insights, merge_gate, pull_requests, relay, reminders
 from handlers.common import Invocation, run_safely
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ COMMAND_HANDLERS = {
     **deploys.COMMAND_HANDLERS,
     **accounts.COMMAND_HANDLERS,
     **insights.COMMAND_HANDLERS,
+    **builds.COMMAND_HANDLERS,
+    **freezes.COMMAND_HANDLERS,
 }
 
 
@@ -45,6 +47,8 @@ ACTION_HANDLERS = {
     **reminders.ACTION_HANDLERS,
     **deploys.ACTION_HANDLERS,
     **accounts.ACTION_HANDLERS,
+    **builds.ACTION_HANDLERS,
+    **merge_gate.ACTION_HANDLERS,
 }
 
 # Buttons that only open a link still send a click; it needs an ack and nothing else.
@@ -108,6 +112,8 @@ def register(app: App, services: Services) -> None:
             pull_requests.create_and_announce(inv, fields["repo"], fields["source"], fields["destination"], title, fields["description"])
 
         services.submit(run_safely, inv, work)
+
+    merge_gate.register_views(app, services, _invocation)
 
     @app.error
     def on_error(error, body):

@@ -329,7 +329,27 @@ def test_the_bots_token_and_peoples_tokens_never_mix(tmp_path, slack, repo):
         ("GET", "pullrequests"): {"chatops-bot"},  # the list
         ("POST", "approve"): {"alice"},
         ("GET", "1"): {"chatops-bot"},  # reading the card back, and before the merge
+        ("GET", "statuses"): {"chatops-bot"},  # its builds, for the merge gate (asked, and again on the click)
         ("POST", "merge"): {"alice"},
     }
     pr = repo.pull_request("acme", "api", 1)
     assert pr["state"] == "MERGED" and pr["closed_by"]["nickname"] == "alice"
+
+
+def test_a_linked_person_reruns_and_stops_builds_as_themselves_without_the_role(app, repo):
+    """Re-run and Stop need `merger`, or a linked account: then Bitbucket's own permissions decide."""
+    repo.set_pipeline_script("acme", "api", None, "FAILED")
+    log_in(app, repo, "bob", "U2")
+    client_body = {"target": {"type": "pipeline_ref_target", "ref_type": "branch", "ref_name": "main"}}
+    first = requests.post(f"{repo.base_url}/repositories/acme/api/pipelines/", json=client_body,
+                          headers={"Authorization": f"Bearer {BITBUCKET_TOKEN}"}, timeout=5).json()
+    repo.advance_pipeline("acme", "api", first["uuid"], "COMPLETED", "FAILED")
+    listing = app.answers(app.command("builds api", user_id="U2"))[0]
+    rerun = app.click(ids.RERUN_PIPELINE, button(listing, ids.RERUN_PIPELINE)["value"], user_id="U2")
+    assert "re-ran pipeline #1" in app.answer_text(rerun)
+    started = repo.requests_to("POST", "/pipelines/")[-1]
+    assert whose(repo, started.headers["authorization"]) == "bob"
+    listing = app.answers(app.command("builds api", user_id="U2"))[0]
+    stop = app.click(ids.STOP_PIPELINE, button(listing, ids.STOP_PIPELINE)["value"], user_id="U2")
+    assert "stopped pipeline #2" in app.answer_text(stop)
+    assert whose(repo, repo.requests_to("POST", "stopPipeline")[-1].headers["authorization"]) == "bob"

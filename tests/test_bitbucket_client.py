@@ -575,6 +575,12 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
     templates = {value for name, value in vars(bitbucket).items()
                  if name.isupper() and isinstance(value, str) and value.startswith("/")}
     assert templates == {template for _, template in bitbucket.ENDPOINTS}
+    # Builds (issue 11): steps, the step log, stopPipeline, and the statuses of pull requests and commits.
+    for call in (("GET", bitbucket.PIPELINE_STEPS), ("GET", bitbucket.PIPELINE_STEP_LOG), ("POST", bitbucket.PIPELINE_STOP),
+                 ("GET", bitbucket.PULL_REQUEST_STATUSES), ("GET", bitbucket.COMMIT_STATUSES)):
+        assert call in bitbucket.ENDPOINTS, call
+    log_answers = swagger_paths[bitbucket.PIPELINE_STEP_LOG]["get"]["responses"]
+    assert {"200", "307", "404", "416"} <= set(log_answers)  # what get_step_log_tail handles
 
 
 # --- parsing -------------------------------------------------------------------------------------------

@@ -98,6 +98,31 @@ def test_deploy_forms():
     assert "to ENV" in usage_error("deploy api v1").message
 
 
+def test_force_is_taken_from_anywhere_in_deploy_and_rollback():
+    assert parse("deploy api v1 to prod --force").args == {"ref": "v1", "environment": "prod", "force": True}
+    assert parse("deploy --force api v1 to prod").repo == RepoRef(None, "api")
+    assert parse("rollback api prod \u2014force").args == {"environment": "prod", "force": True}  # Slack's em dash
+
+
+def test_freeze_forms():
+    command = parse("freeze acme/api production for 2h release day")
+    assert command.repo == RepoRef("acme", "api")
+    assert command.args == {"environment": "production", "seconds": 7200, "reason": "release day"}
+    assert parse("freeze api all").args == {"environment": "all", "seconds": None, "reason": ""}
+    assert parse("freeze production for 1d").repo is None
+    assert "`for soon` is not a duration" in usage_error("freeze api prod for soon").message
+    assert "needs a duration" in usage_error("freeze api prod for").message
+    assert parse("unfreeze api all").args == {"environment": "all"}
+    assert parse("freezes").repo is None and parse("freezes api").repo == RepoRef(None, "api")
+
+
+def test_builds_forms():
+    assert parse("builds acme/api release/1.4").args == {"branch": "release/1.4"}
+    assert parse("builds").repo is None
+    assert "at most one branch" in usage_error("builds api main extra").message
+    assert usage_error("biulds api").suggestion == "builds"
+
+
 def test_rollback_forms():
     assert parse("rollback api production").args == {"environment": "production"}
     assert parse("rollback production").repo is None
@@ -175,6 +200,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
         "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger",
         "stats": "stats a/b 7d", "digest": "digest a/b",
+        "builds": "builds a/b", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
     }
     assert set(examples) == {spec.name for spec in commands.COMMANDS}
     for name, text in examples.items():

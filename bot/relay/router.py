@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 from bot import metrics, outbox, relay_render
 from bot.background import BackgroundLoop, foreground_busy
+from bot.builds.pr_cards import card_updates as pull_request_cards
+from bot.builds.pr_cards import keep_builds
+from bot.builds.relay import failed_build_follow_up
 from bot.relay.intake import router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
 from bot.relay.subscriptions import Subscription, working_subscriptions
@@ -113,6 +116,7 @@ def _plan_pull_request(db, event_key: str, payload: dict, repo: str, subscriptio
     if not isinstance(incoming.get("id"), int):
         raise Malformed("`pullrequest.id` is not a number")
     row = db.execute("SELECT data FROM relay_pull_requests WHERE repo = ? AND pr_id = ?", (repo, incoming["id"])).fetchone()
+    keep_builds(json.loads(row[0]) if row else None, incoming)
     current = newer_pull_request(json.loads(row[0]) if row else None, incoming)
     writes = []
     if current is incoming:
@@ -143,7 +147,10 @@ def _plan_build(db, payload: dict, repo: str, main_branch: str, subscriptions: l
                    updated_on = excluded.updated_on""",
             (repo, refname, series, status.get("key") or "", status.get("state") or "", status.get("updated_on") or ""),
         ))
-    return ([] if note is None else plan_build(payload, repo, note, subscriptions)), writes
+    posts = [] if note is None else plan_build(payload, repo, note, subscriptions)
+    card_posts, card_writes = pull_request_cards(db, payload, repo, subscriptions)  # the build state on PR cards
+    posts, writes = failed_build_follow_up(payload, repo, posts, writes + card_writes)  # a failed pipeline: Re-run, its log later
+    return posts + card_posts, writes
 
 
 def prune_deliveries(store, *, now: float) -> int:

@@ -45,6 +45,9 @@ from bot.sandbox.activity import ActivityMixin
 
 __all__ = ["FakeBitbucket", "RecordedRequest", "demo_workspace"]
 
+from bot.sandbox.bitbucket_builds import STORAGE_PREFIX, BuildsMixin  # noqa: E402 - it reads this module's helpers
+from bot.sandbox.bitbucket_builds import routes as builds_routes  # noqa: E402
+
 WEB_ROOT = "https://bitbucket.org"
 PUBLIC_API_ROOT = "https://api.bitbucket.org/2.0"  # used in links until the server has a port
 
@@ -235,6 +238,8 @@ class _PipelineScript:
     outcome: str  # the result it completes with
     steps_seconds: float  # how long it runs when pipelines advance on their own
     environment: str | None  # the environment its `deployment:` step deploys to, if any
+    steps: tuple[str, ...] = ("Build",)  # its steps' names
+    logs: dict[str, str] = field(default_factory=dict)  # a step's log, by step name
 
 
 @dataclass(eq=False)
@@ -304,6 +309,7 @@ class _Repository:
     pipeline_scripts: dict[str | None, _PipelineScript] = field(default_factory=dict)  # None: the default one
     environments: list[_Environment] = field(default_factory=list)
     deployments: list[_Deployment] = field(default_factory=list)
+    statuses: dict[str, dict[str, dict]] = field(default_factory=dict)  # commit hash -> key -> build status
 
     @property
     def full_name(self) -> str:
@@ -713,6 +719,7 @@ API_ROUTES = [
     ("POST", _REPO + r"/pipelines/(?P<pipeline>[^/]+)/stopPipeline", "_stop_pipeline"),
     ("GET", _REPO + r"/environments/", "_list_environments"),
     ("GET", _REPO + r"/deployments/", "_list_deployments"),
+    *builds_routes(_REPO, _PR),
 ]
 
 OAUTH_ROUTES = [
@@ -727,7 +734,7 @@ _COMPILED_OAUTH_ROUTES = [(method, re.compile(pattern), name) for method, patter
 # --------------------------------------------------------------------------------------------- the server
 
 
-class FakeBitbucket(ActivityMixin):
+class FakeBitbucket(ActivityMixin, BuildsMixin):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
     oauth_token_lifetime = 7200  # seconds, as `expires_in` says
@@ -1039,11 +1046,14 @@ class FakeBitbucket(ActivityMixin):
         *,
         steps_seconds: float = 3.0,
         deployment: str | None = None,
+        steps: tuple[str, ...] = ("Build",),
+        logs: dict[str, str] | None = None,
     ) -> None:
         """Declare a pipeline in the repository's bitbucket-pipelines.yml.
 
         `pattern` is a custom pipeline's name (None: the default pipeline). It completes with `outcome`. A pattern
         `deploy-to-<env>` deploys to the environment named <env> (any case) unless `deployment` names another.
+        `steps` are its steps' names; `logs` what a step's log says (by step name; a failed pipeline fails in its last).
         """
         if outcome not in PIPELINE_RESULTS:
             raise ValueError(f"outcome must be one of {PIPELINE_RESULTS}")
@@ -1051,7 +1061,7 @@ class FakeBitbucket(ActivityMixin):
             repo = self._repository(workspace, slug)
             if deployment is None and pattern and pattern.startswith("deploy-to-"):
                 deployment = pattern[len("deploy-to-") :]
-            repo.pipeline_scripts[pattern] = _PipelineScript(outcome, steps_seconds, deployment)
+            repo.pipeline_scripts[pattern] = _PipelineScript(outcome, steps_seconds, deployment, tuple(steps), dict(logs or {}))
 
     # ------------------------------------------------------------------ test controls
 
@@ -1246,6 +1256,7 @@ class FakeBitbucket(ActivityMixin):
 
     def _start_pipeline(self, repo: _Repository, pipeline: _Pipeline, at: datetime) -> None:
         pipeline.state, pipeline.result, pipeline.started_on = "IN_PROGRESS", None, at
+        self._pipeline_status(repo, pipeline)
         environment = pipeline.script.environment and self._environment_named(repo, pipeline.script.environment)
         if environment and pipeline.deployment is None:
             # Like a step with `deployment: <env>`: the deployment exists while the step runs.
@@ -1269,6 +1280,7 @@ class FakeBitbucket(ActivityMixin):
         if pipeline.state == "PENDING" and result != "STOPPED":
             self._start_pipeline(repo, pipeline, at)
         pipeline.state, pipeline.result, pipeline.completed_on = "COMPLETED", result, at
+        self._pipeline_status(repo, pipeline)
         if pipeline.deployment is not None:
             deployment = pipeline.deployment
             deployment.state, deployment.completion_date = "COMPLETED", at
@@ -1775,6 +1787,8 @@ class FakeBitbucket(ActivityMixin):
         if call.path.startswith("/site/oauth2/"):
             handler = self._route(_COMPILED_OAUTH_ROUTES, call, call.path)
             return handler(call)
+        if call.path.startswith(STORAGE_PREFIX):
+            return self._serve_log_storage(call)
         if not call.path.startswith("/2.0/"):
             raise _not_found("Resource not found", detail=NO_API_HERE)
         handler = self._route(_COMPILED_API_ROUTES, call, call.path[len("/2.0") :])

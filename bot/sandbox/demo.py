@@ -161,4 +161,8 @@ def _seed_infra(fake: FakeBitbucket) -> None:
         updated_on=now - timedelta(days=1, hours=4),
     )
     # Fails on purpose, so the sandbox can show a failed pipeline.
-    fake.set_pipeline_script(WORKSPACE, "infra", "plan", outcome="FAILED", steps_seconds=2.0)
+    fake.set_pipeline_script(WORKSPACE, "infra", "plan", outcome="FAILED", steps_seconds=2.0, steps=("Init", "Plan"),
+                             logs={"Plan": "+ terraform plan -input=false\nError: Invalid provider credentials ($AWS_SECRET_ACCESS_KEY)\n"})
+    # A red build on an open pull request, so the sandbox shows the merge gate.
+    fake.add_commit_status(WORKSPACE, "web", "chore/framework-upgrade", key="unit-tests", state="FAILED", name="Unit tests",
+                           url="https://ci.example.com/acme/web/unit-tests")
