@@ -22,3 +22,6 @@ PR_SOURCE_BLOCK, PR_SOURCE_INPUT = "source", "source_input"
 PR_DEST_BLOCK, PR_DEST_INPUT = "destination", "destination_input"
 PR_TITLE_BLOCK, PR_TITLE_INPUT = "title", "title_input"
 PR_DESCRIPTION_BLOCK, PR_DESCRIPTION_INPUT = "description", "description_input"
+
+# Personal notifications: a settings button (on `/bb notify`'s answer and on the Home tab).
+NOTIFY_TOGGLE = "bb_notify_toggle"

@@ -14,7 +14,7 @@ from slack_bolt import App
 from bot import commands, ids, render
 from bot.errors import UsageError
 from bot.services import Services
-from handlers import accounts, admin, deploys, pull_requests, relay, reminders
+from handlers import accounts, admin, deploys, events, notify, pull_requests, relay, reminders
 from handlers.common import Invocation, run_safely
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ COMMAND_HANDLERS = {
     **reminders.COMMAND_HANDLERS,
     **deploys.COMMAND_HANDLERS,
     **accounts.COMMAND_HANDLERS,
+    **notify.COMMAND_HANDLERS,
 }
 
 
@@ -44,6 +45,7 @@ ACTION_HANDLERS = {
     **reminders.ACTION_HANDLERS,
     **deploys.ACTION_HANDLERS,
     **accounts.ACTION_HANDLERS,
+    **notify.ACTION_HANDLERS,
 }
 
 # Buttons that only open a link still send a click; it needs an ack and nothing else.
@@ -107,6 +109,8 @@ def register(app: App, services: Services) -> None:
             pull_requests.create_and_announce(inv, fields["repo"], fields["source"], fields["destination"], title, fields["description"])
 
         services.submit(run_safely, inv, work)
+
+    events.register(app, services)  # the Events API: Home tab, unfurls
 
     @app.error
     def on_error(error, body):
