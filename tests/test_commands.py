@@ -164,7 +164,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "tag": "tag a/b v1", "deploy": "deploy a/b v1 to prod", "rollback": "rollback a/b prod", "deployments": "deployments a/b",
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
-        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger",
+        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "notify": "notify reviews off",
     }
     assert set(examples) == {spec.name for spec in commands.COMMANDS}
     for name, text in examples.items():
