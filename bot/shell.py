@@ -43,6 +43,7 @@ class Console:
         self.read, self.write = read, write
         self.fakes = []
         self.slack = FakeSlack(bot_token=SHELL_TOKEN, team_id=SHELL_TEAM).start()
+        self.slack.add_user(SHELL_USER, "you")  # so your Home tab can be published
         self.fakes.append(self.slack)
         if sandbox:
             from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
@@ -84,6 +85,9 @@ class Console:
         if line.isdigit():
             self.click(int(line))
             return
+        if line in ("/home", "home"):  # what the Home tab shows you (Slack's `app_home_opened`)
+            self._dispatch(slackkit.app_home_opened_body(SHELL_USER, team_id=SHELL_TEAM), content_type="application/json")
+            return
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
         body = slackkit.slash_command_body(
             text, user_id=SHELL_USER, user_name="you", channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM,
@@ -109,8 +113,8 @@ class Console:
 
     # --- the round trip --------------------------------------------------------------------------
 
-    def _dispatch(self, body: bytes) -> None:
-        request = BoltRequest(body=body.decode(), headers={**slackkit.sign(SHELL_SECRET, body), "content-type": "application/x-www-form-urlencoded"})
+    def _dispatch(self, body: bytes, content_type: str = "application/x-www-form-urlencoded") -> None:
+        request = BoltRequest(body=body.decode(), headers={**slackkit.sign(SHELL_SECRET, body), "content-type": content_type})
         response = self.app.dispatch(request)
         if response.body:
             self._show(_json_or_text(response.body))
@@ -129,9 +133,13 @@ class Console:
         for call in calls:
             if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
                 where = " (in a thread)" if call.args.get("thread_ts") else " (updated)" if call.method == "chat.update" else ""
+                where = " (a direct message to you)" if str(call.args.get("channel", "")).startswith(("U", "D")) and not where else where
                 if where:
                     self.write(f"--{where}")
                 self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts")})
+            elif call.method == "views.publish":
+                self.write("== your Home tab ==")
+                self._show({"blocks": (call.args.get("view") or {}).get("blocks") or []})
             elif call.method == "views.open":
                 self._fill_modal(call.args.get("view") or {})
 

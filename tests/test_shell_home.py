@@ -1,0 +1,25 @@
+"""The shell shows the Home tab (`/home`) and personal notifications, so a newcomer sees them without Slack."""
+
+from bot.config import Settings
+
+
+def test_the_shell_shows_the_home_tab_and_its_buttons_work(tmp_path):
+    from bot.shell import Console
+
+    lines: list[str] = []
+    console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
+    try:
+        console.handle_line("/home")
+        assert "== your Home tab ==" in "\n".join(lines) and "/bb login" in "\n".join(lines)
+        console.handle_line("/bb link alice")
+        console.handle_line("/bb subscribe api")
+        lines.clear()
+        console.handle_line("/home")
+        shown = "\n".join(lines)
+        assert "Waiting on your review" in shown and "Your open pull requests" in shown and "Your notifications" in shown
+        flip = next(s.button.number for s in console.buttons if s.button.action_id == "bb_notify_toggle" and '"k":"reviews"' in s.button.value)
+        lines.clear()
+        console.handle_line(str(flip))
+        assert "reviews · :white_circle: off" in "\n".join(lines).replace("*", "")
+    finally:
+        console.close()
