@@ -1,7 +1,7 @@
 """Slack's Events API on `POST /slack/events`: the same signed door as commands and clicks (handlers.slack_http);
 Bolt answers `url_verification` with its challenge. Each event is acted on once, whatever Slack retries
-(`X-Slack-Retry-Num`): its `event_id` is claimed in the store before anything is done; then the work runs off
-the request path, so the 2xx goes back at once."""
+(`X-Slack-Retry-Num`): its `event_id` is claimed in the store (`bot.slack_events`) before anything is done;
+then the work runs off the request path, so the 2xx goes back at once."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 
 from slack_bolt import App
 
+from bot import slack_events
 from handlers import home, unfurl
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def first_time(services, body: dict) -> bool:
     event_id = body.get("event_id")
     if not isinstance(event_id, str) or not event_id:
         return False
-    return services.store.claim(f"slack-event:{event_id}", (body.get("event") or {}).get("user") or "")
+    return slack_events.first_time(services.store, event_id, str((body.get("event") or {}).get("type") or ""))
 
 
 def register(app: App, services) -> None:
