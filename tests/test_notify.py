@@ -245,3 +245,12 @@ def test_the_person_who_deployed_hears_when_it_finishes(bot, bitbucket, slack, m
     slack.wait_for(lambda: dms(slack, ADMIN), timeout=15)
     text = dm_text(slack, ADMIN)
     assert "Deploy of *acme/api*" in text and "successful" in text and "you started this deploy" in text
+
+
+def test_a_rate_limited_direct_message_waits_and_arrives_once(bot, linked, slack):
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    deliver(bot, "pullrequest:created", real_payload(linked, PR_CREATED, actor="ann", reviewers=("rob",)))
+    slack.wait_for(lambda: dms(slack, "U2"), timeout=10)
+    settle(bot, slack)
+    assert len(dms(slack, "U2")) == 1
+    assert [call.status for call in slack.calls_to("chat.postMessage")] == [429, 200]

@@ -163,6 +163,14 @@ def test_a_pull_request_link_unfurls_as_its_card(bot, workspace, slack):
     assert unfurl["unfurl_id"] and unfurl["source"]
 
 
+def test_a_title_in_an_unfurl_mentions_nobody(bot, workspace, slack):
+    url = "https://bitbucket.org/acme/api/pull-requests/1"
+    send(bot, eventkit.link_shared([url]))
+    slack.wait_for(lambda: slack.unfurls)
+    raw = json.dumps(slack.unfurls[0]["unfurls"][url])
+    assert "Old review &lt;!channel&gt;" in raw and "<!channel>" not in raw
+
+
 def test_commit_and_pipeline_links_unfurl_as_one_line(bot, workspace, slack):
     commit = workspace.add_commit("acme", "api", "main", message="Fix the <!here> login\n\nmore")
     workspace.set_pipeline_script("acme", "api", None)
