@@ -7,9 +7,9 @@ from datetime import datetime
 from bot import render
 from bot.notify.messages import settings_blocks
 from bot.render import age_since, code, escape, link, truncate
+from bot.unfurl_render import builds_text
 
 MAX_SHOWN = 15  # per section; three sections and the settings stay well inside 100 blocks
-BUILD_MARKS = {"SUCCESSFUL": "✅", "FAILED": "❌", "INPROGRESS": "⏳", "STOPPED": "⏹"}
 
 
 def _section(text: str) -> dict:
@@ -42,7 +42,7 @@ def mine_line(repo: str, pr, builds: list[tuple[str, str]], now: datetime) -> st
     if pr.changes_requested_by:
         parts.append("✋ changes requested by " + ", ".join(_name(a) for a in pr.changes_requested_by))
     if builds:
-        parts.append("builds: " + ", ".join(f"{BUILD_MARKS.get(state, '?')} {escape(truncate(name, 60))}" for name, state in builds))
+        parts.append("builds: " + builds_text(builds))
     else:
         parts.append("no builds seen")
     return f"{_title(repo, pr)}\n" + " · ".join(parts) + f" · opened {age_since(pr.created_on, now)} ago"

@@ -11,6 +11,11 @@ BUILD_MARKS = {"SUCCESSFUL": "✅", "FAILED": "❌", "INPROGRESS": "⏳", "STOPP
 PIPELINE_WORDS = {"SUCCESSFUL": "✅ successful", "FAILED": "❌ failed", "ERROR": "❌ error", "STOPPED": "⏹ stopped", "EXPIRED": "⏹ expired"}
 
 
+def builds_text(builds: list[tuple[str, str]]) -> str:
+    """`✅ Pipeline for main, ❌ lint`: each build series the relay has seen on a branch, with its last state."""
+    return ", ".join(f"{BUILD_MARKS.get(state, '?')} {render.escape(render.truncate(name.replace('# ', ''), 60))}" for name, state in builds)
+
+
 def _context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": render.truncate(text, render.MAX_SECTION_TEXT)}]}
 
@@ -22,7 +27,7 @@ def _line(text: str) -> Message:
 def pull_request(repo: str, data: dict, builds: list[tuple[str, str]]) -> Message:
     card = pull_request_card(repo, data)
     if builds:
-        text = "Builds: " + ", ".join(f"{BUILD_MARKS.get(state, '?')} {render.escape(render.truncate(name, 60))}" for name, state in builds)
+        text = "Builds: " + builds_text(builds)
     else:
         text = "Builds: none seen yet"
     blocks = [card.blocks[0], _context(text), *card.blocks[1:]]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from bot import ids
-from tests import eventkit
-from tests.harness import SIGNING_SECRET, buttons_of, text_of
+from tests import eventkit, webhookkit
+from tests.harness import SIGNING_SECRET, WEBHOOK_SECRET, buttons_of, text_of
 
 pytestmark = pytest.mark.both_backends
 
@@ -68,11 +68,13 @@ def workspace(bot, bitbucket, slack):
     bitbucket.add_pull_request("acme", "infra", title="Not followed", source="f/infra", author="rob", reviewers=["ann"])
     bitbucket.add_pull_request("acme", "api", title="Ann's work", source="f/mine", author="ann", reviewers=["rob", "cat"],
                                approved_by=["rob"], changes_requested_by=["cat"], created_on=_at(0))
-    bot.services.store.execute(
-        "INSERT INTO subscriptions (channel_id, repo, families, created_by, created_at) VALUES ('C1', 'acme/api', 'builds', 'U9', 0), "
-        "('C2', 'acme/web', 'builds', 'U9', 0)")
-    bot.services.store.execute(
-        "INSERT INTO relay_builds (repo, refname, series, status_key, state, updated_on) VALUES ('acme/api', 'f/mine', 'Pipeline # for f/mine', 'k', 'FAILED', '')")
+    for channel, repo in (("CAPI", "acme/api"), ("CWEB", "acme/web")):
+        assert "subscribed" in bot.answer_text(bot.command(f"subscribe {repo} builds", user_id="U9", channel_id=channel))
+    # The relay hears of a failed build on ann's branch (what the tab and the unfurl show, with no call).
+    status = webhookkit.commit_status_payload("acme", "api", actor=bitbucket.user("rob"), name="Pipeline #4 for f/mine",
+                                              state="FAILED", refname="f/mine")
+    assert webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:commit_status_created", status, WEBHOOK_SECRET).status_code == 200
+    slack.wait_for(lambda: slack.channel_messages("CAPI"))
     assert "linked" in bot.answer_text(bot.command("link ann", user_id="U1")).lower()
     return bitbucket
 
@@ -103,7 +105,7 @@ def test_the_home_tab_shows_reviews_oldest_first_then_own_pull_requests_and_sett
     settings = text.index("Your notifications")
     assert reviews < text.index("Old review") < text.index("New review") < mine < text.index("Ann's work") < settings
     assert "Already approved" not in text and "Not followed" not in text
-    assert "1 approval" in text and "✋ changes requested by Cat" in text and "❌ Pipeline # for f/mine" in text
+    assert "1 approval" in text and "✋ changes requested by Cat" in text and "❌ Pipeline for f/mine" in text
     assert "&lt;!channel&gt;" in text and "<!channel>" not in json.dumps(view)
     assert len([b for b in buttons_of(view) if b["action_id"] == ids.NOTIFY_TOGGLE]) == 5
 
@@ -158,7 +160,7 @@ def test_a_pull_request_link_unfurls_as_its_card(bot, workspace, slack):
     card = {"blocks": unfurl["unfurls"][url]["blocks"]}
     text = text_of(card)
     assert "Ann's work" in text and "Ann" in text and "`f/mine` → `main`" in text
-    assert "Rob ✅" in text and "Cat ✋" in text and "Open" in text and "❌ Pipeline # for f/mine" in text
+    assert "Rob ✅" in text and "Cat ✋" in text and "Open" in text and "❌ Pipeline for f/mine" in text
     assert {b["action_id"] for b in buttons_of(card)} >= {ids.APPROVE, ids.REQUEST_CHANGES, ids.ASK_MERGE}
     assert unfurl["unfurl_id"] and unfurl["source"]
 
@@ -192,5 +194,5 @@ def test_a_link_the_bot_cannot_read_is_left_alone(bot, workspace, slack):
     send(bot, eventkit.link_shared(["https://bitbucket.org/acme/secret/pull-requests/1",
                                     "https://bitbucket.org/acme/api/pull-requests/99"]))
     bot.services.wait_idle()
-    assert slack.calls_to("chat.unfurl") == []  # nothing said in the channel either
-    assert [m for m in slack.channel_messages("C1")] == []
+    assert slack.calls_to("chat.unfurl") == []
+    assert slack.channel_messages("C1") == []  # nothing said in the channel either

@@ -81,14 +81,21 @@ def _people(db) -> list[LinkedUser]:
 # --- from the router: one delivery, inside its transaction ---------------------------------------------
 
 
-def plan_for_delivery(db, event_key: str, payload: dict, repo: str, *, now: float | None = None) -> int:
+def plan_for_delivery(db, event_key: str, payload: dict, repo: str, *, now: float | None = None, memo: dict | None = None) -> int:
     """Queue the direct messages a delivery causes; call before the relay stores the event's new state
-    (the pull request as it was tells who was added as a reviewer). Returns how many were queued."""
+    (the pull request as it was tells who was added as a reviewer). `memo` is kept across one routing pass
+    (the linked people are read once). Returns how many were queued."""
     now = time.time() if now is None else now
-    if event_key.startswith("pullrequest:"):
-        return _plan_pull_request(db, event_key, payload, repo, now)
-    if event_key.startswith("repo:commit_status_"):
-        return _plan_build(db, payload, repo, now)
+    memo = {} if memo is None else memo
+    if event_key.startswith("pullrequest:") or event_key.startswith("repo:commit_status_"):
+        if ("notify", "people") not in memo:
+            memo["notify", "people"] = _people(db)
+        people = memo["notify", "people"]
+        if not people:
+            return 0  # nobody linked, nobody to tell
+        if event_key.startswith("pullrequest:"):
+            return _plan_pull_request(db, event_key, payload, repo, people, now)
+        return _plan_build(db, payload, repo, people, now)
     return 0
 
 
@@ -97,13 +104,12 @@ def _stored_pull_request(db, repo: str, pr_id) -> dict | None:
     return json.loads(row[0]) if row else None
 
 
-def _plan_pull_request(db, event_key: str, payload: dict, repo: str, now: float) -> int:
+def _plan_pull_request(db, event_key: str, payload: dict, repo: str, people: list[LinkedUser], now: float) -> int:
     incoming = slim_pull_request(event_key, payload)
     if not isinstance(incoming.get("id"), int):
         return 0
     before = _stored_pull_request(db, repo, incoming["id"])
     current = newer_pull_request(before, incoming)
-    people = _people(db)
     queued = 0
     for slack_user, reasons in pull_request_reasons(event_key, payload, current, before, people).items():
         reason = choose(reasons, enabled_for(db, slack_user))
@@ -113,7 +119,7 @@ def _plan_pull_request(db, event_key: str, payload: dict, repo: str, now: float)
     return queued
 
 
-def _plan_build(db, payload: dict, repo: str, now: float) -> int:
+def _plan_build(db, payload: dict, repo: str, people: list[LinkedUser], now: float) -> int:
     status = payload.get("commit_status")
     if not isinstance(status, dict) or status.get("state") != "FAILED" or not status.get("refname"):
         return 0
@@ -126,7 +132,7 @@ def _plan_build(db, payload: dict, repo: str, now: float) -> int:
     open_prs = [json.loads(r["data"]) for r in db.query("SELECT data FROM relay_pull_requests WHERE repo = ?", (repo,))]
     open_prs = [pr for pr in open_prs if pr.get("state") == "OPEN"]
     queued = 0
-    for slack_user, found in build_reasons(status, open_prs, _people(db)).items():
+    for slack_user, found in build_reasons(status, open_prs, people).items():
         if "builds" not in enabled_for(db, slack_user):
             continue
         for pr, reason in found:

@@ -73,7 +73,7 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     if ("subscriptions", repo) not in memo:
         memo["subscriptions", repo] = working_subscriptions(db, repo)
     posts, writes = plan(db, event_key, payload, repo, memo["subscriptions", repo], memo)
-    direct = notify.plan_for_delivery(db, event_key, payload, repo, now=now)
+    direct = notify.plan_for_delivery(db, event_key, payload, repo, now=now, memo=memo)
     for sql, params in writes:
         db.execute(sql, params)
     for post in posts:
