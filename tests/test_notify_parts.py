@@ -83,3 +83,41 @@ def test_an_event_id_is_taken_once_and_forgotten_after_an_hour(store):
     assert not slack_events.first_time(store, "Ev1", now=1000.0 + 300)
     assert slack_events.first_time(store, "Ev2", now=1000.0 + 301)
     assert slack_events.first_time(store, "Ev1", now=1000.0 + slack_events.RETENTION_SECONDS + 1)
+
+
+def _route(store, event_key: str, payload: dict, *, now: float) -> None:
+    import json
+    import uuid
+
+    from bot.relay import Delivery, route_pending, store_delivery
+
+    with store.transaction() as db:
+        assert store_delivery(db, Delivery(event_key, json.dumps(payload).encode(), str(uuid.uuid4())), now=now)
+    assert [r.state for r in route_pending(store, now=now)] == ["relayed"]
+
+
+@pytest.mark.both_backends
+def test_news_after_the_minute_starts_a_new_message_and_settings_are_read_at_routing(store):
+    import copy
+
+    from bot import notify
+    from tests import webhookkit
+
+    store.execute("INSERT INTO user_links (slack_user_id, nickname, bitbucket_uuid, account_id, linked_by, linked_at) "
+                  "VALUES ('U1', 'ann', '{a}', '1:ann', 'U1', 0)")
+    base = webhookkit.load_fixture("pullrequest.approved__zulip-approved_or_unapproved.json")
+
+    def approval(n: int) -> dict:
+        payload = copy.deepcopy(base)
+        payload["actor"] = {**ROB, "n": n}  # a different body each time: not a replay
+        payload["pullrequest"]["author"] = ANN
+        return payload
+
+    _route(store, "pullrequest:approved", approval(1), now=1000.0)
+    _route(store, "pullrequest:approved", approval(2), now=1000.0 + BURST_SECONDS - 1)
+    _route(store, "pullrequest:approved", approval(3), now=1000.0 + BURST_SECONDS + 1)
+    anchors = [row["anchor"] for row in store.query("SELECT anchor FROM outbox WHERE channel = 'U1' ORDER BY id")]
+    assert len(anchors) == 3 and anchors[0] == anchors[1] != anchors[2]
+    notify.set_enabled(store, "U1", ("mine",), False)
+    _route(store, "pullrequest:approved", approval(4), now=2000.0)
+    assert store.query_one("SELECT COUNT(*) AS n FROM outbox WHERE channel = 'U1'")["n"] == 3
