@@ -54,7 +54,11 @@ def pull_request_dm(repo: str, pr_data: dict, lines: list[dict]) -> Message:
 def deploy_dm(record) -> Message:
     """A deploy or rollback the person started has finished (or is no longer followed)."""
     emoji, words = deploy_render.STATUS[record.status]
-    what = deploy_render._what(record)
+    where = deploy_render.environment_label(record.environment, record.environment_type)
+    if record.kind == "rollback":
+        what = f"Rollback of *{render.escape(record.repo)}* in {where} to {deploy_render.release_label(record.to_release, record.commit_hash)}"
+    else:
+        what = f"Deploy of *{render.escape(record.repo)}* {deploy_render.ref_label(record.ref_kind, record.ref, record.commit_hash)} to {where}"
     pipeline = deploy_render.pipeline_label(record.pipeline_number, record.pipeline_url)
     head = f"{emoji} {what}: *{words}* (pipeline {pipeline})."
     return render.message(
