@@ -121,3 +121,14 @@ def test_news_after_the_minute_starts_a_new_message_and_settings_are_read_at_rou
     notify.set_enabled(store, "U1", ("mine",), False)
     _route(store, "pullrequest:approved", approval(4), now=2000.0)
     assert store.query_one("SELECT COUNT(*) AS n FROM outbox WHERE channel = 'U1'")["n"] == 3
+
+
+def test_check_names_the_scopes_an_older_install_lacks(tmp_path, slack, bitbucket):
+    from bot.check import check_lines
+    from tests.harness import make_settings
+
+    settings = make_settings(tmp_path, slack, bitbucket)
+    assert not any("lacks the scopes" in line.text for line in check_lines(settings))
+    slack.scopes = "commands,chat:write,chat:write.public"
+    (line,) = [line for line in check_lines(settings) if "lacks the scopes" in line.text]
+    assert line.status == "FIX" and "im:write (direct messages)" in line.text and "links:write (link unfurls)" in line.text

@@ -61,7 +61,7 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -281,6 +281,7 @@ class FakeSlack:
         # Switches a test may flip at any time.
         self.outage = False  # every request answers HTTP 503
         self.latency = 0.0  # seconds to wait before answering each request
+        self.scopes = SCOPES  # what `x-oauth-scopes` says the token was granted
 
         # Recorded state (read it through the helpers below, which take the lock).
         self.calls: list[RecordedCall] = []
@@ -536,7 +537,7 @@ class FakeSlack:
             self.calls.append(call)
             status, body, extra_headers = self._answer_api(method, args, token, parse_error)
             call.status, call.response = status, body
-        extra_headers["x-oauth-scopes"] = SCOPES
+        extra_headers["x-oauth-scopes"] = self.scopes
         return _Answer(status, json.dumps(body).encode(), headers=extra_headers)
 
     def _answer_api(self, method: str, args: dict, token: str | None, parse_error: SlackError | None):
