@@ -196,3 +196,12 @@ def test_a_link_the_bot_cannot_read_is_left_alone(bot, workspace, slack):
     bot.services.wait_idle()
     assert slack.calls_to("chat.unfurl") == []
     assert slack.channel_messages("C1") == []  # nothing said in the channel either
+
+
+def test_a_closed_pull_request_unfurls_without_buttons(bot, workspace, slack):
+    merged = workspace.add_pull_request("acme", "api", title="Shipped", source="f/shipped", author="rob", state="MERGED")
+    url = f"https://bitbucket.org/acme/api/pull-requests/{merged['id']}"
+    send(bot, eventkit.link_shared([url]))
+    slack.wait_for(lambda: slack.unfurls)
+    card = {"blocks": slack.unfurls[0]["unfurls"][url]["blocks"]}
+    assert "Merged" in text_of(card) and buttons_of(card) == []
