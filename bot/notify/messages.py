@@ -40,7 +40,8 @@ def pull_request_dm(repo: str, pr_data: dict, lines: list[dict]) -> Message:
     why = "You got this because " + " and ".join(WHY[kind] for kind in kinds) + "."
     stop = " · ".join(f"`/bb notify {kind} off`" for kind in kinds)
     blocks = [
-        _section(f"*{title}* in {render.escape(repo)}\n{pull_request_state_line(pr, pr_data)}"),
+        _section(f"*{title}* in {render.escape(repo)}\n{render.escape(pr.author.display_name)} · "
+                 f"{render.code(pr.source_branch or '?')} → {render.code(pr.destination_branch or '?')}\n{pull_request_state_line(pr, pr_data)}"),
         _section("\n".join(news)),
         _context(f"{why} Stop these: {stop}"),
     ]
