@@ -28,6 +28,8 @@ from bot.store import Migration
 
 __all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "is_linked", "plan_for_delivery", "deploy_finished"]
 
+BURSTS_KEPT_SECONDS = 86400.0  # a person's finished bursts are forgotten after a day
+
 MIGRATIONS = [
     Migration("notify", 1, (
         """CREATE TABLE IF NOT EXISTS notify_settings (
@@ -144,6 +146,7 @@ def _plan_build(db, payload: dict, repo: str, people: list[LinkedUser], now: flo
 def _queue_pull_request_news(db, slack_user: str, repo: str, pr: dict, reason, now: float) -> None:
     """Add a line to the person's message about this pull request: the one of the running burst, or a new one."""
     subject = f"{repo}#{pr['id']}"
+    db.execute("DELETE FROM notify_bursts WHERE slack_user_id = ? AND started_at < ?", (slack_user, now - BURSTS_KEPT_SECONDS))
     row = db.execute("SELECT anchor, started_at, lines FROM notify_bursts WHERE slack_user_id = ? AND subject = ?",
                      (slack_user, subject)).fetchone()
     entry = {"kind": reason.kind, "line": reason.line}
