@@ -65,6 +65,7 @@ PULL_REQUEST_MERGE = PULL_REQUEST + "/merge"
 PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
+PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
 BRANCH = REPOSITORY + "/refs/branches/{name}"
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
@@ -95,6 +96,7 @@ ENDPOINTS = (
     ("DELETE", PULL_REQUEST_APPROVE),
     ("POST", PULL_REQUEST_REQUEST_CHANGES),
     ("DELETE", PULL_REQUEST_REQUEST_CHANGES),
+    ("GET", PULL_REQUEST_STATUSES),
     ("GET", BRANCH),
     ("GET", TAG),
     ("POST", TAGS),
@@ -738,6 +740,11 @@ class BitbucketClient:
         if with_reviewers:
             params["fields"] = PULL_REQUEST_REVIEW_FIELDS  # requests sends "+" as %2B, as Bitbucket needs
         return Page(*self._collect(self._url(PULL_REQUESTS, workspace=ws, repo_slug=slug), params, limit))
+
+    def list_pull_request_statuses(self, ws: str, slug: str, pr_id: int, *, limit: int = 20) -> list[dict]:
+        """The builds (commit statuses) of a pull request's source commit, newest first."""
+        params = {"pagelen": limit, "sort": "-updated_on"}
+        return self._collect(self._pr_url(PULL_REQUEST_STATUSES, ws, slug, pr_id), params, limit)[0]
 
     def list_user_pull_requests(self, ws: str, user: str, *, limit: int | None = None) -> Page:
         """The open pull requests `user` (uuid or account_id) authored anywhere in the workspace."""

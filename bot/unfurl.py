@@ -1,7 +1,7 @@
 """Unfurls of Bitbucket links pasted in Slack (`link_shared` -> `chat.unfurl`).
 
 A pull request link becomes its card (the relay's: title, state, author, branches, reviewers ✅ ✋, buttons
-while open) with the builds the relay has seen on its source branch; a commit or pipeline link one line.
+while open) with its builds (`…/pullrequests/{id}/statuses`); a commit or pipeline link one line.
 Everything is read with the bot's own credential: a link it cannot read (private to it, or gone) is left alone.
 """
 
@@ -57,10 +57,7 @@ def unfurl_one(services, link: BitbucketLink) -> dict | None:
     try:
         if link.kind == "pull_request":
             data = client.get_pull_request(workspace, slug, int(link.ref))
-            branch = ((data.get("source") or {}).get("branch") or {}).get("name") or ""
-            builds = [(row["series"], row["state"]) for row in services.store.query(
-                "SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series", (link.repo, branch))]
-            return {"blocks": unfurl_render.pull_request(link.repo, data, builds).blocks}
+            return {"blocks": unfurl_render.pull_request(link.repo, data, _builds(services, link, data)).blocks}
         if link.kind == "commit":
             return {"blocks": unfurl_render.commit(link.repo, client.get_commit(workspace, slug, link.ref)).blocks}
         pipeline = Pipeline.from_api(client.get_pipeline(workspace, slug, link.ref))
@@ -68,6 +65,23 @@ def unfurl_one(services, link: BitbucketLink) -> dict | None:
     except BitbucketError as error:
         log.info("not unfurling a %s link in %s: %s", link.kind, link.repo, error.status)
         return None
+
+
+def _builds(services, link: BitbucketLink, data: dict) -> list[tuple[str, str]]:
+    """The newest state of each build of the pull request's source commit; what the relay has seen on its
+    branch when Bitbucket will not tell."""
+    workspace, slug = link.repo.split("/", 1)
+    try:
+        statuses = services.bitbucket.list_pull_request_statuses(workspace, slug, int(link.ref))
+    except BitbucketError as error:
+        log.info("builds of %s#%s not readable (%s): showing what the relay saw", link.repo, link.ref, error.status)
+        branch = ((data.get("source") or {}).get("branch") or {}).get("name") or ""
+        rows = services.store.query("SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series", (link.repo, branch))
+        return [(row["series"], row["state"]) for row in rows]
+    newest: dict[str, tuple[str, str]] = {}
+    for status in statuses:  # newest first: the first of each key is its state now
+        newest.setdefault(status.get("key") or "", (status.get("name") or status.get("key") or "build", status.get("state") or ""))
+    return list(newest.values())
 
 
 def unfurls_for(services, urls: list[str]) -> dict[str, dict]:

@@ -152,6 +152,9 @@ def test_a_bitbucket_error_is_a_short_notice_not_a_blank_tab(bot, workspace, sla
 
 
 def test_a_pull_request_link_unfurls_as_its_card(bot, workspace, slack):
+    workspace.add_commit_status("acme", "api", "f/mine", key="lint", state="SUCCESSFUL", name="Lint")
+    workspace.add_commit_status("acme", "api", "f/mine", key="tests", state="INPROGRESS", name="Tests")
+    workspace.add_commit_status("acme", "api", "f/mine", key="tests", state="FAILED", name="Tests")
     url = "https://bitbucket.org/acme/api/pull-requests/3"
     send(bot, eventkit.link_shared([url, "https://example.com/not-bitbucket"]))
     slack.wait_for(lambda: slack.unfurls)
@@ -160,7 +163,8 @@ def test_a_pull_request_link_unfurls_as_its_card(bot, workspace, slack):
     card = {"blocks": unfurl["unfurls"][url]["blocks"]}
     text = text_of(card)
     assert "Ann's work" in text and "Ann" in text and "`f/mine` → `main`" in text
-    assert "Rob ✅" in text and "Cat ✋" in text and "Open" in text and "❌ Pipeline for f/mine" in text
+    assert "Rob ✅" in text and "Cat ✋" in text and "Open" in text
+    assert "Builds: " in text and "❌ Tests" in text and "✅ Lint" in text and "⏳" not in text
     assert {b["action_id"] for b in buttons_of(card)} >= {ids.APPROVE, ids.REQUEST_CHANGES, ids.ASK_MERGE}
     assert unfurl["unfurl_id"] and unfurl["source"]
 
@@ -205,3 +209,11 @@ def test_a_closed_pull_request_unfurls_without_buttons(bot, workspace, slack):
     slack.wait_for(lambda: slack.unfurls)
     card = {"blocks": slack.unfurls[0]["unfurls"][url]["blocks"]}
     assert "Merged" in text_of(card) and buttons_of(card) == []
+
+
+def test_builds_the_bot_may_not_read_are_those_the_relay_saw(bot, workspace, slack):
+    workspace.fail_next("GET", r"/pullrequests/3/statuses", status=403)
+    url = "https://bitbucket.org/acme/api/pull-requests/3"
+    send(bot, eventkit.link_shared([url]))
+    slack.wait_for(lambda: slack.unfurls)
+    assert "Builds: ❌ Pipeline for f/mine" in text_of(slack.unfurls[0]["unfurls"][url])

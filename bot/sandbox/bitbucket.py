@@ -301,6 +301,7 @@ class _Repository:
     pipeline_scripts: dict[str | None, _PipelineScript] = field(default_factory=dict)  # None: the default one
     environments: list[_Environment] = field(default_factory=list)
     deployments: list[_Deployment] = field(default_factory=list)
+    statuses: list[dict] = field(default_factory=list)  # commit statuses (builds), as the API shows them
 
     @property
     def full_name(self) -> str:
@@ -687,6 +688,7 @@ API_ROUTES = [
     ("GET", _REPO + r"/pullrequests", "_list_pull_requests"),
     ("POST", _REPO + r"/pullrequests", "_create_pull_request"),
     ("GET", _PR, "_get_pull_request"),
+    ("GET", _PR + r"/statuses", "_list_pull_request_statuses"),
     ("POST", _PR + r"/merge", "_merge_pull_request"),
     ("GET", _PR + r"/merge/task-status/(?P<task_id>[^/]+)", "_get_merge_task"),
     ("POST", _PR + r"/decline", "_decline_pull_request"),
@@ -914,6 +916,20 @@ class FakeBitbucket:
             author_user = self._user(author) if author is not None else None
             repo.branches[branch] = self._new_commit(repo, message, [repo.branches[branch]], author_user)
             return repo.branches[branch]
+
+    def add_commit_status(self, workspace, slug, commit, *, key, state, name=None, url=None, refname=None) -> dict:
+        """A build result on a commit (a branch name is resolved to its head), as a CI would post it."""
+        with self._lock:
+            repo = self._repository(workspace, slug)
+            commit_hash = self._resolve_or_fail(repo, commit)
+            now = _iso(self.clock())
+            status = {
+                "type": "build", "key": key, "state": state, "name": name or key, "refname": refname,
+                "url": url or f"https://ci.example.com/{key}", "description": "",
+                "commit": {"type": "commit", "hash": commit_hash}, "created_on": now, "updated_on": now,
+            }
+            repo.statuses = [s for s in repo.statuses if not (s["key"] == key and s["commit"]["hash"] == commit_hash)] + [status]
+            return dict(status)
 
     def add_tag(self, workspace, slug, name, *, commit=None, message=None, tagger=None, date=None) -> str:
         """A tag on `commit` (a hash or ref; default: the main branch head). A `message` makes it annotated."""
@@ -1922,6 +1938,13 @@ class FakeBitbucket:
         body = self._page(call, items, max_pagelen=PULL_REQUEST_PAGELEN_MAX)
         # The collection leaves these out unless `fields` asks for them (`+values.reviewers`).
         return _Response(200, body, hidden=("values.reviewers", "values.participants"))
+
+    def _list_pull_request_statuses(self, call: _Call) -> _Response:
+        """The statuses of the pull request's source head, newest first (`sort` honoured)."""
+        repo, pull_request = self._pull_request_for(call)
+        head = repo.branches.get(pull_request.source, pull_request.source_hash) if pull_request.state == "OPEN" else pull_request.source_hash
+        items = [dict(s) for s in repo.statuses if s["commit"]["hash"] == head]
+        return _Response(200, self._page(call, _sorted(items, call.arg("sort") or "-updated_on")))
 
     def _list_user_pull_requests(self, call: _Call) -> _Response:
         """`GET /workspaces/{ws}/pullrequests/{selected_user}`: what the user (uuid or account_id) authored."""
