@@ -58,6 +58,7 @@ USER_AGENT = f"bitbucket-chatops/{_version()}"
 USER = "/user"
 WORKSPACE = "/workspaces/{workspace}"
 WORKSPACE_MEMBERS = WORKSPACE + "/members"
+WORKSPACE_USER_PULL_REQUESTS = WORKSPACE + "/pullrequests/{selected_user}"
 REPOSITORIES = "/repositories/{workspace}"
 REPOSITORY = REPOSITORIES + "/{repo_slug}"
 PULL_REQUESTS = REPOSITORY + "/pullrequests"
@@ -89,6 +90,7 @@ ENDPOINTS = (
     ("GET", USER),
     ("GET", WORKSPACE),
     ("GET", WORKSPACE_MEMBERS),
+    ("GET", WORKSPACE_USER_PULL_REQUESTS),
     ("GET", REPOSITORIES),
     ("GET", REPOSITORY),
     ("GET", PULL_REQUESTS),
@@ -823,6 +825,18 @@ class BitbucketClient:
                 return
             seen.add(next_url)
             page = self._call("GET", self._link(next_url))
+
+    def list_user_pull_requests(self, ws: str, user: str, *, limit: int | None = None) -> Page:
+        """The open pull requests `user` (uuid or account_id) authored anywhere in the workspace."""
+        params = {"state": "OPEN", "pagelen": PULL_REQUEST_PAGELEN, "fields": PULL_REQUEST_REVIEW_FIELDS}
+        return Page(*self._collect(self._url(WORKSPACE_USER_PULL_REQUESTS, workspace=ws, selected_user=user), params, limit))
+
+    def list_pull_requests_where(self, ws: str, slug: str, q: str, *, sort: str | None = None, limit: int | None = None) -> Page:
+        """Pull requests matching the BBQL filter `q` (for example `reviewers.uuid="{…}" AND state="OPEN"`)."""
+        params: dict = {"q": q, "pagelen": PULL_REQUEST_PAGELEN, "fields": PULL_REQUEST_REVIEW_FIELDS}
+        if sort:
+            params["sort"] = sort
+        return Page(*self._collect(self._url(PULL_REQUESTS, workspace=ws, repo_slug=slug), params, limit))
 
     def get_pull_request(self, ws: str, slug: str, pr_id: int) -> dict:
         return self._call("GET", self._pr_url(PULL_REQUEST, ws, slug, pr_id))

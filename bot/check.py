@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from bot.config import Settings
 
 OK, FIX, INFO = "ok ", "FIX", " - "
+# Scopes added after the first install: an app installed before them must be updated and reinstalled.
+LATER_SCOPES = {"im:write": "direct messages", "links:read": "link unfurls", "links:write": "link unfurls"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,15 @@ def _slack_lines(settings: Settings) -> list[CheckLine]:
 
     try:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
-        return [CheckLine(OK, f"Slack auth.test: bot {result.get('user')} in workspace {result.get('team')}")]
+        lines = [CheckLine(OK, f"Slack auth.test: bot {result.get('user')} in workspace {result.get('team')}")]
+        headers = {name.lower(): value for name, value in (result.headers or {}).items()}
+        granted = headers.get("x-oauth-scopes")
+        have = set(granted.replace(" ", "").split(",")) if isinstance(granted, str) else None
+        missing = [f"{scope} ({why})" for scope, why in LATER_SCOPES.items() if have is not None and scope not in have]
+        if missing:
+            lines.append(CheckLine(FIX, "the Slack app lacks the scopes " + ", ".join(missing)
+                                   + ": update it from slack-app-manifest.yml and reinstall it"))
+        return lines
     except SlackApiError as error:
         return [CheckLine(FIX, f"Slack auth.test failed: {error.response.get('error')} (check SLACK_BOT_TOKEN)")]
     except Exception as error:  # noqa: BLE001 - a network failure is a line to fix too

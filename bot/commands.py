@@ -23,6 +23,7 @@ FAMILY_ALIASES = {
     "push": "pushes", "tag": "tags", "build": "builds", "pipelines": "builds", "statuses": "builds",
 }
 ROLES = ("merger", "releaser", "deployer")
+NOTIFY_KINDS = ("reviews", "mine", "mentions", "builds", "deploys")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DIGEST_DEFAULTS = {"at": "09:00", "days": ("mon",)}
 REMIND_DEFAULTS = {"after_seconds": 48 * 3600, "at": "09:00", "days": ("mon", "tue", "wed", "thu", "fri")}
@@ -417,6 +418,21 @@ def _grant_or_revoke(name: str) -> Callable[[list[str]], Command]:
     return parse
 
 
+def _parse_notify(tokens: list[str]) -> Command:
+    """`notify` · `notify on|off` · `notify KIND on|off`."""
+    words = [t.lower() for t in tokens]
+    if not words:
+        return Command("notify", {"kinds": (), "on": None})
+    if len(words) == 1 and words[0] in ("on", "off"):
+        return Command("notify", {"kinds": NOTIFY_KINDS, "on": words[0] == "on"})
+    if len(words) == 2 and words[1] in ("on", "off"):
+        if words[0] not in NOTIFY_KINDS:
+            raise UsageError(f"`{_code(tokens[0])}` is not a kind of notification: use {', '.join(f'`{k}`' for k in NOTIFY_KINDS)}."
+                             + _did_you_mean(words[0], NOTIFY_KINDS))
+        return Command("notify", {"kinds": (words[0],), "on": words[1] == "on"})
+    raise UsageError("Write `/bb notify`, `/bb notify on|off` or `/bb notify KIND on|off`.")
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", "/bb help [COMMAND]", "lists the commands", _parse_help, ("?", "h", "commands"), "Help"),
     CommandSpec("prs", "/bb prs [REPO]", "open pull requests, newest first", _optional_repo("prs"), ("list", "pulls", "pullrequests")),
@@ -441,6 +457,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("login", "/bb login", "links your own Bitbucket account", _no_args("login"), ("connect",), "You"),
     CommandSpec("logout", "/bb logout", "forgets your Bitbucket account", _no_args("logout"), ("disconnect",), "You"),
     CommandSpec("whoami", "/bb whoami", "who you are linked as in Bitbucket", _no_args("whoami"), ("me",), "You"),
+    CommandSpec("notify", "/bb notify [on|off] · /bb notify KIND on|off", "your direct messages: reviews, mine, mentions, builds, deploys", _parse_notify, ("notifications",), "You"),
     CommandSpec("link", "/bb link [@user] BITBUCKET_NICKNAME", "ties a Slack user to a Bitbucket account for mentions", _parse_link, (), "You"),
     CommandSpec("grant", "/bb grant @user ROLE [REPO]", "gives a role (admins only): merger, releaser, deployer[:ENV]", _grant_or_revoke("grant"), (), "Admin"),
     CommandSpec("revoke", "/bb revoke @user ROLE [REPO]", "takes a role back (admins only)", _grant_or_revoke("revoke"), (), "Admin"),

@@ -78,6 +78,14 @@ RECENT_PIPELINES = 10
 PRODUCTION = "Production"
 
 _wakeup = threading.Event()  # set when a deploy starts, so the follower looks at once
+# Called as handler(db, record) inside the transaction that records a deploy's end (personal notifications).
+_finished_handlers: list = []
+
+
+def on_finished(handler) -> None:
+    if handler not in _finished_handlers:
+        _finished_handlers.append(handler)
+
 # A follower holds each deploy it follows this long past its last look; a replica that dies hands its
 # deploys over to the others when their leases run out (longer than the longest wait between two polls).
 FOLLOW_LEASE_SECONDS = 60.0
@@ -423,6 +431,9 @@ class DeployFollower(BackgroundLoop):
                            fallback_user=moved.user_id)
             reply = deploy_render.progress(moved, followed_for=now - moved.created_at)
             outbox.enqueue(db, channel=moved.channel_id, message=reply, key=key, thread_anchor=moved.anchor, fallback_user=moved.user_id)
+            if finished:
+                for handler in _finished_handlers:
+                    handler(db, moved)
         if finished:
             metrics.DEPLOYS.labels(outcome_of(result)).inc()
 

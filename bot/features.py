@@ -5,11 +5,11 @@ The store imports no feature; whoever opens a store for the bot asks this module
 
 from __future__ import annotations
 
-from bot import accounts, audit, builds, deploys, freezes, insights, outbox, permissions, relay, reminders
+from bot import accounts, audit, builds, deploys, freezes, insights, notify, outbox, permissions, relay, reminders, slack_events
 from bot.store import Store, open_store
 
 # In the order their tables may refer to each other and their background work should start.
-FEATURES = (permissions, audit, outbox, relay, reminders, deploys, accounts, freezes, builds, insights)
+FEATURES = (permissions, audit, outbox, relay, reminders, deploys, accounts, freezes, builds, insights, notify, slack_events)
 
 
 def migrations() -> list:

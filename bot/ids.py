@@ -28,3 +28,6 @@ PR_TITLE_BLOCK, PR_TITLE_INPUT = "title", "title_input"
 PR_DESCRIPTION_BLOCK, PR_DESCRIPTION_INPUT = "description", "description_input"
 MERGE_ANYWAY_MODAL = "bb_merge_anyway"
 MERGE_REASON_BLOCK, MERGE_REASON_INPUT = "reason", "reason_input"
+
+# Personal notifications: a settings button (on `/bb notify`'s answer and on the Home tab).
+NOTIFY_TOGGLE = "bb_notify_toggle"

@@ -158,6 +158,7 @@ class OutboxWorker(BackgroundLoop):
         self.idle_wait = idle_wait
         self.clock = clock
         self._next_reclaim = 0.0
+        self._ims: dict[str, str] = {}  # a person's user ID -> the bot's direct-message channel with them
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -242,20 +243,30 @@ class OutboxWorker(BackgroundLoop):
         except Exception:  # noqa: BLE001 - then reclaim_abandoned() at the next start puts it back
             log.exception("outbox: item %s stays claimed until the next start", item.id)
 
+    def _conversation(self, channel: str) -> str:
+        """A person's user ID as the ID of the bot's direct-message channel with them (`conversations.open`,
+        scope im:write): chat.update needs the channel's own ID. Other channels are themselves."""
+        if channel[:1] not in ("U", "W"):
+            return channel
+        if channel not in self._ims:
+            self._ims[channel] = self.slack.conversations_open(users=channel)["channel"]["id"]
+        return self._ims[channel]
+
     def _send(self, item: Item) -> str:
         text, blocks = item.message.get("text", ""), item.message.get("blocks") or None
+        channel = self._conversation(item.channel)
         if item.anchor:
             existing = anchor_ts(self.store, item.channel, item.anchor)
             if existing:
                 try:
-                    self.slack.chat_update(channel=item.channel, ts=existing, text=text, blocks=blocks or [])
+                    self.slack.chat_update(channel=channel, ts=existing, text=text, blocks=blocks or [])
                     return existing
                 except SlackApiError as error:
                     if error.response.get("error") not in MESSAGE_GONE_ERRORS:
                         raise
                     log.info("outbox: anchored message %s in %s is gone; posting it again", item.anchor, item.channel)
         thread_ts = anchor_ts(self.store, item.channel, item.thread_anchor) if item.thread_anchor else None
-        response = self.slack.chat_postMessage(channel=item.channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False)
+        response = self.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False)
         return response["ts"]
 
     def _mark_sent(self, item: Item, ts: str) -> None:

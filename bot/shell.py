@@ -45,6 +45,7 @@ class Console:
 
         self.read, self.write = read, write
         self.slack = FakeSlack(bot_token=SHELL_TOKEN, team_id=SHELL_TEAM).start()
+        self.slack.add_user(SHELL_USER, "you")  # so your Home tab can be published
         settings = settings.with_overrides(
             slack_api_url=self.slack.api_url,
             slack_bot_token=SHELL_TOKEN,
@@ -96,7 +97,9 @@ class Console:
         if page.status == 200:
             self.signed_in_as = f"{PERSON_NAME} (`{PERSON_NICKNAME}`)"
             # The bot says so in a direct message (through its outbox): let it arrive, so it shows first.
-            self.slack.wait_for(lambda: any(c.args.get("channel") == SHELL_USER for c in self.slack.calls), timeout=5)
+            # (A person's messages go to their direct message channel, which the outbox opens first.)
+            self.slack.wait_for(lambda: any(c.method == "chat.postMessage" and c.args.get("channel") in (SHELL_USER, f"D{SHELL_USER}")
+                                            for c in self.slack.calls), timeout=5)
 
     def banner(self, log_path: Path | None = None) -> str:
         """What the shell says first: where it runs, who you are, and commands to try with what each shows."""
@@ -137,6 +140,9 @@ class Console:
             return
         if line.split()[0] == "/simulate":
             self.simulate(line.split()[1:])
+            return
+        if line in ("/home", "home"):  # what the Home tab shows you (Slack's `app_home_opened`)
+            self._dispatch(slackkit.app_home_opened_body(SHELL_USER, team_id=SHELL_TEAM), content_type="application/json")
             return
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
         body = slackkit.slash_command_body(
@@ -203,8 +209,8 @@ class Console:
 
     # --- the round trip --------------------------------------------------------------------------
 
-    def _dispatch(self, body: bytes) -> None:
-        request = BoltRequest(body=body.decode(), headers={**slackkit.sign(SHELL_SECRET, body), "content-type": "application/x-www-form-urlencoded"})
+    def _dispatch(self, body: bytes, content_type: str = "application/x-www-form-urlencoded") -> None:
+        request = BoltRequest(body=body.decode(), headers={**slackkit.sign(SHELL_SECRET, body), "content-type": content_type})
         response = self.app.dispatch(request)
         if response.body:
             self._show(_json_or_text(response.body))
@@ -223,9 +229,13 @@ class Console:
         for call in calls:
             if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
                 where = " (in a thread)" if call.args.get("thread_ts") else " (updated)" if call.method == "chat.update" else ""
+                where = " (a direct message to you)" if str(call.args.get("channel", "")).startswith(("U", "D")) and not where else where
                 if where:
                     self.write(f"--{where}")
                 self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts")})
+            elif call.method == "views.publish":
+                self.write("== your Home tab ==")
+                self._show({"blocks": (call.args.get("view") or {}).get("blocks") or []})
             elif call.method == "views.open":
                 self._fill_modal(call.args.get("view") or {})
             elif call.method == "files.completeUploadExternal" and call.ok:

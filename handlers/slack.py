@@ -14,7 +14,7 @@ from slack_bolt import App
 from bot import commands, ids, render
 from bot.errors import UsageError
 from bot.services import Services
-from handlers import accounts, admin, builds, deploys, freezes, insights, merge_gate, pull_requests, relay, reminders
+from handlers import accounts, admin, builds, deploys, events, freezes, insights, merge_gate, notify, pull_requests, relay, reminders
 from handlers.common import Invocation, run_safely
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ COMMAND_HANDLERS = {
     **insights.COMMAND_HANDLERS,
     **builds.COMMAND_HANDLERS,
     **freezes.COMMAND_HANDLERS,
+    **notify.COMMAND_HANDLERS,
 }
 
 
@@ -49,6 +50,7 @@ ACTION_HANDLERS = {
     **accounts.ACTION_HANDLERS,
     **builds.ACTION_HANDLERS,
     **merge_gate.ACTION_HANDLERS,
+    **notify.ACTION_HANDLERS,
 }
 
 # Buttons that only open a link still send a click; it needs an ack and nothing else.
@@ -114,6 +116,7 @@ def register(app: App, services: Services) -> None:
         services.submit(run_safely, inv, work)
 
     merge_gate.register_views(app, services, _invocation)
+    events.register(app, services)  # the Events API: Home tab, unfurls
 
     @app.error
     def on_error(error, body):

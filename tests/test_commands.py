@@ -198,7 +198,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "tag": "tag a/b v1", "deploy": "deploy a/b v1 to prod", "rollback": "rollback a/b prod", "deployments": "deployments a/b",
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
-        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger",
+        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "notify": "notify reviews off",
         "stats": "stats a/b 7d", "digest": "digest a/b",
         "builds": "builds a/b", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
     }

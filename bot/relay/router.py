@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import metrics, outbox, relay_render
+from bot import metrics, notify, outbox, relay_render
 from bot.background import BackgroundLoop, foreground_busy
 from bot.builds.pr_cards import card_updates as pull_request_cards
 from bot.builds.pr_cards import keep_builds
@@ -54,7 +54,7 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
         for row in rows:
             try:
                 with db.savepoint("delivery"):
-                    result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo)
+                    result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo, now=now)
             except Exception as error:  # noqa: BLE001 - kept with its reason; the others go on
                 log.warning("webhook %s (%s) could not be relayed: %s: %s", row["request_uuid"], row["event_key"], type(error).__name__, error)
                 result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500])
@@ -68,8 +68,9 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
     return results
 
 
-def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict) -> Routed:
-    """Route one delivery inside the caller's transaction: its state changes and its queued messages."""
+def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *, now: float | None = None) -> Routed:
+    """Route one delivery inside the caller's transaction: its state changes, its queued messages, and the
+    direct messages it causes (planned before the new state is stored: it tells who was newly added)."""
     if event_key not in relay_render.RENDERERS:
         return Routed(request_uuid, "ignored", "not a relayed event")
     payload = json.loads(body)
@@ -77,11 +78,12 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict) ->
     if ("subscriptions", repo) not in memo:
         memo["subscriptions", repo] = working_subscriptions(db, repo)
     posts, writes = plan(db, event_key, payload, repo, memo["subscriptions", repo], memo)
+    direct = notify.plan_for_delivery(db, event_key, payload, repo, now=now, memo=memo)
     for sql, params in writes:
         db.execute(sql, params)
     for post in posts:
         outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
-    return Routed(request_uuid, "relayed", "relayed", queued=len(posts))
+    return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + direct)
 
 
 def repository_of(payload) -> str:

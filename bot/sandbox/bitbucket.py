@@ -690,6 +690,7 @@ API_ROUTES = [
     ("GET", r"/user", "_get_current_user"),
     ("GET", r"/workspaces/(?P<ws>[^/]+)", "_get_workspace"),
     ("GET", r"/workspaces/(?P<ws>[^/]+)/members", "_list_workspace_members"),
+    ("GET", r"/workspaces/(?P<ws>[^/]+)/pullrequests/(?P<selected_user>[^/]+)", "_list_user_pull_requests"),
     ("GET", _WS, "_list_repositories"),
     ("GET", _REPO, "_get_repository"),
     ("GET", _REPO + r"/pullrequests", "_list_pull_requests"),
@@ -1938,6 +1939,23 @@ class FakeBitbucket(ActivityMixin, BuildsMixin):
         items = _sorted(_filtered(items, call.arg("q")), call.arg("sort") or "-updated_on")
         body = self._page(call, items, max_pagelen=PULL_REQUEST_PAGELEN_MAX)
         # The collection leaves these out unless `fields` asks for them (`+values.reviewers`).
+        return _Response(200, body, hidden=("values.reviewers", "values.participants"))
+
+    def _list_user_pull_requests(self, call: _Call) -> _Response:
+        """`GET /workspaces/{ws}/pullrequests/{selected_user}`: what the user (uuid or account_id) authored."""
+        workspace = self._workspace_for(call)
+        wanted = call.params["selected_user"]
+        user = next((u for u in self._users.values() if _same_uuid(u.uuid, wanted) or u.account_id == wanted), None)
+        if user is None:
+            raise _not_found(f"User {wanted} not found")
+        states = [state.upper() for state in call.query.get("state", [])] or ["OPEN"]
+        items = [
+            self._pull_request_json(repo, pr)
+            for repo in self._repositories.values() if repo.workspace is workspace
+            for pr in repo.pull_requests.values() if pr.author is user and pr.state in states
+        ]
+        items = _sorted(_filtered(items, call.arg("q")), call.arg("sort") or "-updated_on")
+        body = self._page(call, items, max_pagelen=PULL_REQUEST_PAGELEN_MAX)
         return _Response(200, body, hidden=("values.reviewers", "values.participants"))
 
     def _get_pull_request(self, call: _Call) -> _Response:

@@ -65,7 +65,7 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -286,6 +286,7 @@ class FakeSlack(FilesMixin):
         # Switches a test may flip at any time.
         self.outage = False  # every request answers HTTP 503
         self.latency = 0.0  # seconds to wait before answering each request
+        self.scopes = SCOPES  # what `x-oauth-scopes` says the token was granted
 
         # Recorded state (read it through the helpers below, which take the lock).
         self.calls: list[RecordedCall] = []
@@ -293,6 +294,8 @@ class FakeSlack(FilesMixin):
         self.ephemerals: list[Message] = []
         self.responses: list[ResponseUrlPost] = []
         self.views: list[OpenedView] = []
+        self.home_views: dict[str, dict] = {}  # user id -> the Home tab views.publish last gave them
+        self.unfurls: list[dict] = []  # what chat.unfurl was given: {channel, ts, unfurl_id, source, unfurls}
 
         self.users: dict[str, SlackUser] = {}
         self.channels: dict[str, SlackChannel] = {}
@@ -319,6 +322,8 @@ class FakeSlack(FilesMixin):
             "views.open": self._views_open,
             "views.push": self._views_open,  # same checks; the fake keeps no view stack
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
+            "chat.unfurl": self._chat_unfurl,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "conversations.info": self._conversations_info,
@@ -541,7 +546,7 @@ class FakeSlack(FilesMixin):
             self.calls.append(call)
             status, body, extra_headers = self._answer_api(method, args, token, parse_error)
             call.status, call.response = status, body
-        extra_headers["x-oauth-scopes"] = SCOPES
+        extra_headers["x-oauth-scopes"] = self.scopes
         return _Answer(status, json.dumps(body).encode(), headers=extra_headers)
 
     def _answer_api(self, method: str, args: dict, token: str | None, parse_error: SlackError | None):
@@ -679,6 +684,39 @@ class FakeSlack(FilesMixin):
         opened.updated_count += 1
         self._echo(f"modal {opened.id} updated: {opened.title!r}")
         return {"view": self._view_to_api(opened)}
+
+    def _views_publish(self, args: dict) -> dict:
+        """The Home tab of `user_id` (a view of type `home`, at most 100 blocks)."""
+        user_id = _required(args, "user_id", "invalid_arguments")
+        if user_id not in self.users:
+            raise SlackError("user_not_found")
+        view = _view_definition(args)
+        if view.get("type") != "home":
+            raise SlackError("invalid_arguments", messages=["[ERROR] a published view must be of type home"])
+        self.home_views[user_id] = view
+        self._echo(f"home tab of {user_id} published ({len(view.get('blocks') or [])} blocks)")
+        return {"view": {"id": f"VH{user_id}", "type": "home", "team_id": self.team_id, **view}}
+
+    def _chat_unfurl(self, args: dict) -> dict:
+        """Unfurls for the links of a message (`channel` + `ts`, or `unfurl_id` + `source`)."""
+        unfurls = args.get("unfurls")
+        if isinstance(unfurls, str):
+            try:
+                unfurls = json.loads(unfurls)
+            except ValueError:
+                raise SlackError("invalid_unfurls") from None
+        if not isinstance(unfurls, dict) or not unfurls:
+            raise SlackError("invalid_unfurls")
+        if not ((args.get("channel") and args.get("ts")) or (args.get("unfurl_id") and args.get("source"))):
+            raise SlackError("invalid_arguments", messages=["[ERROR] channel and ts, or unfurl_id and source, are required"])
+        for unfurl in unfurls.values():
+            problems = block_problems((unfurl or {}).get("blocks") or [], max_blocks=MAX_MESSAGE_BLOCKS)
+            if problems:
+                raise SlackError("invalid_unfurls", messages=problems)
+        record = {key: args.get(key) for key in ("channel", "ts", "unfurl_id", "source")}
+        self.unfurls.append({**record, "unfurls": unfurls})
+        self._echo(f"unfurled {', '.join(unfurls)}")
+        return {}
 
     def _users_info(self, args: dict) -> dict:
         user = self.users.get(args.get("user") or "")

@@ -186,3 +186,12 @@ def view_submission_body(
         "enterprise": None,
     }
     return payload_body(payload)
+
+
+def app_home_opened_body(user_id: str, *, team_id: str = "T0001", event_id: str | None = None) -> bytes:
+    """An Events API callback: `user_id` opened the bot's Home tab (JSON, like every event callback)."""
+    return json.dumps({
+        "type": "event_callback", "team_id": team_id, "api_app_id": "A0001",
+        "event_id": event_id or f"Ev{os.urandom(6).hex().upper()}", "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": user_id, "channel": f"D{user_id}", "tab": "home", "event_ts": f"{time.time():.6f}"},
+    }).encode()

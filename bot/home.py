@@ -1,0 +1,111 @@
+"""The Home tab: the pull requests waiting on your review, your own open pull requests, your settings.
+
+Bitbucket calls stay few: `GET /workspaces/{ws}/pullrequests/{you}` for your own (one a workspace), and one
+filtered list a followed repository for your reviews (`reviewers.uuid="…" AND state="OPEN"`); each answer is
+kept for `CACHE_SECONDS`. Builds come from the states the relay already stored, with no call. A call that
+fails becomes a short notice on the tab: the rest is still shown.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bot import notify
+from bot.bitbucket import BitbucketError, PullRequest
+from bot.reminders import waiting_on
+
+CACHE_SECONDS = 60.0
+MAX_PER_CALL = 50
+
+
+class TtlCache:
+    """Answers kept for `ttl` seconds (errors are not kept: the next look asks again)."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, clock=time.monotonic):
+        self.ttl, self.clock = ttl, clock
+        self._items: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, fetch):
+        now = self.clock()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit and hit[0] > now:
+                return hit[1]
+        value = fetch()
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key] = (now + self.ttl, value)
+        return value
+
+
+@dataclass
+class HomeData:
+    linked: bool
+    enabled: set[str] = field(default_factory=set)
+    reviews: list[tuple[str, PullRequest]] = field(default_factory=list)  # oldest first
+    mine: list[tuple[str, PullRequest]] = field(default_factory=list)
+    builds: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (repo, branch) -> [(name, state)]
+    problems: list[str] = field(default_factory=list)  # short notices: what could not be read
+
+
+def _cache(services) -> TtlCache:
+    return services.extras.setdefault("home_cache", TtlCache())
+
+
+def followed_repositories(store) -> list[str]:
+    return [row["repo"] for row in store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")]
+
+
+def gather(services, slack_user_id: str) -> HomeData:
+    store = services.store
+    link = store.query_one("SELECT nickname, bitbucket_uuid, account_id FROM user_links WHERE slack_user_id = ?", (slack_user_id,))
+    if link is None:
+        return HomeData(linked=False)
+    data = HomeData(linked=True, enabled=notify.enabled_for(store, slack_user_id))
+    who = link["bitbucket_uuid"] or link["account_id"]
+    if not who:
+        data.problems.append("You are linked by nickname only, which Bitbucket cannot search by: `/bb login` links you fully.")
+        return data
+    repos = followed_repositories(store)
+    workspaces = list(dict.fromkeys([w for w in [services.settings.bitbucket_workspace] if w] + [r.split("/", 1)[0] for r in repos]))
+    client, cache = services.bitbucket, _cache(services)
+    for workspace in workspaces:
+        try:
+            values = cache.get(("mine", workspace, who), lambda: client.list_user_pull_requests(workspace, who, limit=MAX_PER_CALL).values)
+        except BitbucketError as error:
+            data.problems.append(f"Your pull requests in {workspace} could not be read ({error.status or 'no answer'}).")
+            continue
+        for item in values:
+            pr = PullRequest.from_api(item)
+            data.mine.append((pr.repository or workspace, pr))
+    field_name, value = ("uuid", link["bitbucket_uuid"]) if link["bitbucket_uuid"] else ("account_id", link["account_id"])
+    query = f'reviewers.{field_name}="{value}" AND state="OPEN"'
+    for repo in repos:
+        workspace, slug = repo.split("/", 1)
+        try:
+            values = cache.get(("reviews", repo, who), lambda: client.list_pull_requests_where(workspace, slug, query, sort="created_on",
+                                                                                             limit=MAX_PER_CALL).values)
+        except BitbucketError as error:
+            data.problems.append(f"Reviews in {repo} could not be read ({error.status or 'no answer'}).")
+            continue
+        for item in values:
+            pr = PullRequest.from_api(item)
+            if any(_is(account, link) for account in waiting_on(pr)):
+                data.reviews.append((repo, pr))
+    data.reviews.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
+    data.mine.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
+    for repo, pr in data.mine:
+        rows = store.query("SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series",
+                           (repo.lower(), pr.source_branch or ""))
+        data.builds[(repo, pr.source_branch or "")] = [(row["series"], row["state"]) for row in rows]
+    return data
+
+
+def _is(account, link) -> bool:
+    uuid = (account.uuid or "").strip("{}").lower()
+    return bool(uuid and uuid == (link["bitbucket_uuid"] or "").strip("{}").lower()) or bool(
+        account.account_id and account.account_id == link["account_id"])

@@ -1,0 +1,37 @@
+"""Slack's Events API on `POST /slack/events`: the same signed door as commands and clicks (handlers.slack_http);
+Bolt answers `url_verification` with its challenge. Each event is acted on once, whatever Slack retries
+(`X-Slack-Retry-Num`): its `event_id` is claimed in the store (`bot.slack_events`) before anything is done;
+then the work runs off the request path, so the 2xx goes back at once."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+
+from bot import slack_events
+from handlers import home, unfurl
+
+log = logging.getLogger(__name__)
+
+
+def first_time(services, body: dict) -> bool:
+    """True the first time an event arrives; False for Slack's retries of it (and for events without an id)."""
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return False
+    return slack_events.first_time(services.store, event_id, str((body.get("event") or {}).get("type") or ""))
+
+
+def register(app: App, services) -> None:
+    @app.event("app_home_opened")
+    def on_home_opened(body, event):
+        if event.get("tab", "home") != "home" or not event.get("user") or not first_time(services, body):
+            return
+        services.submit(home.publish, services, event["user"])
+
+    @app.event("link_shared")
+    def on_link_shared(body, event):
+        if not first_time(services, body):
+            return
+        services.submit(unfurl.unfurl_links, services, event)
