@@ -26,7 +26,8 @@ MAX_DESCRIPTION_CHARS = 1500
 # --- small helpers ---------------------------------------------------------------------------------
 
 
-def _get(data, *keys):
+def dig(data, *keys):
+    """`data[k1][k2]…`, or None where a level is missing or not an object (payloads from strangers)."""
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -42,11 +43,11 @@ def user_name(user) -> str:
 
 
 def repo_name(payload: dict) -> str:
-    return _get(payload, "repository", "full_name") or "a repository"
+    return dig(payload, "repository", "full_name") or "a repository"
 
 
 def _repo_link(payload: dict) -> str:
-    return render.link(_get(payload, "repository", "links", "html", "href"), repo_name(payload))
+    return render.link(dig(payload, "repository", "links", "html", "href"), repo_name(payload))
 
 
 def first_line(text: str | None, limit: int = MAX_COMMIT_LINE) -> str:
@@ -162,56 +163,56 @@ def _plain_state(pr: PullRequest) -> str:
 
 def pull_request_created(payload: dict) -> Message | None:
     """The card says who opened what; the thread starts with the description, when there is one."""
-    description = _get(payload, "pullrequest", "description")
+    description = dig(payload, "pullrequest", "description")
     if not description or not description.strip():
         return None
     return _say(f":memo: {user_name(payload.get('actor'))} opened it:", more=[quote(description, MAX_DESCRIPTION_CHARS)])
 
 
 def pull_request_updated(payload: dict) -> Message:
-    head = _get(payload, "pullrequest", "source", "commit", "hash")
+    head = dig(payload, "pullrequest", "source", "commit", "hash")
     at = f"; the source is now at {render.code(short_hash(head))}" if head else ""
     return _say(f":pencil2: {user_name(payload.get('actor'))} updated the pull request{at}.")
 
 
 def pull_request_approved(payload: dict) -> Message:
-    who = _get(payload, "approval", "user") or payload.get("actor")
+    who = dig(payload, "approval", "user") or payload.get("actor")
     return _say(f":white_check_mark: {user_name(who)} approved.")
 
 
 def pull_request_unapproved(payload: dict) -> Message:
-    who = _get(payload, "approval", "user") or payload.get("actor")
+    who = dig(payload, "approval", "user") or payload.get("actor")
     return _say(f":heavy_minus_sign: {user_name(who)} removed their approval.")
 
 
 def pull_request_changes_requested(payload: dict) -> Message:
-    who = _get(payload, "changes_request", "user") or payload.get("actor")
+    who = dig(payload, "changes_request", "user") or payload.get("actor")
     return _say(f":raised_hand: {user_name(who)} requested changes.")
 
 
 def pull_request_comment(payload: dict) -> Message:
     comment = payload.get("comment") or {}
     who = user_name(comment.get("user") or payload.get("actor"))
-    commented = render.link(_get(comment, "links", "html", "href"), "commented")
+    commented = render.link(dig(comment, "links", "html", "href"), "commented")
     inline = comment.get("inline") or {}
     where = ""
     if inline.get("path"):
         line = inline.get("to") or inline.get("from")
         where = f" on {render.code(inline['path'] + (f':{line}' if line else ''))}"
-    return _say(f":speech_balloon: {who} {commented}{where}:", more=[quote(_get(comment, "content", "raw") or "", MAX_COMMENT_CHARS)])
+    return _say(f":speech_balloon: {who} {commented}{where}:", more=[quote(dig(comment, "content", "raw") or "", MAX_COMMENT_CHARS)])
 
 
 def pull_request_merged(payload: dict) -> Message:
     pr = payload.get("pullrequest") or {}
-    source, destination = _get(pr, "source", "branch", "name"), _get(pr, "destination", "branch", "name")
+    source, destination = dig(pr, "source", "branch", "name"), dig(pr, "destination", "branch", "name")
     into = f" {render.code(source or '?')} into {render.code(destination or '?')}"
-    merge = _get(pr, "merge_commit", "hash")
+    merge = dig(pr, "merge_commit", "hash")
     as_commit = f" as {render.code(short_hash(merge))}" if merge else ""
     return _say(f":twisted_rightwards_arrows: {user_name(payload.get('actor'))} merged{into}{as_commit}.")
 
 
 def pull_request_declined(payload: dict) -> Message:
-    reason = _get(payload, "pullrequest", "reason")
+    reason = dig(payload, "pullrequest", "reason")
     because = f": {render.escape(render.truncate(reason, 300))}" if reason else "."
     return _say(f":no_entry_sign: {user_name(payload.get('actor'))} declined the pull request{because}")
 
@@ -227,7 +228,7 @@ def change_ref(change: dict) -> tuple[str, str]:
 
 def push(payload: dict) -> Message | None:
     """One section per change: pushed commits, a forced push, a new or deleted branch, a tag created or deleted."""
-    changes = _get(payload, "push", "changes") or []
+    changes = dig(payload, "push", "changes") or []
     if not changes:
         return None
     actor, repo = user_name(payload.get("actor")), _repo_link(payload)
@@ -239,11 +240,11 @@ def push(payload: dict) -> Message | None:
 def push_change(change: dict, actor: str, repo: str) -> str:
     kind, name = change_ref(change)
     new = change.get("new") or {}
-    ref = render.link(_get(new, "links", "html", "href"), name) if new else render.code(name)
+    ref = render.link(dig(new, "links", "html", "href"), name) if new else render.code(name)
     if kind == "tag":
         if change.get("closed") or not new:
             return f":wastebasket: {actor} deleted tag {render.code(name)} in {repo}."
-        target = _get(new, "target", "hash")
+        target = dig(new, "target", "hash")
         annotation = f"\n{quote(new['message'], 300)}" if new.get("message") else ""
         return f":label: {actor} tagged {ref} at {render.code(short_hash(target))} in {repo}.{annotation}"
     if change.get("closed") or not new:
@@ -270,16 +271,16 @@ def commit_lines(change: dict) -> str:
     commits = change.get("commits") or []
     lines = []
     for commit in commits[:MAX_COMMITS_SHOWN]:
-        label = render.link(_get(commit, "links", "html", "href"), short_hash(commit.get("hash")))
-        author = _get(commit, "author", "user") or {}
-        by = user_name(author) if author else render.escape(re.sub(r"\s*<[^>]*>", "", _get(commit, "author", "raw") or "") or "someone")
+        label = render.link(dig(commit, "links", "html", "href"), short_hash(commit.get("hash")))
+        author = dig(commit, "author", "user") or {}
+        by = user_name(author) if author else render.escape(re.sub(r"\s*<[^>]*>", "", dig(commit, "author", "raw") or "") or "someone")
         lines.append(f"• {label} {render.escape(first_line(commit.get('message')))} · {by}")
     hidden = len(commits) - len(lines)
-    compare = render.link(_get(change, "links", "html", "href"), "see them all")
+    compare = render.link(dig(change, "links", "html", "href"), "see them all")
     if change.get("truncated"):
         lines.append(f"…and more: {compare}")
     elif hidden > 0:
-        lines.append(f"…and {hidden} more: {compare}" if _get(change, "links", "html", "href") else f"…and {hidden} more")
+        lines.append(f"…and {hidden} more: {compare}" if dig(change, "links", "html", "href") else f"…and {hidden} more")
     return "\n".join(lines)
 
 
@@ -299,7 +300,7 @@ def commit_status(payload: dict, *, note: str = "") -> Message:
     emoji, verb = BUILD_WORDS.get(status.get("state") or "", (":grey_question:", f"is {render.escape(status.get('state') or 'unknown')}"))
     name = render.link(status.get("url"), render.truncate(status.get("name") or status.get("key") or "A build", 150))
     where = f" on {render.code(status['refname'])}" if status.get("refname") else ""
-    commit = _get(status, "commit", "hash")
+    commit = dig(status, "commit", "hash")
     at = f" at {render.code(short_hash(commit))}" if commit else ""
     why = f" ({render.escape(note)})" if note else ""
     text = f"{emoji} *{name}* {verb}{where}{at} in {_repo_link(payload)}{why}."

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bot import render
 from bot.bitbucket import Account
 from bot.commands import NOTIFY_KINDS
-from bot.relay_render import quote, user_name
+from bot.relay_render import dig, quote, user_name
 from bot.reminders import LinkedUser, slack_user_for
 
 KINDS = NOTIFY_KINDS
@@ -41,14 +41,6 @@ class Notice:
     slack_user_id: str
     kind: str
     line: str
-
-
-def _get(data, *keys):
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def person(user, people: list[LinkedUser]) -> str | None:
@@ -95,9 +87,9 @@ def pull_request_reasons(event_key: str, payload: dict, pr: dict, before: dict |
         add(author, "mine", f":raised_hand: {who} requested changes.")
     elif event_key == "pullrequest:comment_created":
         comment = payload.get("comment") or {}
-        raw = _get(comment, "content", "raw") or ""
+        raw = dig(comment, "content", "raw") or ""
         said = quote(_without_mentions(raw, people), MAX_QUOTE)
-        commented = render.link(_get(comment, "links", "html", "href"), "commented")
+        commented = render.link(dig(comment, "links", "html", "href"), "commented")
         by_account = {link.account_id: link.slack_user_id for link in people if link.account_id}
         for account_id in mentioned_account_ids(raw):
             add(by_account.get(account_id), "mentions", f":speech_balloon: {who} mentioned you ({commented}):\n{said}")
@@ -122,11 +114,11 @@ def build_reasons(status: dict, open_prs: list[dict], people: list[LinkedUser]) 
     if status.get("state") != "FAILED":
         return found
     name = render.link(status.get("url"), render.truncate(status.get("name") or status.get("key") or "A build", 150))
-    commit = (_get(status, "commit", "hash") or "")[:7]
+    commit = (dig(status, "commit", "hash") or "")[:7]
     at = f" at {render.code(commit)}" if commit else ""
     for pr in open_prs:
         author = person(pr.get("author"), people)
-        if author and _get(pr, "source", "branch", "name") == status.get("refname"):
+        if author and dig(pr, "source", "branch", "name") == status.get("refname"):
             line = f":x: *{name}* failed on {render.code(status.get('refname') or '?')}{at}."
             found.setdefault(author, []).append((pr, Reason("builds", line)))
     return found
