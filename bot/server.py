@@ -12,11 +12,12 @@ import threading
 
 from waitress.server import create_server
 
-from bot import features
+from bot import features, signin
 from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
 from handlers import oauth as oauth_handlers
+from handlers import signin as signin_handlers
 from handlers import slack_http
 from handlers import webhook as webhook_handlers
 
@@ -34,6 +35,8 @@ def build_wsgi(services: Services):
     router.add("POST", "/slack/events", slack_http.make_handler(bolt_app, services.settings.slack_signing_secret))
     router.add("POST", "/bitbucket/webhook", webhook_handlers.make_handler(services))
     router.add("GET", "/bitbucket/oauth/callback", oauth_handlers.make_handler(services))
+    router.add("GET", signin.START_PATH, signin_handlers.make_start_handler(services))
+    router.add("GET", signin.CALLBACK_PATH, signin_handlers.make_callback_handler(services))
     router.add("GET", "/healthz", _health(services))
     return router
 

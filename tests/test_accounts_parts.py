@@ -47,8 +47,10 @@ def test_a_state_works_once_before_it_expires_and_only_its_hash_is_stored(store)
 def test_missing_settings_are_named():
     assert accounts.missing_settings(Settings()) == [
         "BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY",
+        "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
     ]
-    ready = Settings(bitbucket_oauth_client_id="id", bitbucket_oauth_client_secret="s", public_url="https://x", chatops_secret_key="k")
+    ready = Settings(bitbucket_oauth_client_id="id", bitbucket_oauth_client_secret="s", public_url="https://x", chatops_secret_key="k",
+                     slack_client_id="1.2", slack_client_secret="cs")
     assert accounts.missing_settings(ready) == []
     assert accounts.authorize_url(ready, "st&te").endswith("?client_id=id&response_type=code&state=st%26te")
 
