@@ -99,6 +99,7 @@ ENDPOINTS = (
     ("GET", COMMIT),
     ("GET", HOOKS),
     ("POST", HOOKS),
+    ("PUT", HOOK),
     ("DELETE", HOOK),
     ("GET", PIPELINES),
     ("POST", PIPELINES),
@@ -827,6 +828,10 @@ class BitbucketClient:
         """Subscribe `url` to `events`; Bitbucket signs each delivery with `secret` (X-Hub-Signature)."""
         body = {"url": url, "events": list(events), "secret": secret, "description": description, "active": active}
         return self._call("POST", self._url(HOOKS, workspace=ws, repo_slug=slug), json=body, idempotent=False)
+
+    def update_webhook(self, ws: str, slug: str, uid: str, **fields) -> dict:
+        """PUT the fields that change (`url`, `secret`, `events`, `active`, `description`); the rest stays."""
+        return self._call("PUT", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid), json=fields)
 
     def delete_webhook(self, ws: str, slug: str, uid: str) -> None:
         self._call("DELETE", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid))

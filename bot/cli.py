@@ -1,4 +1,4 @@
-"""`bitbucket-chatops serve | shell | check`."""
+"""`bitbucket-chatops serve | shell | check | rotate-keys | webhooks update`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from bot import rotation
 from bot.config import Settings
 
 SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     shell = sub.add_parser("shell", help="a local chat console running the same handlers as Slack")
     shell.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket workspace")
     sub.add_parser("check", help="verify the configuration, line by line")
+    rotation.add_commands(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
+    if args.command in rotation.COMMANDS:
+        return rotation.run(args, settings)
     if args.command == "shell":
         from bot.shell import run_shell
 
