@@ -132,7 +132,7 @@ def with_fresh_summary(blocks: list[dict], repo: str, pr: PullRequest, now: date
         if block.get("type") == "actions" and block.get("block_id") == block_id:
             if index == 0 or blocks[index - 1].get("type") != "section":
                 return None
-            summary = render.truncate(render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
+            summary = render.clip(render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
             section = {**blocks[index - 1], "text": {"type": "mrkdwn", "text": summary}}
             return [*blocks[: index - 1], section, *blocks[index:]]
     return None

@@ -66,7 +66,7 @@ def make_handler(services):
             body=body,
             request_uuid=(request.header("X-Request-UUID") or "").strip()[:100],
             hook_uuid=(request.header("X-Hook-UUID") or "").strip()[:100],
-            attempt=int(attempt) if attempt.isdigit() else 1,
+            attempt=int(attempt) if attempt.isascii() and attempt.isdigit() and len(attempt) <= 6 else 1,
         )
         try:
             stored = relay.delivery_writer(services).write(delivery)

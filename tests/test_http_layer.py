@@ -58,6 +58,16 @@ def test_any_malformed_signature_header_is_a_401_and_nothing_is_stored(bot, head
     assert deliveries_stored(bot) == 0
 
 
+@pytest.mark.parametrize("attempt", ["\u00b2", "9" * 5000, "-1", "", "\u0663"])
+def test_a_strange_attempt_number_is_read_as_a_first_attempt_not_a_500(bot, attempt):
+    body = push_body()
+    headers = {**webhookkit.headers_for("repo:push", body, WEBHOOK_SECRET), "X-Attempt-Number": attempt.encode("utf-8")}
+    with requests.Session() as session:
+        session.trust_env = False
+        assert session.post(f"{bot.url}/bitbucket/webhook", data=body, headers=headers, timeout=10).status_code == 200
+    assert bot.services.store.query("SELECT attempt FROM deliveries")[0]["attempt"] == 1
+
+
 def test_signature_checks_take_any_text_and_any_list_of_secrets():
     body = b"{}"
     good = webhookkit.sign("s", body)
