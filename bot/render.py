@@ -222,7 +222,9 @@ def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_u
     """Open pull requests, newest first, with buttons; the total even when only the newest are shown."""
     if not prs:
         return message(f"No open pull requests in {repo}.", [section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
-    shown = prs[:MAX_ITEMS_IN_LIST]
+    # A pull request updated while the listing was paged can come twice; Slack refuses a message whose
+    # buttons repeat a block_id, so each is shown once.
+    shown = [pr for index, pr in enumerate(prs) if pr.id not in {earlier.id for earlier in prs[:index]}][:MAX_ITEMS_IN_LIST]
     blocks: list[Block] = [header(truncate(f"Open pull requests in {repo} ({total})", 150))]
     for pr in shown:
         blocks.append(section(pull_request_summary(repo, pr, now)))

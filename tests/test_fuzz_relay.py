@@ -9,7 +9,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from bot import relay_render
+from bot import relay_render, render
 from bot.relay_render import RENDERERS
 from bot.render import Message
 from tests import webhookkit
@@ -72,3 +72,17 @@ def test_hostile_text_in_every_field_of_a_push_stays_text(text):
                                      "commits": [{"hash": text, "message": text, "author": {"raw": text}}] * 7}]}}
     message = RENDERERS["repo:push"](hostile)
     assert message is not None and message_problems(as_dict(message)) == []
+
+
+def test_a_cut_never_leaves_a_link_or_an_entity_open():
+    """Found by the fuzzing above: a section cut at 3,000 characters inside `<https://…|label>`."""
+    text = "x" * 2990 + render.link("https://bitbucket.org/acme/api", "a long label") + " &amp; more"
+    assert render.clip(text, 3000) == "x" * 2990 + "…"
+    assert render.clip("a &amp;&amp;&amp;", 9) == "a &amp;…"
+    assert render.clip("short", 3000) == "short"
+
+
+def test_a_line_break_in_a_name_does_not_split_a_link():
+    assert render.link("https://bitbucket.org/a/b", "two\rlines\u2028here") == "<https://bitbucket.org/a/b|two lines here>"
+    assert render.link("https://bitbucket.org/a/b\nhttps://evil.example", "x") == "x"
+    assert render.code("a\nb`c") == "`a b'c`"
