@@ -1,15 +1,19 @@
 """People's own Bitbucket accounts (`/bb login`): login states, their tokens, and a client that acts as them.
 
 A person links their account with the OAuth 2.0 authorization-code grant: `/bb login` hands them a link to
-Bitbucket's consent page carrying a `state`, and Bitbucket sends their browser back to
-`PUBLIC_URL/bitbucket/oauth/callback` with a `code` and that `state`.
+`PUBLIC_URL/bitbucket/oauth/start`, which has them Sign in with Slack first (bot/signin.py: only the person the
+link was made for goes on), then sends them to Bitbucket's consent page with a new `state`; Bitbucket sends
+their browser back to `PUBLIC_URL/bitbucket/oauth/callback` with a `code` and that `state`.
 
-- A state is random, works once, lives `LOGIN_STATE_LIFETIME` seconds and is bound (in the database) to the
-  Slack user and workspace who asked: the callback links whoever the state names, nobody else. Only its
-  SHA-256 is stored, so a copy of the database cannot complete anybody's login.
+- Each stage (the link, Slack's return, Bitbucket's return) has its own state: random, works once, lives
+  `LOGIN_STATE_LIFETIME` seconds and is bound (in the database) to the Slack user and workspace who asked. Only
+  its SHA-256 is stored (with the hashes of the nonce sent to Slack and of the browser's cookie), so a copy of
+  the database cannot complete anybody's login. Bitbucket's return is honoured only with the cookie set in the
+  browser that signed in to Slack.
 - Access and refresh tokens are stored encrypted with AES-GCM under a key derived (HKDF-SHA256) from
   `CHATOPS_SECRET_KEY`, with the Slack user ID as associated data: a row copied onto another person does not
-  decrypt.
+  decrypt. Former keys (`CHATOPS_OLD_SECRET_KEYS`) still open tokens, which are then sealed again with the
+  current key (`TokenKeys`, `reseal`, `rotate_keys`).
 """
 
 from __future__ import annotations
