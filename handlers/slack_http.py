@@ -54,7 +54,7 @@ def make_handler(bolt_app: App, signing_secret: str):
         }
         try:
             verified = verifier.is_valid(raw, headers["x-slack-request-timestamp"], headers["x-slack-signature"])
-        except ValueError:  # a non-numeric timestamp
+        except (ValueError, TypeError):  # a non-numeric timestamp; a signature that is not ASCII (compare_digest)
             verified = False
         if not verified:
             return Response.json({"error": "invalid request"}, 401)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from bot import reminder_render, render
 from bot.bitbucket import Account, PullRequest
@@ -22,7 +22,7 @@ REPOS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,61}/[A-Za-z0-9][A-Za-z0-9._-
 
 def pull_requests() -> st.SearchStrategy[list[PullRequest]]:
     one = st.sampled_from(LISTED).flatmap(mutated).map(PullRequest.from_api)
-    return st.lists(one, min_size=1, max_size=30)
+    return st.lists(one, min_size=1, max_size=25)
 
 
 def as_dict(message) -> dict:
@@ -33,12 +33,14 @@ def test_there_are_listed_pull_requests_to_start_from():
     assert len(LISTED) >= 3
 
 
+@settings(max_examples=25)  # each example renders up to 25 pull requests through slack_sdk's models
 @given(REPOS, pull_requests(), st.integers(0, 10**6))
 def test_any_pull_request_list_stays_inside_slacks_limits_without_live_mentions(repo, prs, total):
     listing = render.pull_request_list(repo, prs, max(total, len(prs)), NOW, repo_url=f"https://bitbucket.org/{repo}")
     assert message_problems(as_dict(listing)) == []
 
 
+@settings(max_examples=25)
 @given(REPOS, pull_requests(), st.integers(60, 10**8), hostile_text())
 def test_any_reminder_stays_inside_slacks_limits_and_mentions_only_linked_people(repo, prs, after, name):
     linked = Account(display_name=name, uuid="{linked}")

@@ -58,6 +58,23 @@ def test_any_malformed_signature_header_is_a_401_and_nothing_is_stored(bot, head
     assert deliveries_stored(bot) == 0
 
 
+@pytest.mark.parametrize("signature, timestamp", [
+    ("v0=" + "é" * 64, None),  # hmac.compare_digest raised TypeError on it: a 500
+    ("v0=" + "0" * 64, "\u00b2"),
+    ("v0=" + "0" * 64, "9" * 5000),
+    ("", ""),
+])
+def test_a_malformed_slack_signature_or_timestamp_is_a_401(bot, signature, timestamp):
+    body = slackkit.slash_command_body("help", user_id="U1", channel_id="C1", response_url="http://127.0.0.1:9/r", trigger_id="t")
+    headers = {**slackkit.sign(SIGNING_SECRET, body), "Content-Type": "application/x-www-form-urlencoded",
+               "X-Slack-Signature": signature.encode("utf-8")}
+    if timestamp is not None:
+        headers["X-Slack-Request-Timestamp"] = timestamp.encode("utf-8")
+    with requests.Session() as session:
+        session.trust_env = False
+        assert session.post(f"{bot.url}/slack/events", data=body, headers=headers, timeout=10).status_code == 401
+
+
 @pytest.mark.parametrize("attempt", ["\u00b2", "9" * 5000, "-1", "", "\u0663"])
 def test_a_strange_attempt_number_is_read_as_a_first_attempt_not_a_500(bot, attempt):
     body = push_body()
