@@ -247,6 +247,19 @@ def test_a_slack_sign_in_that_is_cancelled_or_fails_links_nothing(app, repo, sla
     assert "not linked" in app.answer_text(app.command("whoami"))
 
 
+def test_slack_failing_during_the_sign_in_gets_a_clear_page_and_links_nothing(app, repo, slack):
+    repo.consent_user = "alice"
+    slack.fail_next("openid.connect.userInfo", status=500)
+    failed = visit(app, login_link(app))
+    assert failed.status_code == 502 and "Nothing was linked" in failed.text and "Traceback" not in failed.text
+    slack.outage = True
+    down = visit(app, login_link(app))
+    slack.outage = False
+    assert down.status_code == 502 and "Nothing was linked" in down.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert "not linked" in app.answer_text(app.command("whoami"))
+
+
 def test_a_wrong_slack_client_secret_gets_a_clear_page_and_never_shows_the_secret(tmp_path, slack, repo):
     bot = RunningBot(oauth_settings(tmp_path, slack, repo, slack_client_secret="not-the-apps-secret"), slack)
     try:

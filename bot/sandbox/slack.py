@@ -562,15 +562,20 @@ class FakeSlack:
             args = {}
         token = _bearer_token(headers) or args.pop("token", None)
         with self._lock:
-            if method == oidc.TOKEN_METHOD:
-                body = self.oidc.token(args, headers)
+            failure = None if self.outage else self._take_failure(method)
+            if self.outage:
+                status, body = 503, {"ok": False, "error": "service_unavailable"}
+            elif failure:
+                status, body = failure.status, {"ok": False, "error": failure.error}
+            elif method == oidc.TOKEN_METHOD:
+                status, body = 200, self.oidc.token(args, headers)
             else:
-                body = self.oidc.user_info(token)
+                status, body = 200, self.oidc.user_info(token)
             recorded = {k: v for k, v in args.items() if k not in ("client_secret", "code")}  # no credentials kept
             call = RecordedCall(method, recorded, {k: v for k, v in headers.items() if k != "authorization"}, time.time())
-            call.response = body
+            call.status, call.response = status, body
             self.calls.append(call)
-        return _Answer(200, json.dumps(body).encode())
+        return _Answer(status, json.dumps(body).encode())
 
     def _answer_api(self, method: str, args: dict, token: str | None, parse_error: SlackError | None):
         """(status, body, headers) for one API call; runs under the lock."""
