@@ -24,6 +24,13 @@ from handlers import webhook as webhook_handlers
 log = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
+# waitress reads requests in its event loop and hands a worker thread only complete ones, so slow or half-sent
+# requests hold a socket, never a thread. These bound the sockets: many open at once (waitress stops accepting at
+# its limit, 100 by default), an idle or stalled one closed after 30 s (Slack and Bitbucket send at once), and
+# request headers capped well above what either sends.
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30
+MAX_HEADER_BYTES = 64 * 1024
 # The features with background work (workers, the scheduler), in the order they start.
 FEATURES = tuple(feature for feature in features.FEATURES if hasattr(feature, "start_background"))
 
@@ -58,6 +65,7 @@ class BotServer:
         self.wsgi = build_wsgi(services)
         self.http = create_server(
             self.wsgi, host=host, port=port, threads=HTTP_THREADS, max_request_body_size=MAX_BODY_BYTES,
+            connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT, max_request_header_size=MAX_HEADER_BYTES,
             ident="bitbucket-chatops", clear_untrusted_proxy_headers=True,
         )
         self.scheduler = scheduler

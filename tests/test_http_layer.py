@@ -190,7 +190,7 @@ def test_half_sent_and_slow_requests_do_not_hold_the_worker_threads(bot):
     buffers requests in its event loop and hands a worker only complete ones, so the bot still answers."""
     stalled = []
     try:
-        for number in range(HTTP_THREADS * 2):
+        for number in range(max(HTTP_THREADS * 2, 150)):  # past waitress's default limit of 100 connections too
             conn = socket.create_connection(("127.0.0.1", bot.server.port), timeout=10)
             if number % 2:
                 conn.sendall(b"POST /slack/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
