@@ -23,9 +23,10 @@ _ENV_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _without_slack_oauth_env():
     """With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET both in the environment, Bolt's App() silently switches to
-    OAuth installs (multi-workspace, an installation store) and drops our single-workspace token. Those two are
-    for Sign in with Slack only (bot/signin.py, read through Settings), so Bolt must not see them while it is
-    built: it reads them in App.__init__ and nowhere else."""
+    OAuth installs: multi-workspace, file-based installation and state stores "for local development", and
+    (without our `authorize`) no single-workspace token. Those two are for Sign in with Slack only (bot/signin.py,
+    read through Settings), so Bolt must not see them while it is built: it reads them in App.__init__ and
+    nowhere else. The lock keeps two apps built at once from restoring each other's view."""
     with _ENV_LOCK:
         hidden = {name: os.environ.pop(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in os.environ}
         try:

@@ -15,8 +15,9 @@ from tests.harness import RunningBot, make_settings, text_of
 
 
 def test_a_bot_with_the_slack_apps_client_id_and_secret_in_its_environment_still_answers_commands(tmp_path, slack, bitbucket, monkeypatch):
-    """Bolt reads SLACK_CLIENT_ID and SLACK_CLIENT_SECRET from the environment and, with both, expects OAuth
-    installs (and answers nothing without one): the bot keeps them from it, and still has them for Sign in with Slack."""
+    """Bolt reads SLACK_CLIENT_ID and SLACK_CLIENT_SECRET from the environment and, with both, turns on OAuth
+    installs (multi-workspace, file-based installation stores): the bot keeps them from Bolt, answers commands on
+    its bot token as before, and still has them for Sign in with Slack."""
     monkeypatch.setenv("SLACK_CLIENT_ID", "1234.5678")
     monkeypatch.setenv("SLACK_CLIENT_SECRET", "slack-app-client-secret")
     settings = Settings.from_env(dotenv=False)
@@ -24,6 +25,9 @@ def test_a_bot_with_the_slack_apps_client_id_and_secret_in_its_environment_still
     bot = RunningBot(make_settings(tmp_path, slack, bitbucket, slack_client_id=settings.slack_client_id,
                                    slack_client_secret=settings.slack_client_secret), slack)
     try:
+        # What Bolt does with both in sight (slack_bolt 1.30): it turns on OAuth installs with file-based stores.
+        bolt = bot.server.wsgi.bolt_app
+        assert bolt.oauth_flow is None and bolt.installation_store is None
         sent = bot.command("help")
         assert sent.http.status_code == 200
         assert "/bb prs" in text_of(sent.http.json())
@@ -98,3 +102,21 @@ def test_the_simulated_slack_signs_in_the_chosen_person_once_per_code(slack):
     except SlackApiError as error:
         assert error.response["error"] == "invalid_code"
     assert "cs" not in json.dumps([call.args for call in slack.calls])
+
+
+def test_the_real_serve_process_with_the_slack_apps_credentials_still_answers_commands(tmp_path, slack, bitbucket):
+    """The same, as an operator runs it: `bitbucket-chatops serve` with both variables in its environment."""
+    from tests import slackkit
+    from tests.harness import SIGNING_SECRET
+    from tests.process_harness import ServeProcess
+
+    process = ServeProcess(tmp_path, slack, bitbucket, SLACK_CLIENT_ID="1234.5678", SLACK_CLIENT_SECRET="slack-app-client-secret")
+    try:
+        process.start()
+        body = slackkit.slash_command_body("help", response_url=slack.response_url("process"))
+        answer = slackkit.post_signed(f"{process.url}/slack/events", body, SIGNING_SECRET)
+        assert answer.status_code == 200 and "/bb prs" in text_of(answer.json())
+    finally:
+        process.stop()
+    assert "slack-app-client-secret" not in process.log()
+    assert "InstallationStore" not in process.log()  # Bolt says so when it turns on OAuth installs
