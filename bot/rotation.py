@@ -89,6 +89,9 @@ def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
         store.execute("UPDATE webhook_registrations SET url = ? WHERE repo = ?", (url, row["repo"]))
         moved = f"moved from {row['url']} to {url}" if row["url"] and row["url"] != url else f"at {url}"
         moves.append(HookMove(row["repo"], True, f"new secret set, {moved}"))
+    for row in store.query("SELECT repo FROM webhook_registrations WHERE hook_uuid = '' ORDER BY repo"):
+        moves.append(HookMove(row["repo"], False, "its webhook was added by hand: set the new secret (and URL "
+                                                  f"{url}) in its Repository settings › Webhooks"))
     return moves
 
 

@@ -145,6 +145,20 @@ def test_webhooks_update_moves_every_registered_hook_to_the_new_secret_and_addre
     assert "[FIX] acme/web: its webhook is gone from Bitbucket" in again.stdout and "[ok ] acme/api" in again.stdout
 
 
+def test_webhooks_update_names_the_hooks_added_by_hand(tmp_path, slack, repo):
+    """Subscribed without PUBLIC_URL: the hook was added by hand, and the bot cannot know or move it."""
+    bot = running(tmp_path, slack, repo, public_url="")
+    try:
+        assert "by hand" in bot.answer_text(bot.command("subscribe acme/api"))
+    finally:
+        bot.stop()
+    env = {"BITBUCKET_API_URL": repo.base_url, "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN, "DATABASE_PATH": bot.settings.database_path,
+           "PUBLIC_URL": "https://new-address.example.com", "BITBUCKET_WEBHOOK_SECRET": "the-new-webhook-secret"}
+    result = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "[FIX] acme/api: its webhook was added by hand" in result.stdout and "https://new-address.example.com/bitbucket/webhook" in result.stdout
+
+
 def test_webhooks_update_needs_a_secret_and_an_address(tmp_path):
     result = run_cli("webhooks", "update", env={"DATABASE_PATH": str(tmp_path / "db.sqlite"), "BITBUCKET_ACCESS_TOKEN": "t"}, cwd=tmp_path)
     assert result.returncode == 2 and "BITBUCKET_WEBHOOK_SECRET" in result.stderr and "PUBLIC_URL" in result.stderr
