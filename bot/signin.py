@@ -15,6 +15,7 @@ Connect Core 3.1.3.7 allows TLS to stand for it there); the person is read from 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 from urllib.parse import urlencode
@@ -109,8 +110,6 @@ def id_token_claims(id_token: str) -> dict:
 
 
 def nonce_matches(nonce, nonce_hash: str) -> bool:
-    import hashlib
-
     if not isinstance(nonce, str) or not nonce or not nonce_hash:
         return False
     return hmac.compare_digest(hashlib.sha256(nonce.encode()).hexdigest(), nonce_hash)

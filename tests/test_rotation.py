@@ -149,7 +149,7 @@ def test_webhooks_update_names_the_hooks_added_by_hand(tmp_path, slack, repo):
     """Subscribed without PUBLIC_URL: the hook was added by hand, and the bot cannot know or move it."""
     bot = running(tmp_path, slack, repo, public_url="")
     try:
-        assert "by hand" in bot.answer_text(bot.command("subscribe acme/api"))
+        assert "by hand" in bot.answer_text(bot.command("subscribe acme/api"), 2)
     finally:
         bot.stop()
     env = {"BITBUCKET_API_URL": repo.base_url, "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN, "DATABASE_PATH": bot.settings.database_path,

@@ -2,7 +2,9 @@
 pure pieces of the OpenID Connect dance, and the simulated Slack's side of it."""
 
 import base64
+import hashlib
 import json
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -33,8 +35,6 @@ def test_a_bot_with_the_slack_apps_client_id_and_secret_in_its_environment_still
         assert "/bb prs" in text_of(sent.http.json())
     finally:
         bot.stop()
-    import os
-
     assert os.environ["SLACK_CLIENT_ID"] == "1234.5678"  # given back once the app was built
 
 
@@ -59,8 +59,6 @@ def test_id_token_claims_and_the_nonce_check_take_anything_without_failing():
     assert signin.id_token_claims(_jwt({"nonce": "n", "aud": "1.2"})) == {"nonce": "n", "aud": "1.2"}
     for junk in ("", "a.b", "a.b.c", "a.!!!.c", _jwt(["not", "a", "dict"]), "..", "a.b.c.d"):
         assert signin.id_token_claims(junk) == {}
-    import hashlib
-
     digest = hashlib.sha256(b"n").hexdigest()
     assert signin.nonce_matches("n", digest)
     assert not signin.nonce_matches("m", digest) and not signin.nonce_matches(None, digest) and not signin.nonce_matches("", "")
