@@ -1,15 +1,19 @@
 """People's own Bitbucket accounts (`/bb login`): login states, their tokens, and a client that acts as them.
 
 A person links their account with the OAuth 2.0 authorization-code grant: `/bb login` hands them a link to
-Bitbucket's consent page carrying a `state`, and Bitbucket sends their browser back to
-`PUBLIC_URL/bitbucket/oauth/callback` with a `code` and that `state`.
+`PUBLIC_URL/bitbucket/oauth/start`, which has them Sign in with Slack first (bot/signin.py: only the person the
+link was made for goes on), then sends them to Bitbucket's consent page with a new `state`; Bitbucket sends
+their browser back to `PUBLIC_URL/bitbucket/oauth/callback` with a `code` and that `state`.
 
-- A state is random, works once, lives `LOGIN_STATE_LIFETIME` seconds and is bound (in the database) to the
-  Slack user and workspace who asked: the callback links whoever the state names, nobody else. Only its
-  SHA-256 is stored, so a copy of the database cannot complete anybody's login.
+- Each stage (the link, Slack's return, Bitbucket's return) has its own state: random, works once, lives
+  `LOGIN_STATE_LIFETIME` seconds and is bound (in the database) to the Slack user and workspace who asked. Only
+  its SHA-256 is stored (with the hashes of the nonce sent to Slack and of the browser's cookie), so a copy of
+  the database cannot complete anybody's login. Bitbucket's return is honoured only with the cookie set in the
+  browser that signed in to Slack.
 - Access and refresh tokens are stored encrypted with AES-GCM under a key derived (HKDF-SHA256) from
   `CHATOPS_SECRET_KEY`, with the Slack user ID as associated data: a row copied onto another person does not
-  decrypt.
+  decrypt. Former keys (`CHATOPS_OLD_SECRET_KEYS`) still open tokens, which are then sealed again with the
+  current key (`TokenKeys`, `reseal`, `rotate_keys`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -79,7 +84,18 @@ SCHEMA = [
         refreshed_at REAL
     )""",
 ]
-MIGRATIONS = [Migration("accounts", 1, SCHEMA)]
+MIGRATIONS = [
+    Migration("accounts", 1, SCHEMA),
+    # Sign in with Slack before Bitbucket's consent: a login goes through three single-use states (the link's,
+    # Slack's, Bitbucket's), the last one bound to the browser that signed in to Slack. States made before this
+    # step had no such binding: they are dropped (they lived ten minutes anyway).
+    Migration("accounts", 2, (
+        "DELETE FROM login_states",
+        "ALTER TABLE login_states ADD COLUMN stage TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE login_states ADD COLUMN nonce_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE login_states ADD COLUMN browser_hash TEXT NOT NULL DEFAULT ''",
+    )),
+]
 
 
 # --- configuration -------------------------------------------------------------------------------------
@@ -92,6 +108,9 @@ def missing_settings(settings: Settings) -> list[str]:
         ("BITBUCKET_OAUTH_CLIENT_SECRET", settings.bitbucket_oauth_client_secret),
         ("PUBLIC_URL", settings.public_url),
         ("CHATOPS_SECRET_KEY", settings.chatops_secret_key),
+        # Sign in with Slack proves who opened the link before Bitbucket's consent (bot/signin.py).
+        ("SLACK_CLIENT_ID", settings.slack_client_id),
+        ("SLACK_CLIENT_SECRET", settings.slack_client_secret),
     )
     return [name for name, value in wanted if not value]
 
@@ -152,15 +171,83 @@ class TokenCipher:
             raise UnreadableTokens(type(error).__name__) from None
 
 
+class TokenKeys:
+    """The current CHATOPS_SECRET_KEY, which seals, and the former ones (CHATOPS_OLD_SECRET_KEYS), which still
+    open what they sealed until it is sealed anew."""
+
+    def __init__(self, current: str, old=()):
+        self.current = TokenCipher(current)
+        self.old = [TokenCipher(key) for key in dict.fromkeys(old) if key and key != current]
+
+    def seal(self, tokens: TokenSet, slack_user_id: str) -> str:
+        return self.current.seal(tokens, slack_user_id)
+
+    def open(self, sealed: str, slack_user_id: str, expires_at: float) -> tuple[TokenSet, bool]:
+        """The tokens, and whether a former key sealed them (so they should be sealed anew)."""
+        try:
+            return self.current.open(sealed, slack_user_id, expires_at), False
+        except UnreadableTokens:
+            for cipher in self.old:
+                try:
+                    return cipher.open(sealed, slack_user_id, expires_at), True
+                except UnreadableTokens:
+                    continue
+            raise
+
+
+def token_keys(settings: Settings) -> TokenKeys:
+    return TokenKeys(settings.chatops_secret_key, settings.chatops_old_secret_keys)
+
+
+def reseal(store: Store, keys: TokenKeys, slack_user_id: str, sealed: str, tokens: TokenSet) -> bool:
+    """Seal a person's tokens again with the current key; only if the row still holds `sealed` (a refresh or a
+    logout in between wins). True when the row was changed."""
+    cursor = store.execute(
+        "UPDATE bitbucket_logins SET tokens = ? WHERE slack_user_id = ? AND tokens = ?",
+        (keys.seal(tokens, slack_user_id), slack_user_id, sealed),
+    )
+    return cursor.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Rotation:
+    resealed: int = 0  # were sealed with a former key, now with the current one
+    current: int = 0  # already sealed with the current key
+    unreadable: int = 0  # no key given opens them: those people must `/bb login` again
+
+
+def rotate_keys(store: Store, keys: TokenKeys) -> Rotation:
+    """Seal every stored token set with the current key at once (`bitbucket-chatops rotate-keys`)."""
+    resealed = current = unreadable = 0
+    for row in store.query("SELECT slack_user_id, tokens, expires_at FROM bitbucket_logins ORDER BY slack_user_id"):
+        try:
+            tokens, old = keys.open(row["tokens"], row["slack_user_id"], row["expires_at"])
+        except UnreadableTokens:
+            unreadable += 1
+            continue
+        if not old:
+            current += 1
+        elif reseal(store, keys, row["slack_user_id"], row["tokens"], tokens):
+            resealed += 1
+    return Rotation(resealed, current, unreadable)
+
+
 # --- login states --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class LoginRequest:
-    """Who asked for a login link."""
+    """Who asked for a login link (and, at Slack's stage, the hash of the nonce sent to Slack)."""
 
     slack_user_id: str
     team_id: str
+    nonce_hash: str = ""
+
+
+# The stages of a login, each with its own single-use state: the `/bb login` link (redeemed at
+# /bitbucket/oauth/start), Sign in with Slack (redeemed at /slack/oidc/callback), and Bitbucket's consent
+# (redeemed at /bitbucket/oauth/callback, only in the browser that signed in to Slack).
+STAGE_LINK, STAGE_SLACK, STAGE_BITBUCKET = "link", "slack", "bitbucket"
 
 
 class InvalidLoginState(Exception):
@@ -175,32 +262,45 @@ def _state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def start_login(store: Store, slack_user_id: str, team_id: str, *, now: float) -> str:
-    """A new single-use state for this person; expired states of anyone are swept away on the way."""
+def secret_hash(value: str) -> str:
+    """SHA-256 of a nonce or a browser's secret, as kept at rest ("" for nothing)."""
+    return hashlib.sha256(value.encode()).hexdigest() if value else ""
+
+
+def start_login(store: Store, slack_user_id: str, team_id: str, *, now: float, stage: str = STAGE_LINK,
+                nonce: str = "", browser: str = "") -> str:
+    """A new single-use state for this person at `stage`; expired states of anyone are swept away on the way.
+    `nonce` and `browser` (secrets sent to Slack and set in the browser's cookie) are kept hashed."""
     state = secrets.token_urlsafe(32)
     with store.transaction() as db:
         db.execute("DELETE FROM login_states WHERE expires_at <= ?", (now,))
         db.execute(
-            "INSERT INTO login_states (state_hash, slack_user_id, team_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            (_state_hash(state), slack_user_id, team_id, now, now + LOGIN_STATE_LIFETIME),
+            """INSERT INTO login_states (state_hash, slack_user_id, team_id, created_at, expires_at, stage, nonce_hash,
+                   browser_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (_state_hash(state), slack_user_id, team_id, now, now + LOGIN_STATE_LIFETIME, stage, secret_hash(nonce),
+             secret_hash(browser)),
         )
     return state
 
 
-def redeem_state(store: Store, state: str, *, now: float) -> LoginRequest:
-    """Use a state up: whatever comes of it, it never works again."""
+def redeem_state(store: Store, state: str, *, now: float, stage: str = STAGE_LINK, browser: str | None = None) -> LoginRequest:
+    """Use a state of `stage` up: whatever comes of it, it never works again. At Bitbucket's stage the browser
+    must show the secret it was given when it signed in to Slack."""
     with store.transaction() as db:
         row = db.execute(
-            "SELECT slack_user_id, team_id, expires_at FROM login_states WHERE state_hash = ?", (_state_hash(state),)
+            "SELECT slack_user_id, team_id, expires_at, nonce_hash, browser_hash FROM login_states WHERE state_hash = ? AND stage = ?",
+            (_state_hash(state), stage),
         ).fetchone()
         if row is not None:
             db.execute("DELETE FROM login_states WHERE state_hash = ?", (_state_hash(state),))
     if row is None:
         raise InvalidLoginState("This sign-in link is not valid, or it has already been used.")
-    slack_user_id, team_id, expires_at = row
+    slack_user_id, team_id, expires_at, nonce_hash, browser_hash = row
     if expires_at <= now:
         raise InvalidLoginState("This sign-in link has expired.")
-    return LoginRequest(slack_user_id, team_id)
+    if stage == STAGE_BITBUCKET and not (browser and browser_hash and hmac.compare_digest(secret_hash(browser), browser_hash)):
+        raise InvalidLoginState("This sign-in was not started in this browser: the link belongs to someone else.")
+    return LoginRequest(slack_user_id, team_id, nonce_hash)
 
 
 # --- the code exchange ---------------------------------------------------------------------------------
@@ -263,7 +363,7 @@ class LinkedAccount:
         return self.display_name or self.nickname or self.bitbucket_uuid
 
 
-def save_login(store: Store, cipher: TokenCipher, request: LoginRequest, tokens: TokenSet, identity: dict, *,
+def save_login(store: Store, cipher: TokenCipher | TokenKeys, request: LoginRequest, tokens: TokenSet, identity: dict, *,
                now: float) -> LinkedAccount:
     """Keep the person's tokens, and tie their Slack user to the account for mentions too."""
     account = LinkedAccount(
@@ -316,7 +416,7 @@ def forget_login(store: Store, slack_user_id: str) -> LinkedAccount | None:
     return LinkedAccount(*row) if row else None
 
 
-def _store_refreshed(store: Store, cipher: TokenCipher, slack_user_id: str, fresh: dict) -> None:
+def _store_refreshed(store: Store, cipher: TokenKeys, slack_user_id: str, fresh: dict) -> None:
     tokens = TokenSet(fresh["access_token"], fresh["refresh_token"], fresh["expires_at"])
     # An UPDATE, not an upsert: a refresh racing a `/bb logout` must not bring the tokens back.
     store.execute(
@@ -343,12 +443,15 @@ def client_for_user(services, slack_user_id: str) -> BitbucketClient | None:
     row = services.store.query_one("SELECT tokens, expires_at FROM bitbucket_logins WHERE slack_user_id = ?", (slack_user_id,))
     if row is None:
         return None
-    cipher = TokenCipher(settings.chatops_secret_key)
+    cipher = token_keys(settings)
     try:
-        tokens = cipher.open(row["tokens"], slack_user_id, row["expires_at"])
+        tokens, old_key = cipher.open(row["tokens"], slack_user_id, row["expires_at"])
     except UnreadableTokens:
-        log.warning("the stored Bitbucket tokens of %s do not decrypt (was CHATOPS_SECRET_KEY changed?)", slack_user_id)
+        log.warning("the stored Bitbucket tokens of %s do not decrypt (was CHATOPS_SECRET_KEY changed? "
+                    "list the former key in CHATOPS_OLD_SECRET_KEYS)", slack_user_id)
         return None
+    if old_key:
+        reseal(services.store, cipher, slack_user_id, row["tokens"], tokens)
     session = requests.Session()  # one connection pool for the person's calls and their token refreshes
     auth = PersonToken(
         tokens.access_token,

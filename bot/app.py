@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -16,17 +17,22 @@ log = logging.getLogger(__name__)
 
 
 
+_ENV_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _without_slack_oauth_env():
-    """With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET both set, Bolt silently switches to OAuth installs and drops
-    our single-workspace token. This bot is single-workspace, so hide them while the app is built."""
-    hidden = {name: os.environ.pop(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in os.environ}
-    if len(hidden) == 2:
-        log.warning("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are ignored: this bot uses SLACK_BOT_TOKEN")
-    try:
-        yield
-    finally:
-        os.environ.update(hidden)
+    """With SLACK_CLIENT_ID and SLACK_CLIENT_SECRET both in the environment, Bolt's App() silently switches to
+    OAuth installs: multi-workspace, file-based installation and state stores "for local development", and
+    (without our `authorize`) no single-workspace token. Those two are for Sign in with Slack only (bot/signin.py,
+    read through Settings), so Bolt must not see them while it is built: it reads them in App.__init__ and
+    nowhere else. The lock keeps two apps built at once from restoring each other's view."""
+    with _ENV_LOCK:
+        hidden = {name: os.environ.pop(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in os.environ}
+        try:
+            yield
+        finally:
+            os.environ.update(hidden)
 
 
 def create_bolt_app(services: Services) -> App:

@@ -111,6 +111,7 @@ ENDPOINTS = (
     ("GET", COMMIT_STATUSES),
     ("GET", HOOKS),
     ("POST", HOOKS),
+    ("PUT", HOOK),
     ("DELETE", HOOK),
     ("GET", PIPELINES),
     ("POST", PIPELINES),
@@ -463,15 +464,43 @@ class UserOAuthToken(_OAuthToken):
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
-    """Bitbucket's ISO-8601 timestamps as aware datetimes (a naive one is UTC)."""
-    if not value:
+    """Bitbucket's ISO-8601 timestamps as aware datetimes (a naive one is UTC); None for anything else."""
+    if not value or not isinstance(value, str):
         return None
     if value.endswith("Z"):
         value = value[:-1] + "+00:00"
     # Python 3.10's fromisoformat accepts only 3 or 6 fraction digits.
     value = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), value, count=1)
-    moment = datetime.fromisoformat(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# Payloads come from strangers too (webhooks): what should be text, a number or an object is checked on the way in.
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _mapping(value) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _mappings(value) -> list[Mapping]:
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, (list, tuple)) else []
+
+
+def _number(value) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return 0
 
 
 def _dig(data: Mapping | None, *keys: str) -> Any:
@@ -483,6 +512,11 @@ def _dig(data: Mapping | None, *keys: str) -> Any:
     return data
 
 
+def _dig_text(data: Mapping | None, *keys: str) -> str | None:
+    """`_dig` where the answer must be text: None for anything else."""
+    return _text(_dig(data, *keys))
+
+
 @dataclass(frozen=True)
 class Account:
     display_name: str
@@ -492,11 +526,12 @@ class Account:
 
     @classmethod
     def from_api(cls, data: Mapping) -> "Account":
+        data = _mapping(data)
         return cls(
-            display_name=data.get("display_name") or data.get("nickname") or "unknown user",
-            nickname=data.get("nickname"),
-            uuid=data.get("uuid"),
-            account_id=data.get("account_id"),
+            display_name=_text(data.get("display_name")) or _text(data.get("nickname")) or "unknown user",
+            nickname=_text(data.get("nickname")),
+            uuid=_text(data.get("uuid")),
+            account_id=_text(data.get("account_id")),
         )
 
 
@@ -525,28 +560,28 @@ class PullRequest:
 
     @classmethod
     def from_api(cls, data: Mapping) -> "PullRequest":
-        participants = data.get("participants") or ()
+        participants = _mappings(data.get("participants"))
         return cls(
-            id=data["id"],
-            title=data.get("title") or "",
-            state=data.get("state") or "",
-            draft=bool(data.get("draft")),
-            author=Account.from_api(data.get("author") or {}),
-            source_branch=_dig(data, "source", "branch", "name"),
-            destination_branch=_dig(data, "destination", "branch", "name"),
-            repository=_dig(data, "destination", "repository", "full_name"),
-            reviewers=tuple(Account.from_api(user) for user in data.get("reviewers") or ()),
+            id=_number(data.get("id")),
+            title=_text(data.get("title")) or "",
+            state=_text(data.get("state")) or "",
+            draft=data.get("draft") is True,
+            author=Account.from_api(data.get("author")),
+            source_branch=_dig_text(data, "source", "branch", "name"),
+            destination_branch=_dig_text(data, "destination", "branch", "name"),
+            repository=_dig_text(data, "destination", "repository", "full_name"),
+            reviewers=tuple(Account.from_api(user) for user in _mappings(data.get("reviewers"))),
             approved_by=tuple(
-                Account.from_api(p["user"]) for p in participants if p.get("approved") or p.get("state") == "approved"
+                Account.from_api(p.get("user")) for p in participants if p.get("approved") is True or p.get("state") == "approved"
             ),
             changes_requested_by=tuple(
-                Account.from_api(p["user"]) for p in participants if p.get("state") == "changes_requested"
+                Account.from_api(p.get("user")) for p in participants if p.get("state") == "changes_requested"
             ),
             created_on=parse_timestamp(data.get("created_on")),
             updated_on=parse_timestamp(data.get("updated_on")),
-            url=_dig(data, "links", "html", "href"),
-            comment_count=data.get("comment_count") or 0,
-            merge_commit=_dig(data, "merge_commit", "hash"),
+            url=_dig_text(data, "links", "html", "href"),
+            comment_count=_number(data.get("comment_count")),
+            merge_commit=_dig_text(data, "merge_commit", "hash"),
         )
 
 
@@ -928,6 +963,10 @@ class BitbucketClient:
         """Subscribe `url` to `events`; Bitbucket signs each delivery with `secret` (X-Hub-Signature)."""
         body = {"url": url, "events": list(events), "secret": secret, "description": description, "active": active}
         return self._call("POST", self._url(HOOKS, workspace=ws, repo_slug=slug), json=body, idempotent=False)
+
+    def update_webhook(self, ws: str, slug: str, uid: str, **fields) -> dict:
+        """PUT the fields that change (`url`, `secret`, `events`, `active`, `description`); the rest stays."""
+        return self._call("PUT", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid), json=fields)
 
     def delete_webhook(self, ws: str, slug: str, uid: str) -> None:
         self._call("DELETE", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid))

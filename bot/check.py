@@ -33,20 +33,30 @@ def check_lines(settings: Settings) -> list[CheckLine]:
         else CheckLine(INFO, "PUBLIC_URL is not set: /bb subscribe will explain how to add the webhook by hand")
     )
     lines.append(_login_line(settings))
+    lines += _rotation_lines(settings)
     return list(dict.fromkeys(lines))  # one line per problem, however many checks noticed it
 
 
 def _login_line(settings: Settings) -> CheckLine:
-    needed = {
-        "BITBUCKET_OAUTH_CLIENT_ID": settings.bitbucket_oauth_client_id,
-        "BITBUCKET_OAUTH_CLIENT_SECRET": settings.bitbucket_oauth_client_secret,
-        "PUBLIC_URL": settings.public_url,
-        "CHATOPS_SECRET_KEY": settings.chatops_secret_key,
-    }
-    missing = [name for name, value in needed.items() if not value]
+    from bot import accounts, signin
+
+    missing = accounts.missing_settings(settings)
     if not missing:
-        return CheckLine(OK, f"/bb login is on: the OAuth consumer's callback must be {settings.public_url}/bitbucket/oauth/callback")
+        return CheckLine(OK, f"/bb login is on: the OAuth consumer's callback must be {settings.public_url}/bitbucket/oauth/callback, "
+                             f"and the Slack app must list {signin.redirect_uri(settings)} under OAuth & Permissions › Redirect URLs")
     return CheckLine(INFO, f"/bb login is off (approvals act as people only once they log in): set {', '.join(missing)}")
+
+
+def _rotation_lines(settings: Settings) -> list[CheckLine]:
+    """Rotations in progress: what to run before the former secrets can go (counts only, never values)."""
+    lines = []
+    if settings.chatops_old_secret_keys:
+        lines.append(CheckLine(INFO, f"CHATOPS_OLD_SECRET_KEYS holds {len(settings.chatops_old_secret_keys)} former key(s): "
+                                     "run `bitbucket-chatops rotate-keys`, then remove them"))
+    if settings.bitbucket_old_webhook_secrets:
+        lines.append(CheckLine(INFO, f"BITBUCKET_OLD_WEBHOOK_SECRETS holds {len(settings.bitbucket_old_webhook_secrets)} former "
+                                     "secret(s), still accepted: run `bitbucket-chatops webhooks update`, then remove them"))
+    return lines
 
 
 def _bitbucket_lines(settings: Settings) -> list[CheckLine]:

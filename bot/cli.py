@@ -1,4 +1,4 @@
-"""`bitbucket-chatops serve | shell | check`."""
+"""`bitbucket-chatops serve | shell | check | rotate-keys | webhooks update`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from bot import rotation
 from bot.config import Settings
 
 SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     copy = db_sub.add_parser("copy", help="copy a SQLite database into an empty PostgreSQL database, everything included")
     copy.add_argument("--to", required=True, metavar="postgresql://…", help="the empty PostgreSQL database to fill")
     copy.add_argument("--from", dest="source", metavar="PATH", help="the SQLite file (default: DATABASE_PATH)")
+    rotation.add_commands(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_deliveries(settings, retry=args.retry, forget=args.forget)
     if args.command == "db":
         return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
+    if args.command in rotation.COMMANDS:
+        return rotation.run(args, settings)
     from bot.check import run_check
 
     return run_check(settings)

@@ -32,8 +32,8 @@ DAY_ALIASES = {"daily": "mon-sun", "everyday": "mon-sun", "weekdays": "mon-fri",
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _REPO_RE = re.compile(rf"^(?:(?P<workspace>{_NAME})/)?(?P<slug>{_NAME})$")
 _USER_MENTION_RE = re.compile(r"^<@(?P<id>[UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_AGE_RE = re.compile(r"^(?P<n>\d{1,4})(?P<unit>m|min|h|hr|hrs|hours?|d|days?|w|weeks?)$")
-_TIME_RE = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
+_AGE_RE = re.compile(r"(?a)^(?P<n>\d{1,4})(?P<unit>m|min|h|hr|hrs|hours?|d|days?|w|weeks?)$")
+_TIME_RE = re.compile(r"(?a)^(?P<h>\d{1,2}):(?P<m>\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,16 @@ def looks_like_repo(token: str) -> bool:
 
 def parse_pr_id(token: str) -> int:
     digits = token.lstrip("#")
-    if not digits.isdigit() or int(digits) <= 0:
+    if not is_pr_id(token) or int(digits) <= 0:
         raise UsageError(f"`{_code(token)}` is not a pull request number: write it like `42` or `#42`.")
     return int(digits)
 
 
 def is_pr_id(token: str) -> bool:
-    return token.lstrip("#").isdigit()
+    # ASCII digits only ("²" is a digit to str.isdigit but not to int()), and a sane length (int() refuses
+    # 4,300 digits and more; no pull request number has 10).
+    digits = token.lstrip("#")
+    return digits.isascii() and digits.isdigit() and len(digits) <= 9
 
 
 def parse_strategy(token: str) -> str:

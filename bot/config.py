@@ -11,6 +11,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_OAUTH_AUTHORIZE_URL = "https://bitbucket.org/site/oauth2/authorize"
 DEFAULT_OAUTH_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
+DEFAULT_SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class Settings:
     bitbucket_oauth_authorize_url: str = DEFAULT_OAUTH_AUTHORIZE_URL
     bitbucket_oauth_token_url: str = DEFAULT_OAUTH_TOKEN_URL
     chatops_secret_key: str = ""
+    # Sign in with Slack (before Bitbucket's consent), and the secrets being rotated out.
+    slack_client_id: str = ""
+    slack_client_secret: str = field(default="", repr=False)
+    slack_oidc_authorize_url: str = DEFAULT_SLACK_OIDC_AUTHORIZE_URL
+    chatops_old_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    bitbucket_old_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     bitbucket_workspace: str = ""
     bitbucket_webhook_secret: str = ""
     database_path: str = "./data/chatops.db"
@@ -66,6 +73,11 @@ class Settings:
             bitbucket_oauth_authorize_url=get("BITBUCKET_OAUTH_AUTHORIZE_URL", DEFAULT_OAUTH_AUTHORIZE_URL),
             bitbucket_oauth_token_url=get("BITBUCKET_OAUTH_TOKEN_URL", DEFAULT_OAUTH_TOKEN_URL),
             chatops_secret_key=get("CHATOPS_SECRET_KEY"),
+            slack_client_id=get("SLACK_CLIENT_ID"),
+            slack_client_secret=get("SLACK_CLIENT_SECRET"),
+            slack_oidc_authorize_url=get("SLACK_OIDC_AUTHORIZE_URL", DEFAULT_SLACK_OIDC_AUTHORIZE_URL),
+            chatops_old_secret_keys=_listed(get("CHATOPS_OLD_SECRET_KEYS")),
+            bitbucket_old_webhook_secrets=_listed(get("BITBUCKET_OLD_WEBHOOK_SECRETS")),
             bitbucket_workspace=get("BITBUCKET_WORKSPACE"),
             bitbucket_webhook_secret=get("BITBUCKET_WEBHOOK_SECRET"),
             database_path=get("DATABASE_PATH", "./data/chatops.db"),
@@ -131,6 +143,11 @@ class Settings:
         except (KeyError, IndexError, ValueError):
             lines.append(f"DEPLOY_PIPELINE {self.deploy_pipeline!r} is not a valid name template: use {{environment}} for the environment, as in deploy-to-{{environment}}")
         return lines
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    """Comma-separated values, blanks dropped, order kept."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _is_timezone(name: str) -> bool:

@@ -21,6 +21,7 @@ MAX_COMMITS_SHOWN = 5  # Bitbucket itself sends at most 5 per change, and says `
 MAX_COMMIT_LINE = 100
 MAX_COMMENT_CHARS = 1000
 MAX_DESCRIPTION_CHARS = 1500
+_FULL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}/[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 # --- small helpers ---------------------------------------------------------------------------------
@@ -35,33 +36,52 @@ def dig(data, *keys):
     return data
 
 
+# Payloads are strangers' JSON: where text, an object or a list is expected, anything else counts as missing.
+
+
+def _text(data, *keys) -> str:
+    value = dig(data, *keys) if keys else data
+    return value if isinstance(value, str) else ""
+
+
+def _obj(data, *keys) -> dict:
+    value = dig(data, *keys) if keys else data
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(data, *keys) -> list[dict]:
+    value = dig(data, *keys) if keys else data
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def user_name(user) -> str:
     """A Bitbucket user object's name, escaped. Older payloads have `username`, newer ones `nickname`."""
     if not isinstance(user, dict) or not user:
         return "someone"
-    return render.escape(user.get("display_name") or user.get("nickname") or user.get("username") or "someone")
+    name = _text(user, "display_name") or _text(user, "nickname") or _text(user, "username") or "someone"
+    return render.escape(render.truncate(render.one_line(name), 200))
 
 
 def repo_name(payload: dict) -> str:
-    return dig(payload, "repository", "full_name") or "a repository"
+    return render.truncate(render.one_line(_text(payload, "repository", "full_name")), 200) or "a repository"
 
 
 def _repo_link(payload: dict) -> str:
-    return render.link(dig(payload, "repository", "links", "html", "href"), repo_name(payload))
+    return render.link(_text(payload, "repository", "links", "html", "href"), repo_name(payload))
 
 
 def first_line(text: str | None, limit: int = MAX_COMMIT_LINE) -> str:
-    lines = (text or "").strip().splitlines()
+    lines = _text(text).strip().splitlines()
     return render.truncate(lines[0].strip(), limit) if lines else ""
 
 
 def short_hash(commit_hash: str | None) -> str:
-    return (commit_hash or "")[:7] or "?"
+    return _text(commit_hash)[:7] or "?"
 
 
 def quote(text: str, limit: int) -> str:
     """Bitbucket text as a mrkdwn block quote: escaped, cut, every line behind `>`."""
-    body = render.escape(render.truncate((text or "").strip(), limit))
+    body = render.escape(render.truncate(_text(text).strip(), limit))
     return "\n".join(f">{line}" for line in body.splitlines()) or ">"
 
 
@@ -74,11 +94,11 @@ def _account_name(account) -> str:
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": render.truncate(text, render.MAX_SECTION_TEXT)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": render.clip(text, render.MAX_SECTION_TEXT)}}
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": render.truncate(text, render.MAX_SECTION_TEXT)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": render.clip(text, render.MAX_SECTION_TEXT)}]}
 
 
 def card_buttons(repo: str, pr: PullRequest) -> dict:
@@ -126,7 +146,9 @@ def pull_request_card(repo: str, data: dict) -> Message:
     if builds:
         lines.append(builds)
     blocks: list = [_section("\n".join(lines))]
-    if pr.state == "OPEN":
+    if pr.state == "OPEN" and pr.id > 0 and _FULL_NAME.fullmatch(repo):
+        # Buttons carry the repository and the number; no real pull request lacks them, and a name that is
+        # not a repository's could not fit a button (nor be acted on).
         blocks.append(card_buttons(repo, pr))
     fallback = f"#{pr.id} {render.escape(render.truncate(pr.title, 200))} by {_account_name(pr.author)} in {render.escape(repo)}: {_plain_state(pr)}"
     return render.message(fallback, blocks)
@@ -144,7 +166,7 @@ def pull_request_state_line(pr: PullRequest, data: dict) -> str:
         merge = f" as {render.code(short_hash(pr.merge_commit))}" if pr.merge_commit else ""
         return f":twisted_rightwards_arrows: *Merged*{f' by {closed_by}' if closed_by else ''}{merge}"
     if pr.state == "DECLINED":
-        reason = f": {render.escape(render.truncate(data['reason'], 300))}" if data.get("reason") else ""
+        reason = f": {render.escape(render.truncate(data['reason'], 300))}" if _text(data, "reason") else ""
         return f":no_entry_sign: *Declined*{f' by {closed_by}' if closed_by else ''}{reason}"
     if pr.state == "SUPERSEDED":
         return ":recycle: *Superseded*"
@@ -158,19 +180,19 @@ def pull_request_state_line(pr: PullRequest, data: dict) -> str:
 def _plain_state(pr: PullRequest) -> str:
     if pr.state == "OPEN":
         return f"open, {len(pr.approved_by)} approval{'s' if len(pr.approved_by) != 1 else ''}"
-    return pr.state.lower()
+    return render.escape(render.truncate(render.one_line(pr.state.lower()), 50))
 
 
 def pull_request_created(payload: dict) -> Message | None:
     """The card says who opened what; the thread starts with the description, when there is one."""
-    description = dig(payload, "pullrequest", "description")
-    if not description or not description.strip():
+    description = _text(payload, "pullrequest", "description")
+    if not description.strip():
         return None
     return _say(f":memo: {user_name(payload.get('actor'))} opened it:", more=[quote(description, MAX_DESCRIPTION_CHARS)])
 
 
 def pull_request_updated(payload: dict) -> Message:
-    head = dig(payload, "pullrequest", "source", "commit", "hash")
+    head = _text(payload, "pullrequest", "source", "commit", "hash")
     at = f"; the source is now at {render.code(short_hash(head))}" if head else ""
     return _say(f":pencil2: {user_name(payload.get('actor'))} updated the pull request{at}.")
 
@@ -191,28 +213,29 @@ def pull_request_changes_requested(payload: dict) -> Message:
 
 
 def pull_request_comment(payload: dict) -> Message:
-    comment = payload.get("comment") or {}
+    comment = _obj(payload, "comment")
     who = user_name(comment.get("user") or payload.get("actor"))
-    commented = render.link(dig(comment, "links", "html", "href"), "commented")
-    inline = comment.get("inline") or {}
+    commented = render.link(_text(comment, "links", "html", "href"), "commented")
+    inline = _obj(comment, "inline")
     where = ""
-    if inline.get("path"):
+    if _text(inline, "path"):
         line = inline.get("to") or inline.get("from")
-        where = f" on {render.code(inline['path'] + (f':{line}' if line else ''))}"
-    return _say(f":speech_balloon: {who} {commented}{where}:", more=[quote(dig(comment, "content", "raw") or "", MAX_COMMENT_CHARS)])
+        line = line if isinstance(line, int) and not isinstance(line, bool) else None
+        where = f" on {render.code(render.truncate(inline['path'], 300) + (f':{line}' if line else ''))}"
+    return _say(f":speech_balloon: {who} {commented}{where}:", more=[quote(_text(comment, "content", "raw"), MAX_COMMENT_CHARS)])
 
 
 def pull_request_merged(payload: dict) -> Message:
-    pr = payload.get("pullrequest") or {}
-    source, destination = dig(pr, "source", "branch", "name"), dig(pr, "destination", "branch", "name")
-    into = f" {render.code(source or '?')} into {render.code(destination or '?')}"
-    merge = dig(pr, "merge_commit", "hash")
+    pr = _obj(payload, "pullrequest")
+    source, destination = _text(pr, "source", "branch", "name"), _text(pr, "destination", "branch", "name")
+    into = f" {render.code(render.truncate(source, 200) or '?')} into {render.code(render.truncate(destination, 200) or '?')}"
+    merge = _text(pr, "merge_commit", "hash")
     as_commit = f" as {render.code(short_hash(merge))}" if merge else ""
     return _say(f":twisted_rightwards_arrows: {user_name(payload.get('actor'))} merged{into}{as_commit}.")
 
 
 def pull_request_declined(payload: dict) -> Message:
-    reason = dig(payload, "pullrequest", "reason")
+    reason = _text(payload, "pullrequest", "reason")
     because = f": {render.escape(render.truncate(reason, 300))}" if reason else "."
     return _say(f":no_entry_sign: {user_name(payload.get('actor'))} declined the pull request{because}")
 
@@ -222,13 +245,13 @@ def pull_request_declined(payload: dict) -> Message:
 
 def change_ref(change: dict) -> tuple[str, str]:
     """(kind, name) of the branch or tag a push change moved: `new`, or `old` when it was deleted."""
-    ref = change.get("new") or change.get("old") or {}
-    return ref.get("type") or "branch", ref.get("name") or "?"
+    ref = _obj(change, "new") or _obj(change, "old")
+    return _text(ref, "type") or "branch", render.truncate(_text(ref, "name"), 200) or "?"
 
 
 def push(payload: dict) -> Message | None:
     """One section per change: pushed commits, a forced push, a new or deleted branch, a tag created or deleted."""
-    changes = dig(payload, "push", "changes") or []
+    changes = _objects(payload, "push", "changes")[: render.MAX_BLOCKS]
     if not changes:
         return None
     actor, repo = user_name(payload.get("actor")), _repo_link(payload)
@@ -239,17 +262,17 @@ def push(payload: dict) -> Message | None:
 
 def push_change(change: dict, actor: str, repo: str) -> str:
     kind, name = change_ref(change)
-    new = change.get("new") or {}
-    ref = render.link(dig(new, "links", "html", "href"), name) if new else render.code(name)
+    new = _obj(change, "new")
+    ref = render.link(_text(new, "links", "html", "href"), name) if new else render.code(name)
     if kind == "tag":
         if change.get("closed") or not new:
             return f":wastebasket: {actor} deleted tag {render.code(name)} in {repo}."
-        target = dig(new, "target", "hash")
-        annotation = f"\n{quote(new['message'], 300)}" if new.get("message") else ""
+        target = _text(new, "target", "hash")
+        annotation = f"\n{quote(new['message'], 300)}" if _text(new, "message") else ""
         return f":label: {actor} tagged {ref} at {render.code(short_hash(target))} in {repo}.{annotation}"
     if change.get("closed") or not new:
         return f":wastebasket: {actor} deleted branch {render.code(name)} in {repo}."
-    commits = change.get("commits") or []
+    commits = _objects(change, "commits")
     if change.get("created"):
         head = f":seedling: {actor} created branch {ref} in {repo}"
     elif change.get("forced"):
@@ -268,19 +291,20 @@ def _count(commits: list, truncated: bool | None) -> str:
 
 def commit_lines(change: dict) -> str:
     """The first commits' first lines, newest first; then how many more, or a link when Bitbucket cut the list."""
-    commits = change.get("commits") or []
+    commits = _objects(change, "commits")
     lines = []
     for commit in commits[:MAX_COMMITS_SHOWN]:
-        label = render.link(dig(commit, "links", "html", "href"), short_hash(commit.get("hash")))
-        author = dig(commit, "author", "user") or {}
-        by = user_name(author) if author else render.escape(re.sub(r"\s*<[^>]*>", "", dig(commit, "author", "raw") or "") or "someone")
+        label = render.link(_text(commit, "links", "html", "href"), short_hash(commit.get("hash")))
+        author = _obj(commit, "author", "user")
+        raw_author = render.truncate(re.sub(r"\s*<[^>]*>", "", _text(commit, "author", "raw")), 200)
+        by = user_name(author) if author else render.escape(raw_author or "someone")
         lines.append(f"• {label} {render.escape(first_line(commit.get('message')))} · {by}")
     hidden = len(commits) - len(lines)
-    compare = render.link(dig(change, "links", "html", "href"), "see them all")
+    compare = render.link(_text(change, "links", "html", "href"), "see them all")
     if change.get("truncated"):
         lines.append(f"…and more: {compare}")
     elif hidden > 0:
-        lines.append(f"…and {hidden} more: {compare}" if dig(change, "links", "html", "href") else f"…and {hidden} more")
+        lines.append(f"…and {hidden} more: {compare}" if _text(change, "links", "html", "href") else f"…and {hidden} more")
     return "\n".join(lines)
 
 
@@ -296,16 +320,17 @@ BUILD_WORDS = {
 
 def commit_status(payload: dict, *, note: str = "") -> Message:
     """A build's result: name, state, branch and commit, link. `note` says why a success is worth telling."""
-    status = payload.get("commit_status") or {}
-    emoji, verb = BUILD_WORDS.get(status.get("state") or "", (":grey_question:", f"is {render.escape(status.get('state') or 'unknown')}"))
-    name = render.link(status.get("url"), render.truncate(status.get("name") or status.get("key") or "A build", 150))
-    where = f" on {render.code(status['refname'])}" if status.get("refname") else ""
-    commit = dig(status, "commit", "hash")
+    status = _obj(payload, "commit_status")
+    state = _text(status, "state")
+    emoji, verb = BUILD_WORDS.get(state, (":grey_question:", f"is {render.escape(render.truncate(state, 50) or 'unknown')}"))
+    name = render.link(_text(status, "url"), render.truncate(_text(status, "name") or _text(status, "key") or "A build", 150))
+    where = f" on {render.code(render.truncate(status['refname'], 200))}" if _text(status, "refname") else ""
+    commit = _text(status, "commit", "hash")
     at = f" at {render.code(short_hash(commit))}" if commit else ""
     why = f" ({render.escape(note)})" if note else ""
     text = f"{emoji} *{name}* {verb}{where}{at} in {_repo_link(payload)}{why}."
     blocks = [_section(text)]
-    if status.get("description"):
+    if _text(status, "description"):
         blocks.append(_context(render.escape(render.truncate(status["description"], 300))))
     return render.message(render.fallback_text(text), blocks)
 

@@ -8,6 +8,7 @@ A `Message` is plain data (JSON-serialisable), so the outbox can store it and se
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -51,7 +52,7 @@ def message(text: str, blocks: list[Block | dict]) -> Message:
     rendered = [b.to_dict() if isinstance(b, Block) else b for b in blocks]
     if len(rendered) > MAX_BLOCKS:
         rendered = rendered[: MAX_BLOCKS - 1] + [context(f"…and {len(rendered) - MAX_BLOCKS + 1} more blocks not shown").to_dict()]
-    return Message(text=truncate(text, MAX_FALLBACK_TEXT), blocks=rendered)
+    return Message(text=clip(text, MAX_FALLBACK_TEXT), blocks=rendered)
 
 
 # --- text helpers ----------------------------------------------------------------------------------
@@ -77,16 +78,41 @@ def truncate(text: str, limit: int) -> str:
     return text[:cut] + "…"
 
 
+def clip(mrkdwn: str, limit: int) -> str:
+    """`truncate` for composed mrkdwn: a cut never leaves a link or mention open (`<https://…|lab…`, which Slack
+    would read on into what follows) nor an entity half written (`&am…`); it cuts before them."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    cut = mrkdwn[: limit - 1]
+    opening = cut.rfind("<")
+    if opening > cut.rfind(">"):
+        cut = cut[:opening]
+    ampersand = cut.rfind("&")
+    if ampersand > cut.rfind(";"):
+        cut = cut[:ampersand]
+    return cut + "…"
+
+
+_BREAKS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def one_line(text: object) -> str:
+    """A name on one line: any run of white space, line or paragraph separators and control characters is one
+    space (names, branches and labels have no business breaking a line, or a link, in two)."""
+    return _BREAKS.sub(" ", str(text)).strip()
+
+
 def link(url: str | None, label: str) -> str:
-    """A mrkdwn link with an escaped label; a URL with `|` or `>` in it would break out, so it is dropped."""
-    label = escape(label)
-    if not url or any(c in url for c in "|<> ") or not url.startswith(("https://", "http://")):
+    """A mrkdwn link with an escaped label; a URL with `|`, `<`, `>` or any white space in it would break out (or
+    is not one), so it is dropped and the label stays plain text."""
+    label = escape(one_line(label))
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")) or any(c in url for c in "|<>") or len(url.split()) != 1 or url != url.strip():
         return label
     return f"<{url}|{label}>"
 
 
 def code(text: str) -> str:
-    return "`" + escape(str(text).replace("`", "'")) + "`"
+    return "`" + escape(one_line(text).replace("`", "'")) + "`"
 
 
 def mention(slack_user_id: str) -> str:
@@ -146,11 +172,11 @@ def button(text: str, action_id: str, value: dict | None = None, *, style: str |
 
 
 def section(text: str, accessory=None) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT)), accessory=accessory)
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT)), accessory=accessory)
 
 
 def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=truncate(text, MAX_SECTION_TEXT))])
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, MAX_SECTION_TEXT))])
 
 
 def header(text: str) -> HeaderBlock:
@@ -207,7 +233,9 @@ def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_u
     """Open pull requests, newest first, with buttons; the total even when only the newest are shown."""
     if not prs:
         return message(f"No open pull requests in {repo}.", [section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
-    shown = prs[:MAX_ITEMS_IN_LIST]
+    # A pull request updated while the listing was paged can come twice; Slack refuses a message whose
+    # buttons repeat a block_id, so each is shown once.
+    shown = [pr for index, pr in enumerate(prs) if pr.id not in {earlier.id for earlier in prs[:index]}][:MAX_ITEMS_IN_LIST]
     blocks: list[Block] = [header(truncate(f"Open pull requests in {repo} ({total})", 150))]
     for pr in shown:
         blocks.append(section(pull_request_summary(repo, pr, now)))

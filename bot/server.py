@@ -12,17 +12,25 @@ import threading
 
 from waitress.server import create_server
 
-from bot import features, metrics
+from bot import features, metrics, signin
 from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
 from handlers import oauth as oauth_handlers
+from handlers import signin as signin_handlers
 from handlers import slack_http
 from handlers import webhook as webhook_handlers
 
 log = logging.getLogger(__name__)
 
 HTTP_THREADS = 16
+# waitress reads requests in its event loop and hands a worker thread only complete ones, so slow or half-sent
+# requests hold a socket, never a thread. These bound the sockets: many open at once (waitress stops accepting at
+# its limit, 100 by default), an idle or stalled one closed after 30 s (Slack and Bitbucket send at once), and
+# request headers capped well above what either sends.
+CONNECTION_LIMIT = 1000
+CHANNEL_TIMEOUT = 30
+MAX_HEADER_BYTES = 64 * 1024
 # The features with background work (workers, the scheduler), in the order they start.
 FEATURES = tuple(feature for feature in features.FEATURES if hasattr(feature, "start_background"))
 
@@ -34,6 +42,8 @@ def build_wsgi(services: Services):
     router.add("POST", "/slack/events", slack_http.make_handler(bolt_app, services.settings.slack_signing_secret))
     router.add("POST", "/bitbucket/webhook", webhook_handlers.make_handler(services))
     router.add("GET", "/bitbucket/oauth/callback", oauth_handlers.make_handler(services))
+    router.add("GET", signin.START_PATH, signin_handlers.make_start_handler(services))
+    router.add("GET", signin.CALLBACK_PATH, signin_handlers.make_callback_handler(services))
     router.add("GET", "/healthz", _health(services))
     router.add("GET", "/metrics", metrics.make_handler(services))
     return router
@@ -56,6 +66,7 @@ class BotServer:
         self.wsgi = build_wsgi(services)
         self.http = create_server(
             self.wsgi, host=host, port=port, threads=HTTP_THREADS, max_request_body_size=MAX_BODY_BYTES,
+            connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT, max_request_header_size=MAX_HEADER_BYTES,
             ident="bitbucket-chatops", clear_untrusted_proxy_headers=True,
         )
         self.scheduler = scheduler

@@ -60,7 +60,7 @@ class Console:
         if sandbox:
             from bot.shell_sandbox import Sandbox
 
-            self.sandbox = Sandbox(settings)
+            self.sandbox = Sandbox(settings, self.slack, person=SHELL_USER)
             self.services, self.app = self.sandbox.services, self.sandbox.bolt_app
             self._sign_in()
             return

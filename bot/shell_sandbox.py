@@ -1,7 +1,8 @@
 """The shell's sandbox: a simulated Bitbucket, and the bot's own HTTP server on loopback, as `serve` runs it.
 
-The server is what lets the sandbox be tried end to end: Bitbucket's consent page sends the browser back to
-its `/bitbucket/oauth/callback` (so `/bb login` completes, and the shell's person starts signed in), and the
+The server is what lets the sandbox be tried end to end: a `/bb login` link leads through Sign in with Slack
+(the shell's simulated Slack says the shell's person is at the browser) to Bitbucket's consent page, which
+sends the browser back to its `/bitbucket/oauth/callback` (so the shell's person starts signed in); and the
 simulated Bitbucket's webhooks reach its `/bitbucket/webhook`, signed (`/simulate`).
 """
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 PERSON_NICKNAME, PERSON_NAME = "sam", "Sam Rivera"
 OAUTH_CLIENT_ID = "sandbox-consumer"
 OAUTH_CLIENT_SECRET = "sandbox-consumer-secret"
+SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET = "sandbox.slack-app", "sandbox-slack-app-secret"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class Sandbox:
     """The simulated Bitbucket (demo workspace `acme`), and the bot served on 127.0.0.1, built from `settings`
     (which already name the shell's Slack)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, slack, person: str | None = None):
+        """`slack`: the shell's simulated Slack; `person`: the Slack user it says is at the browser."""
+        from bot import signin
         from bot.cli import sandbox_settings
         from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
         from bot.server import BotServer
@@ -74,12 +78,18 @@ class Sandbox:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.bitbucket.add_oauth_consumer(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, redirect_uri=self.url + accounts.CALLBACK_PATH)
+        slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET, redirect_uris=[self.url + signin.CALLBACK_PATH])
+        if person:
+            slack.oidc_user = person
         self.settings = sandbox_settings(settings, self.bitbucket).with_overrides(
             host="127.0.0.1",
             port=port,
             public_url=self.url,
             bitbucket_oauth_client_id=OAUTH_CLIENT_ID,
             bitbucket_oauth_client_secret=OAUTH_CLIENT_SECRET,
+            slack_client_id=SLACK_APP_CLIENT_ID,
+            slack_client_secret=SLACK_APP_CLIENT_SECRET,
+            slack_oidc_authorize_url=slack.oidc_authorize_url,
             # New each run: the simulated Bitbucket, and so every token it gave, lives only as long as the shell.
             chatops_secret_key=settings.chatops_secret_key or secrets.token_urlsafe(32),
         )
@@ -128,8 +138,10 @@ class Sandbox:
 
     def sign_in(self, slack_user_id: str, team_id: str) -> Page:
         """Link the person to the sandbox Bitbucket account as `/bb login` does: a login link, opened, consented."""
-        state = accounts.start_login(self.services.store, slack_user_id, team_id, now=time.time())
-        return self.visit(accounts.authorize_url(self.settings, state))
+        from bot import signin
+
+        state = accounts.start_login(self.services.store, slack_user_id, team_id, now=time.time(), stage=accounts.STAGE_LINK)
+        return self.visit(signin.start_url(self.settings, state))
 
     # --- /simulate --------------------------------------------------------------------------------------
 

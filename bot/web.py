@@ -37,6 +37,11 @@ class Request:
             key = "CONTENT_TYPE"
         return self.environ.get(key)
 
+    @property
+    def media_type(self) -> str:
+        """The Content-Type without its parameters, lower case ("" when none was sent)."""
+        return (self.header("Content-Type") or "").split(";")[0].strip().lower()
+
     def read_body(self, limit: int = MAX_BODY_BYTES) -> bytes:
         """Refuses a body over `limit` from its Content-Length, before reading it."""
         try:
@@ -92,7 +97,9 @@ class Router:
             return Response.json({"error": "not found"}, 404)(start_response)
         handler = methods.get(request.method) or (methods.get("GET") if request.method == "HEAD" else None)
         if handler is None:
-            return Response.json({"error": "method not allowed"}, 405)(start_response)
+            response = Response.json({"error": "method not allowed"}, 405)
+            response.headers.append(("Allow", ", ".join(sorted(methods))))
+            return response(start_response)
         try:
             response = handler(request)
             if request.method == "HEAD":

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import ActionsBlock, MarkdownTextObject, SectionBlock
 
-from bot import accounts, ids, render
+from bot import accounts, ids, render, signin
 from bot.accounts import LinkedAccount
 from bot.bitbucket import BitbucketError, PullRequest, Unauthorized
 from bot.commands import Command, parse_repo
@@ -31,8 +31,8 @@ def login(inv: Invocation, command: Command) -> None:
             "Linking Bitbucket accounts is not set up on this bot yet: an admin needs to set "
             + ", ".join(f"`{name}`" for name in missing) + "."
         )
-    state = accounts.start_login(services.store, inv.user_id, inv.team_id, now=time.time())
-    inv.reply(login_link(accounts.authorize_url(services.settings, state), accounts.linked_account(services.store, inv.user_id)))
+    state = accounts.start_login(services.store, inv.user_id, inv.team_id, now=time.time(), stage=accounts.STAGE_LINK)
+    inv.reply(login_link(signin.start_url(services.settings, state), accounts.linked_account(services.store, inv.user_id)))
 
 
 def logout(inv: Invocation, command: Command) -> None:
@@ -132,7 +132,7 @@ def with_fresh_summary(blocks: list[dict], repo: str, pr: PullRequest, now: date
         if block.get("type") == "actions" and block.get("block_id") == block_id:
             if index == 0 or blocks[index - 1].get("type") != "section":
                 return None
-            summary = render.truncate(render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
+            summary = render.clip(render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
             section = {**blocks[index - 1], "text": {"type": "mrkdwn", "text": summary}}
             return [*blocks[: index - 1], section, *blocks[index:]]
     return None
@@ -152,13 +152,13 @@ def _who(account: LinkedAccount) -> str:
 
 def login_link(url: str, current: LinkedAccount | None) -> Message:
     text = (
-        "*Link your Bitbucket account*\nOpen Bitbucket's consent page and grant access: approvals, merges and "
-        "declines you make from Slack are then yours in Bitbucket. The link is for you alone, works once, and "
-        f"expires in {accounts.LOGIN_STATE_LIFETIME // 60} minutes."
+        "*Link your Bitbucket account*\nOpen the link, sign in with Slack, then grant access on Bitbucket's consent "
+        "page: approvals, merges and declines you make from Slack are then yours in Bitbucket. The link is for you "
+        f"alone (anyone else who opens it is refused), works once, and expires in {accounts.LOGIN_STATE_LIFETIME // 60} minutes."
     )
     if current:
         text += f"\nYou are linked as {_who(current)} now; signing in again replaces that."
-    link_button = render.button("Open Bitbucket", ids.OPEN_LINK, url=url, style="primary")
+    link_button = render.button("Sign in and link", ids.OPEN_LINK, url=url, style="primary")
     return render.message(
         f"Link your Bitbucket account: {url}",
         [SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(elements=[link_button])],

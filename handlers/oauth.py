@@ -1,7 +1,9 @@
 """`GET /bitbucket/oauth/callback`: where Bitbucket sends a person's browser back after `/bb login`.
 
 The page answers in a few plain words (no external assets, everything escaped) and never shows the code,
-the state or a token; a bad, reused or expired state is a 400, Bitbucket failing us a 502.
+the state or a token; a bad, reused or expired state is a 400, Bitbucket failing us a 502. The state is the one
+Sign in with Slack made (handlers/signin.py), and it is honoured only in the browser that signed in: the
+cookie set then must come back with it, so a consent URL forwarded to someone else links nothing.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import html
 import logging
 import time
 
-from bot import accounts, outbox
+from bot import accounts, outbox, signin
 from bot.bitbucket import BitbucketError
 from bot.web import Request, Response
 from handlers.accounts import linked_notice
@@ -33,7 +35,10 @@ def make_handler(services):
             # Link checkers and prefetchers send HEAD; only a real visit may use up a login.
             return page(200, "Bitbucket ChatOps", "")
         try:
-            return complete_login(services, request.query)
+            response = complete_login(services, request.query, signin.cookie_value(request.header("Cookie")))
+            # The browser's proof of its Slack sign-in served once: forget it whatever came of it.
+            response.headers.append(("Set-Cookie", signin.cookie_header("", services.settings, max_age=0)))
+            return response
         except Exception:  # noqa: BLE001 - the browser gets a plain page; the details go to the log
             log.exception("the Bitbucket sign-in callback failed")
             return page(500, "Something went wrong", "Something went wrong on our side; it has been logged. " + NOTHING_LINKED)
@@ -41,7 +46,7 @@ def make_handler(services):
     return handle
 
 
-def complete_login(services, query: dict[str, str]) -> Response:
+def complete_login(services, query: dict[str, str], browser: str | None = None) -> Response:
     settings = services.settings
     if accounts.missing_settings(settings):
         return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
@@ -49,7 +54,7 @@ def complete_login(services, query: dict[str, str]) -> Response:
     if not state:
         return page(400, "Sign-in refused", "This address is where Bitbucket sends you back after /bb login. " + NOTHING_LINKED)
     try:
-        who = accounts.redeem_state(services.store, state, now=time.time())
+        who = accounts.redeem_state(services.store, state, now=time.time(), stage=accounts.STAGE_BITBUCKET, browser=browser)
     except accounts.InvalidLoginState as refusal:
         return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
     if query.get("error"):
@@ -67,7 +72,7 @@ def complete_login(services, query: dict[str, str]) -> Response:
     except BitbucketError as error:
         services.audit.record(who.slack_user_id, "login", "bitbucket", ok=False, result=str(error))
         return page(502, "Sign-in failed", f"Bitbucket did not say who you are ({error}). {NOTHING_LINKED}")
-    cipher = accounts.TokenCipher(settings.chatops_secret_key)
+    cipher = accounts.token_keys(settings)
     account = accounts.save_login(services.store, cipher, who, tokens, identity, now=time.time())
     services.audit.record(who.slack_user_id, "login", f"bitbucket:{account.nickname or account.bitbucket_uuid}", ok=True)
     with services.store.transaction() as db:

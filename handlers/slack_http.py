@@ -1,7 +1,8 @@
 """`POST /slack/events`: verify, parse, then hand the request to Bolt.
 
 Bolt verifies signatures itself, but it parses the body first and a malformed one becomes a 500; here a
-forged or stale request is refused with 401 and a malformed one with 400 before Bolt sees it.
+content type Slack never sends is a 415, a body over `SLACK_MAX_BYTES` a 413 (from Content-Length, unread),
+a forged or stale request a 401 and a malformed one a 400, all before Bolt sees it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.web import Request, Response
+from bot.web import MAX_BODY_BYTES, Request, Response
+
+
+# Slack posts forms (commands, interactivity) and JSON (Events API); a missing Content-Type is read as a form.
+SLACK_MEDIA_TYPES = ("application/x-www-form-urlencoded", "application/json", "")
+# The largest request Slack sends is a view submission: a view is at most 250 kB, and URL-encoding a JSON payload
+# can triple it. Anything bigger is not Slack.
+SLACK_MAX_BYTES = MAX_BODY_BYTES
 
 
 def is_well_formed(body: str, content_type: str) -> bool:
@@ -37,14 +45,16 @@ def make_handler(bolt_app: App, signing_secret: str):
     verifier = SignatureVerifier(signing_secret)
 
     def handle(request: Request) -> Response:
-        raw = request.read_body()
+        if request.media_type not in SLACK_MEDIA_TYPES:
+            return Response.json({"error": "Content-Type must be application/x-www-form-urlencoded or application/json"}, 415)
+        raw = request.read_body(SLACK_MAX_BYTES)
         headers = {
             "x-slack-request-timestamp": request.header("X-Slack-Request-Timestamp") or "",
             "x-slack-signature": request.header("X-Slack-Signature") or "",
         }
         try:
             verified = verifier.is_valid(raw, headers["x-slack-request-timestamp"], headers["x-slack-signature"])
-        except ValueError:  # a non-numeric timestamp
+        except (ValueError, TypeError):  # a non-numeric timestamp; a signature that is not ASCII (compare_digest)
             verified = False
         if not verified:
             return Response.json({"error": "invalid request"}, 401)

@@ -1,7 +1,7 @@
 """`POST /bitbucket/webhook`: verify, check it is JSON, append it durably (deduplicated), answer.
 
-Order matters: the size is checked from Content-Length before the body is read, the signature before the
-JSON is parsed, and the answer waits for the commit of the raw delivery only: routing, rendering and Slack
+Order matters: the content type and the size (Bitbucket's 256 KB, from Content-Length) are checked before the
+body is read, the signature (the current secret or one being rotated out) before the JSON is parsed, and the answer waits for the commit of the raw delivery only: routing, rendering and Slack
 come after, in the relay's router and the outbox.
 """
 
@@ -19,22 +19,38 @@ from bot.web import Request, Response
 log = logging.getLogger(__name__)
 
 SIGNATURE_PREFIX = "sha256="
+WEBHOOK_MAX_BYTES = 256 * 1024  # Bitbucket does not send larger deliveries
 
 
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    """`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time."""
-    if not secret or not header or not header.startswith(SIGNATURE_PREFIX):
+def signature_valid(secrets, body: bytes, header: str | None) -> bool:
+    """`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time against each of
+    `secrets` (the current one, then those being rotated out; a single string is one secret). Anything malformed
+    (no prefix, not 64 hex digits, bytes that are not ASCII) is simply not valid."""
+    if isinstance(secrets, str):
+        secrets = (secrets,)
+    if not header or not header.startswith(SIGNATURE_PREFIX):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX):].strip().lower())
+    given = header[len(SIGNATURE_PREFIX):].strip().lower().encode("utf-8", "surrogatepass")
+    if len(given) != 64:
+        return False
+    valid = False
+    for secret in secrets:
+        if secret:
+            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+            valid |= hmac.compare_digest(expected, given)  # bytes: never a TypeError, whatever was sent
+    return valid
 
 
 def make_handler(services):
     def handle(request: Request) -> Response:
         note_foreground()  # the relay's router and the outbox step aside while deliveries arrive
-        secret = services.settings.bitbucket_webhook_secret
-        body = request.read_body()
-        if not signature_valid(secret, body, request.header("X-Hub-Signature")):
+        settings = services.settings
+        secret = settings.bitbucket_webhook_secret
+        if request.media_type != "application/json":  # Bitbucket sends JSON, and says so
+            return Response.json({"error": "Content-Type must be application/json"}, 415)
+        body = request.read_body(WEBHOOK_MAX_BYTES)
+        accepted = (secret, *settings.bitbucket_old_webhook_secrets) if secret else ()
+        if not signature_valid(accepted, body, request.header("X-Hub-Signature")):
             log.warning("webhook refused: %s", "BITBUCKET_WEBHOOK_SECRET is not set" if not secret else "missing or wrong X-Hub-Signature")
             metrics.WEBHOOK_DELIVERIES.labels("unverified", "refused").inc()
             return Response.json({"error": "invalid signature"}, 401)
@@ -56,7 +72,7 @@ def make_handler(services):
             body=body,
             request_uuid=(request.header("X-Request-UUID") or "").strip()[:100],
             hook_uuid=(request.header("X-Hook-UUID") or "").strip()[:100],
-            attempt=int(attempt) if attempt.isdigit() else 1,
+            attempt=int(attempt) if attempt.isascii() and attempt.isdigit() and len(attempt) <= 6 else 1,
         )
         try:
             stored = relay.delivery_writer(services).write(delivery)

@@ -4,6 +4,15 @@ from tests import slackkit
 
 slackkit.ensure_no_proxy_for_loopback()
 
+# Property-based tests (hypothesis): bounded and derandomized by default, so CI runs the same examples every
+# time; HYPOTHESIS_PROFILE=explore (or `--hypothesis-seed=N`) searches further. A failure prints its
+# @reproduce_failure blob.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None, print_blob=True, database=None)
+hypothesis_settings.register_profile("explore", max_examples=2000, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture
 def slack():

@@ -1,7 +1,7 @@
 """End to end: people link their own Bitbucket accounts (OAuth 2.0 authorization code) and review as themselves.
 
-The browser's part of the dance is a plain GET of the fake's authorize URL (its consent step answers at once,
-as `consent_user`), following its redirect to our callback.
+The browser (tests/browser.py) opens the `/bb login` link, signs in with the simulated Slack (as its
+`oidc_user`), consents on the simulated Bitbucket (as its `consent_user`) and follows every redirect.
 """
 
 import logging
@@ -13,15 +13,23 @@ import pytest
 import requests
 from slack_sdk import WebClient
 
-from bot import accounts, ids, render
+from bot import accounts, ids, render, signin
 from bot.bitbucket import PullRequest
+from tests.browser import Browser
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, RunningBot, button, make_settings, text_of
 
 PUBLIC_URL = "https://chatops.example.com"
 CALLBACK = PUBLIC_URL + accounts.CALLBACK_PATH
 CLIENT_ID, CLIENT_SECRET = "people-consumer", "people-consumer-secret"
 SECRET_KEY = "test-key-for-people's-tokens-0123456789"
+SLACK_CLIENT_ID, SLACK_CLIENT_SECRET = "1234.5678", "slack-app-client-secret"
 BOT_AUTHORIZATION = f"Bearer {BITBUCKET_TOKEN}"
+
+
+@pytest.fixture(autouse=True)
+def slack_app(slack):
+    """The Slack app's Sign in with Slack credentials and redirect URL, as its settings page holds them."""
+    slack.oidc.add_app(SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, redirect_uris=[PUBLIC_URL + signin.CALLBACK_PATH])
 
 
 @pytest.fixture
@@ -36,10 +44,11 @@ def repo(bitbucket):
 
 
 def oauth_settings(tmp_path, slack, bitbucket, **overrides):
-    return make_settings(
-        tmp_path, slack, bitbucket, bitbucket_oauth_client_id=CLIENT_ID, bitbucket_oauth_client_secret=CLIENT_SECRET,
-        public_url=PUBLIC_URL, chatops_secret_key=SECRET_KEY, **overrides,
-    )
+    return make_settings(tmp_path, slack, bitbucket, **{
+        "bitbucket_oauth_client_id": CLIENT_ID, "bitbucket_oauth_client_secret": CLIENT_SECRET, "public_url": PUBLIC_URL,
+        "chatops_secret_key": SECRET_KEY, "slack_client_id": SLACK_CLIENT_ID, "slack_client_secret": SLACK_CLIENT_SECRET,
+        "slack_oidc_authorize_url": slack.oidc_authorize_url, **overrides,
+    })
 
 
 @pytest.fixture
@@ -56,21 +65,20 @@ def login_link(bot, user_id="U1") -> str:
     return button(bot.answers(bot.command("login", user_id=user_id))[0], ids.OPEN_LINK)["url"]
 
 
-def visit(bot, url: str) -> requests.Response:
-    """The browser asks Bitbucket's consent page and follows its redirect to the bot."""
-    with requests.Session() as browser:
-        browser.trust_env = False
-        consent = browser.get(url, allow_redirects=False)
-        assert consent.status_code == 302, consent.text
-        location = consent.headers["Location"]
-        assert location.startswith(CALLBACK + "?")
-        # PUBLIC_URL is the proxy in front of the bot; the request reaches the bot itself.
-        return browser.get(bot.url + location[len(PUBLIC_URL):], allow_redirects=False)
+def visit(bot, url: str, *, as_slack_user: str = "U1") -> requests.Response:
+    """A browser opens the link: it signs in with Slack as `as_slack_user`, consents on Bitbucket (as the fake's
+    `consent_user`) and comes back to the bot; the last page."""
+    bot.slack.oidc_user = as_slack_user
+    browser = Browser(PUBLIC_URL, bot.url)
+    try:
+        return browser.open(url)
+    finally:
+        browser.close()
 
 
 def log_in(bot, bitbucket, nickname, user_id="U1") -> requests.Response:
     bitbucket.consent_user = nickname
-    page = visit(bot, login_link(bot, user_id))
+    page = visit(bot, login_link(bot, user_id), as_slack_user=user_id)
     assert page.status_code == 200, page.text
     return page
 
@@ -112,75 +120,154 @@ def writes_to_pull_request(bitbucket):
 # --- logging in ------------------------------------------------------------------------------------
 
 
-def test_login_links_the_person_tells_them_and_whoami_knows(app, repo, slack):
+def test_login_signs_in_with_slack_then_links_the_person_tells_them_and_whoami_knows(app, repo, slack):
     answer = app.answers(app.command("login"))[0]
     url = button(answer, ids.OPEN_LINK)["url"]
-    query = parse_qs(urlsplit(url).query)
-    assert url.startswith(repo.oauth_authorize_url + "?")
-    assert query["client_id"] == [CLIENT_ID] and query["response_type"] == ["code"] and len(query["state"][0]) >= 32
-    assert "expires in 10 minutes" in text_of(answer)
+    assert url.startswith(PUBLIC_URL + signin.START_PATH + "?") and len(parse_qs(urlsplit(url).query)["state"][0]) >= 32
+    assert "expires in 10 minutes" in text_of(answer) and "sign in with Slack" in text_of(answer)
 
     repo.consent_user = "alice"
-    page = visit(app, url)
+    slack.oidc_user = "U1"
+    browser = Browser(PUBLIC_URL, app.url)
+    page = browser.open(url)
 
     assert page.status_code == 200
     assert "Alice Liddell" in page.text and "close this tab" in page.text
     assert page.headers["Content-Type"].startswith("text/html") and page.headers["Cache-Control"] == "no-store"
+    # Slack's authorize page first: scope openid, a state and a nonce, our redirect URL.
+    to_slack = parse_qs(urlsplit(browser.visited[0].headers["Location"]).query)
+    assert browser.visited[0].headers["Location"].startswith(slack.oidc_authorize_url + "?")
+    assert to_slack["scope"] == ["openid"] and to_slack["response_type"] == ["code"] and to_slack["client_id"] == [SLACK_CLIENT_ID]
+    assert to_slack["redirect_uri"] == [PUBLIC_URL + signin.CALLBACK_PATH] and len(to_slack["nonce"][0]) >= 16
+    assert to_slack["state"][0] not in url  # every stage has its own state
+    assert [c.method for c in slack.calls if c.method.startswith("openid.")] == ["openid.connect.token", "openid.connect.userInfo"]
+    # Then Bitbucket's consent page, and its code exchanged with the consumer's key and secret.
+    to_bitbucket = next(v.headers["Location"] for v in browser.visited if v.headers.get("Location", "").startswith(repo.oauth_authorize_url))
+    assert parse_qs(urlsplit(to_bitbucket).query)["client_id"] == [CLIENT_ID]
     exchange = repo.requests_to("POST", "/site/oauth2/access_token")[-1]
     assert parse_qs(exchange.body.decode())["grant_type"] == ["authorization_code"]
-    assert exchange.headers["authorization"].startswith("Basic ")  # the consumer's key and secret
+    assert exchange.headers["authorization"].startswith("Basic ")
+    assert browser.cookies == {}  # the browser's proof served once and was cleared
+    browser.close()
     dm = slack.wait_for(lambda: slack.channel_messages("U1"))
     assert "Alice Liddell" in dm[0].text
     assert "Alice Liddell" in app.answer_text(app.command("whoami")) and "`alice`" in app.answer_text(app.command("whoami"))
     assert "not linked" in app.answer_text(app.command("whoami", user_id="U2"))
 
 
+def test_a_forwarded_login_link_opened_by_someone_else_is_refused_and_links_nothing(app, repo, slack, caplog):
+    """U1 forwards their link to U2, who has consented to Bitbucket before: U2's sign-in with Slack gives them away."""
+    repo.consent_user = "bob"
+    link_of_u1 = login_link(app, "U1")
+    page = visit(app, link_of_u1, as_slack_user="U2")
+
+    assert page.status_code == 403 and "belongs to someone else" in page.text and "Nothing was linked" in page.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []  # Bitbucket never saw a consent
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U1"))
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U2"))
+    assert app.services.store.query("SELECT * FROM bitbucket_logins") == []
+    refusal = app.services.audit.recent(1)[0]
+    assert (refusal.user_id, refusal.action, refusal.ok) == ("U1", "login", False)
+    # The link is used up: U1 cannot reuse it either, and needs a new one.
+    assert visit(app, link_of_u1, as_slack_user="U1").status_code == 400
+
+
+def test_a_forwarded_bitbucket_consent_address_links_nothing_in_another_browser(app, repo, slack):
+    """U1 signs in with Slack, stops before Bitbucket's consent and forwards that address: another browser
+    (without the cookie of U1's sign-in) is refused at the callback."""
+    repo.consent_user = "bob"
+    slack.oidc_user = "U1"
+    forwarder = Browser(PUBLIC_URL, app.url)
+    forwarder.open(login_link(app, "U1"), stop_at=repo.oauth_authorize_url)
+    consent_address = forwarder.visited[-1].headers["Location"]
+    assert consent_address.startswith(repo.oauth_authorize_url) and forwarder.cookies
+    victim = Browser(PUBLIC_URL, app.url)
+    page = victim.open(consent_address)
+    assert page.status_code == 400 and "someone else" in page.text and "Nothing was linked" in page.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U1"))
+    forwarder.close(), victim.close()
+
+
 def test_login_without_configuration_names_the_settings_to_add(bot):
     text = bot.answer_text(bot.command("login"))
-    for name in ("BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY"):
+    for name in ("BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
         assert name in text
     assert BITBUCKET_TOKEN not in text
-    callback = requests.get(f"{bot.url}{accounts.CALLBACK_PATH}", params={"code": "c", "state": "s"}, timeout=5)
-    assert callback.status_code == 503 and "not set up" in callback.text
+    for path in (accounts.CALLBACK_PATH, signin.START_PATH, signin.CALLBACK_PATH):
+        callback = requests.get(f"{bot.url}{path}", params={"code": "c", "state": "s"}, timeout=5)
+        assert callback.status_code == 503 and "not set up" in callback.text
 
 
-def test_forged_reused_and_expired_states_are_refused_and_link_nothing(app, repo, tmp_path):
+def test_forged_reused_and_expired_states_are_refused_and_link_nothing(app, repo, slack):
     repo.consent_user = "alice"
     url = login_link(app)
-    forged = requests.get(f"{app.url}{accounts.CALLBACK_PATH}", params={"code": "x", "state": "made-up"}, timeout=5)
-    assert forged.status_code == 400 and "not valid" in forged.text
+    for path in (signin.START_PATH, signin.CALLBACK_PATH, accounts.CALLBACK_PATH):
+        forged = requests.get(f"{app.url}{path}", params={"code": "x", "state": "made-up"}, timeout=5)
+        assert forged.status_code == 400 and "not valid" in forged.text
 
-    with requests.Session() as browser:
-        browser.trust_env = False
-        location = browser.get(url, allow_redirects=False).headers["Location"]
-        callback = app.url + location[len(PUBLIC_URL):]
-        assert browser.head(callback).status_code == 200  # a link checker's HEAD uses nothing up
-        assert browser.get(callback).status_code == 200
-        exchanges = len(repo.requests_to("POST", "/site/oauth2/access_token"))
-        reused = browser.get(callback)
-    assert reused.status_code == 400 and "already been used" in reused.text
-    assert len(repo.requests_to("POST", "/site/oauth2/access_token")) == exchanges  # the code never reached Bitbucket
+    browser = Browser(PUBLIC_URL, app.url)
+    assert browser.session.head(app.url + url[len(PUBLIC_URL):]).status_code == 200  # a link checker's HEAD uses nothing up
+    assert browser.open(url).status_code == 200
+    exchanges = len(repo.requests_to("POST", "/site/oauth2/access_token"))
+    tokens_asked = len(slack.calls_to("openid.connect.token"))
+    ours = [answer.url for answer in browser.visited if answer.url.startswith(app.url + "/")]
+    reused = [browser.get(url) for url in ours]
+    assert [answer.status_code for answer in reused] == [400, 400, 400]  # the link, Slack's return, Bitbucket's return
+    assert all("already been used" in answer.text for answer in reused)
+    assert len(repo.requests_to("POST", "/site/oauth2/access_token")) == exchanges  # no code reached Bitbucket again
+    assert len(slack.calls_to("openid.connect.token")) == tokens_asked  # nor Slack
+    browser.close()
 
     stale_state = accounts.start_login(app.services.store, "U2", "T0001", now=time.time() - accounts.LOGIN_STATE_LIFETIME - 1)
-    repo.consent_user = "bob"
-    location = requests.get(accounts.authorize_url(app.settings, stale_state), allow_redirects=False, timeout=5).headers["Location"]
-    expired = requests.get(app.url + location[len(PUBLIC_URL):], timeout=5)
+    expired = visit(app, signin.start_url(app.settings, stale_state), as_slack_user="U2")
     assert expired.status_code == 400 and "expired" in expired.text
     assert "not linked" in app.answer_text(app.command("whoami", user_id="U2"))
-    for page in (forged, reused, expired):
+    for page in (forged, *reused, expired):
         assert "code=" not in page.text and stale_state not in page.text
 
 
 def test_a_state_links_only_the_person_who_asked_for_it(app, repo):
     link_of_u1, link_of_u2 = login_link(app, "U1"), login_link(app, "U2")
     repo.consent_user = "bob"
-    assert visit(app, link_of_u2).status_code == 200
+    assert visit(app, link_of_u2, as_slack_user="U2").status_code == 200
     assert "Bob" in app.answer_text(app.command("whoami", user_id="U2"))
     assert "not linked" in app.answer_text(app.command("whoami", user_id="U1"))
     repo.consent_user = "alice"
-    assert visit(app, link_of_u1).status_code == 200
+    assert visit(app, link_of_u1, as_slack_user="U1").status_code == 200
     assert "Alice" in app.answer_text(app.command("whoami", user_id="U1"))
     assert "Bob" in app.answer_text(app.command("whoami", user_id="U2"))
+
+
+def test_a_slack_sign_in_that_is_cancelled_or_fails_links_nothing(app, repo, slack):
+    slack.oidc_deny = True
+    cancelled = visit(app, login_link(app))
+    assert cancelled.status_code == 400 and "did not sign you in" in cancelled.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert "not linked" in app.answer_text(app.command("whoami"))
+
+
+def test_slack_failing_during_the_sign_in_gets_a_clear_page_and_links_nothing(app, repo, slack):
+    repo.consent_user = "alice"
+    slack.fail_next("openid.connect.userInfo", status=500)
+    failed = visit(app, login_link(app))
+    assert failed.status_code == 502 and "Nothing was linked" in failed.text and "Traceback" not in failed.text
+    slack.outage = True
+    down = visit(app, login_link(app))
+    slack.outage = False
+    assert down.status_code == 502 and "Nothing was linked" in down.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert "not linked" in app.answer_text(app.command("whoami"))
+
+
+def test_a_wrong_slack_client_secret_gets_a_clear_page_and_never_shows_the_secret(tmp_path, slack, repo):
+    bot = RunningBot(oauth_settings(tmp_path, slack, repo, slack_client_secret="not-the-apps-secret"), slack)
+    try:
+        page = visit(bot, login_link(bot))
+    finally:
+        bot.stop()
+    assert page.status_code == 502 and "bad_client_secret" in page.text and "Nothing was linked" in page.text
+    assert "not-the-apps-secret" not in page.text and "not-the-apps-secret" not in repr(slack.calls)
 
 
 def test_a_refused_consent_or_a_failing_token_endpoint_gets_a_clear_page(app, repo):

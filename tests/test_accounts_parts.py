@@ -11,6 +11,8 @@ from bot.config import Settings
 from bot.errors import UserError
 from handlers.accounts import pull_request_of, with_fresh_summary
 
+pytestmark = pytest.mark.both_backends  # the tests on the store run on SQLite and on PostgreSQL
+
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 TOKENS = TokenSet("access-token-value", "refresh-token-value", 1_800_000_000.0)
 
@@ -44,11 +46,54 @@ def test_a_state_works_once_before_it_expires_and_only_its_hash_is_stored(store)
     store.close()
 
 
+def test_each_stage_redeems_only_its_own_states_and_bitbucket_asks_for_the_browser(store):
+    link = accounts.start_login(store, "U1", "T1", now=1000.0)
+    with pytest.raises(InvalidLoginState, match="not valid"):
+        accounts.redeem_state(store, link, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser="b")  # skipping Slack
+    assert accounts.redeem_state(store, link, now=1001.0, stage=accounts.STAGE_LINK).slack_user_id == "U1"
+    slack = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_SLACK, nonce="n0nce")
+    assert accounts.redeem_state(store, slack, now=1001.0, stage=accounts.STAGE_SLACK).nonce_hash == accounts.secret_hash("n0nce")
+    for browser in (None, "", "another browser"):
+        consent = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_BITBUCKET, browser="this browser")
+        with pytest.raises(InvalidLoginState, match="someone else"):
+            accounts.redeem_state(store, consent, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser=browser)
+        with pytest.raises(InvalidLoginState, match="already been used"):  # a wrong browser used it up
+            accounts.redeem_state(store, consent, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser="this browser")
+    consent = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_BITBUCKET, browser="this browser")
+    assert accounts.redeem_state(store, consent, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser="this browser").team_id == "T1"
+    assert "this browser" not in repr(store.query("SELECT * FROM login_states")) and "n0nce" not in repr(store.query("SELECT * FROM login_states"))
+    store.close()
+
+
+def _link(store, user: str, sealed: str) -> None:
+    store.execute(
+        """INSERT INTO bitbucket_logins (slack_user_id, team_id, bitbucket_uuid, tokens, expires_at, linked_at)
+           VALUES (?, 'T1', '{u}', ?, ?, 0)""", (user, sealed, TOKENS.expires_at),
+    )
+
+
+def test_rotate_keys_reseals_what_a_former_key_sealed_and_counts_the_rest(store):
+    old, new = TokenCipher("old key"), TokenCipher("new key")
+    _link(store, "U1", old.seal(TOKENS, "U1"))
+    _link(store, "U2", new.seal(TOKENS, "U2"))
+    _link(store, "U3", TokenCipher("a lost key").seal(TOKENS, "U3"))
+    keys = accounts.TokenKeys("new key", ["old key", "new key", ""])
+    assert accounts.rotate_keys(store, keys) == accounts.Rotation(resealed=1, current=1, unreadable=1)
+    rows = {row["slack_user_id"]: row["tokens"] for row in store.query("SELECT slack_user_id, tokens FROM bitbucket_logins")}
+    assert new.open(rows["U1"], "U1", TOKENS.expires_at) == TOKENS
+    assert accounts.rotate_keys(store, keys) == accounts.Rotation(resealed=0, current=2, unreadable=1)
+    assert keys.open(rows["U1"], "U1", TOKENS.expires_at) == (TOKENS, False)
+    assert accounts.TokenKeys("new key", ["old key"]).open(old.seal(TOKENS, "U9"), "U9", TOKENS.expires_at) == (TOKENS, True)
+    store.close()
+
+
 def test_missing_settings_are_named():
     assert accounts.missing_settings(Settings()) == [
         "BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY",
+        "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
     ]
-    ready = Settings(bitbucket_oauth_client_id="id", bitbucket_oauth_client_secret="s", public_url="https://x", chatops_secret_key="k")
+    ready = Settings(bitbucket_oauth_client_id="id", bitbucket_oauth_client_secret="s", public_url="https://x", chatops_secret_key="k",
+                     slack_client_id="1.2", slack_client_secret="cs")
     assert accounts.missing_settings(ready) == []
     assert accounts.authorize_url(ready, "st&te").endswith("?client_id=id&response_type=code&state=st%26te")
 

@@ -60,7 +60,17 @@ def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
     assert "[ok ] Slack auth.test" in result.stdout
     assert "[ok ] database writable" in result.stdout
     assert "/bb login is off" in result.stdout and "CHATOPS_SECRET_KEY" in result.stdout
+    assert "SLACK_CLIENT_ID" in result.stdout and "SLACK_CLIENT_SECRET" in result.stdout
     assert "bot-access-token" not in result.stdout
+
+    ready = run_cli("check", env={**env, "BITBUCKET_OAUTH_CLIENT_ID": "c", "BITBUCKET_OAUTH_CLIENT_SECRET": "cs",
+                                  "PUBLIC_URL": "https://bot.example.com", "CHATOPS_SECRET_KEY": "k" * 32, "SLACK_CLIENT_ID": "1.2",
+                                  "SLACK_CLIENT_SECRET": "slack-secret-value", "CHATOPS_OLD_SECRET_KEYS": "old-key-value",
+                                  "BITBUCKET_OLD_WEBHOOK_SECRETS": "old-hook-secret,older"}, cwd=tmp_path)
+    assert "/bb login is on" in ready.stdout and "https://bot.example.com/slack/oidc/callback" in ready.stdout
+    assert "rotate-keys" in ready.stdout and "2 former secret(s)" in ready.stdout and "webhooks update" in ready.stdout
+    for secret in ("slack-secret-value", "old-key-value", "old-hook-secret"):
+        assert secret not in ready.stdout + ready.stderr
 
     refused = run_cli("check", env={**env, "BITBUCKET_ACCESS_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, cwd=tmp_path)
     assert refused.returncode == 1

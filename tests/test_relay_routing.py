@@ -194,7 +194,7 @@ def test_unknown_and_issue_events_are_stored_and_ignored(store):
 
 def test_a_payload_that_cannot_be_relayed_is_kept_with_the_reason(store):
     relay.subscribe(store, channel_id="C1", repo="acme/api", families=ALL, branch_glob="", user_id="U1", now=1.0)
-    odd = {"repository": {"full_name": "acme/api"}, "push": {"changes": "not a list"}}
+    odd = {"repository": {"full_name": "acme-api"}, "push": {"changes": []}}  # a name that is not workspace/slug
     outcome = deliver(store, "repo:push", odd, "u-odd")
     assert outcome.queued == 0
     row = store.query("SELECT state, outcome, body FROM deliveries")[0]

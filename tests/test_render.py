@@ -91,7 +91,7 @@ def test_real_pull_requests_render_with_buttons_per_pull_request():
 
 def test_a_long_list_stays_within_fifty_blocks_and_says_how_many_more():
     pr = real_pull_requests()[0]
-    message = render.pull_request_list("a/b", [pr] * 60, 75, NOW, repo_url="https://bitbucket.org/a/b")
+    message = render.pull_request_list("a/b", [dataclasses.replace(pr, id=n) for n in range(1, 61)], 75, NOW, repo_url="https://bitbucket.org/a/b")
     assert len(message.blocks) <= render.MAX_BLOCKS
     assert "Showing the 20 newest of 75" in all_text(message)
 
@@ -162,7 +162,7 @@ def test_help_lists_every_command_within_limits():
 
 def test_console_view_numbers_buttons_and_undoes_escapes():
     pr = hostile_pull_request()
-    message = render.pull_request_list("acme/api", [pr, pr], 2, NOW)
+    message = render.pull_request_list("acme/api", [pr, dataclasses.replace(pr, id=pr.id + 1)], 2, NOW)
     text, buttons = message_to_text(message.to_dict(), first_number=3)
     assert [b.number for b in buttons] == list(range(3, 11))
     assert "[3] Approve" in text and "[6] Decline…" in text

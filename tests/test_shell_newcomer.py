@@ -41,7 +41,7 @@ def test_bb_login_completes_through_the_simulated_consent_page(tmp_path):
     session = run(
         tmp_path,
         "/bb logout", "/bb prs api", Click("Request changes"),
-        "/bb login", Click("Open Bitbucket"),
+        "/bb login", Click("Sign in and link"),
         "/bb prs api", Click("Request changes"),
     )
     assert "link your Bitbucket account with `/bb login`" in session.answer(3)  # signed out: nothing sent

@@ -713,6 +713,7 @@ API_ROUTES = [
     ("GET", _REPO + r"/hooks", "_list_webhooks"),
     ("POST", _REPO + r"/hooks", "_create_webhook"),
     ("GET", _REPO + r"/hooks/(?P<uid>[^/]+)", "_get_webhook"),
+    ("PUT", _REPO + r"/hooks/(?P<uid>[^/]+)", "_update_webhook"),
     ("DELETE", _REPO + r"/hooks/(?P<uid>[^/]+)", "_delete_webhook"),
     ("GET", _REPO + r"/pipelines/", "_list_pipelines"),  # the trailing slash is required, as on Bitbucket
     ("POST", _REPO + r"/pipelines/", "_trigger_pipeline"),
@@ -2208,6 +2209,32 @@ class FakeBitbucket(ActivityMixin, BuildsMixin):
 
     def _get_webhook(self, call: _Call) -> _Response:
         repo, hook = self._webhook_for(call)
+        return _Response(200, self._webhook_json(repo, hook))
+
+    def _update_webhook(self, call: _Call) -> _Response:
+        """PUT …/hooks/{uid}: description, url, secret, active and events may change; a secret left out stays,
+        a null or empty one is removed (swagger: "Update a webhook for a repository")."""
+        repo, hook = self._webhook_for(call)
+        body = call.body_object()
+        if "url" in body:
+            if not re.match(r"https?://[^/\s]+", body.get("url") or ""):
+                raise _field_error("url", "Enter a valid URL.")
+            hook.url = body["url"]
+        if "events" in body:
+            events = body.get("events") or []
+            unknown = sorted(set(events) - WEBHOOK_EVENTS)
+            if not events or unknown:
+                raise _field_error("events", f"Invalid event: {unknown[0]}" if unknown else "This field is required.")
+            hook.events = list(dict.fromkeys(events))
+        if "secret" in body:
+            secret = body.get("secret")
+            if secret is not None and len(secret) > 128:
+                raise _field_error("secret", "Ensure this value has at most 128 characters.")
+            hook.secret = secret or None
+        if "description" in body:
+            hook.description = body.get("description") or ""
+        if "active" in body:
+            hook.active = bool(body.get("active"))
         return _Response(200, self._webhook_json(repo, hook))
 
     def _delete_webhook(self, call: _Call) -> _Response:

@@ -34,6 +34,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.sandbox.slack_files import UPLOAD_PREFIX, FilesMixin
+from bot.sandbox import slack_oidc as oidc
+from bot.sandbox.slack_oidc import OidcProvider
 
 API_PREFIX = "/api/"
 RESPONSE_URL_PREFIX = "/response/"
@@ -333,6 +335,11 @@ class FakeSlack(FilesMixin):
             "files.completeUploadExternal": self._files_complete_upload_external,
         }
 
+        # Sign in with Slack (bot/sandbox/slack_oidc.py): who is at the browser, and whether they say no.
+        self.oidc = OidcProvider(self)
+        self.oidc_user = "U1"
+        self.oidc_deny = False
+
         # The bot, and the people tests/slackkit.py speaks as by default.
         self.add_user(bot_user_id, "bitbucket-chatops", real_name="Bitbucket ChatOps", is_bot=True)
         self.add_user("U1", "alice", real_name="Alice Example", email="alice@example.com")
@@ -377,6 +384,11 @@ class FakeSlack(FilesMixin):
     def api_url(self) -> str:
         """What to give `WebClient(base_url=...)`."""
         return f"{self.base_url}{API_PREFIX}"
+
+    @property
+    def oidc_authorize_url(self) -> str:
+        """Sign in with Slack's authorize page here (what SLACK_OIDC_AUTHORIZE_URL names)."""
+        return f"{self.base_url}{oidc.AUTHORIZE_PATH}"
 
     def response_url(
         self, key: str | None = None, *, channel: str | None = None, message_ts: str | None = None,
@@ -522,7 +534,13 @@ class FakeSlack(FilesMixin):
     def _serve(self, http_method: str, path: str, query: str, headers: dict, raw_body: bytes) -> _Answer:
         if self.latency:
             time.sleep(self.latency)
-        if path.startswith(API_PREFIX):
+        if path == oidc.AUTHORIZE_PATH and http_method == "GET":
+            with self._lock:
+                status, body, location = self.oidc.authorize(query)
+            answer = _Answer(status, body, "text/plain; charset=utf-8", location)
+        elif path in (API_PREFIX + oidc.TOKEN_METHOD, API_PREFIX + oidc.USERINFO_METHOD):
+            answer = self._serve_oidc_api(path[len(API_PREFIX):], query, headers, raw_body)
+        elif path.startswith(API_PREFIX):
             answer = self._serve_api(path[len(API_PREFIX):], query, headers, raw_body)
         elif path.startswith(RESPONSE_URL_PREFIX) and http_method == "POST":
             answer = self._serve_response_url(unquote(path[len(RESPONSE_URL_PREFIX):]), raw_body)
@@ -548,6 +566,29 @@ class FakeSlack(FilesMixin):
             call.status, call.response = status, body
         extra_headers["x-oauth-scopes"] = self.scopes
         return _Answer(status, json.dumps(body).encode(), headers=extra_headers)
+
+    def _serve_oidc_api(self, method: str, query: str, headers: dict, raw_body: bytes) -> _Answer:
+        """Sign in with Slack's two methods: a client's id and secret, or a person's token, not the bot's."""
+        try:
+            args = _parse_args(headers.get("content-type", ""), raw_body, query)
+        except SlackError:
+            args = {}
+        token = _bearer_token(headers) or args.pop("token", None)
+        with self._lock:
+            failure = None if self.outage else self._take_failure(method)
+            if self.outage:
+                status, body = 503, {"ok": False, "error": "service_unavailable"}
+            elif failure:
+                status, body = failure.status, {"ok": False, "error": failure.error}
+            elif method == oidc.TOKEN_METHOD:
+                status, body = 200, self.oidc.token(args, headers)
+            else:
+                status, body = 200, self.oidc.user_info(token)
+            recorded = {k: v for k, v in args.items() if k not in ("client_secret", "code")}  # no credentials kept
+            call = RecordedCall(method, recorded, {k: v for k, v in headers.items() if k != "authorization"}, time.time())
+            call.status, call.response = status, body
+            self.calls.append(call)
+        return _Answer(status, json.dumps(body).encode())
 
     def _answer_api(self, method: str, args: dict, token: str | None, parse_error: SlackError | None):
         """(status, body, headers) for one API call; runs under the lock."""

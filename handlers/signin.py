@@ -1,0 +1,104 @@
+"""`GET /bitbucket/oauth/start` and `GET /slack/oidc/callback`: Sign in with Slack before Bitbucket's consent.
+
+The start page uses up the `/bb login` link's state and sends the browser to Slack; the callback uses up Slack's
+state, asks Slack who signed in, and only for the person the link was made for goes on to Bitbucket (setting the
+cookie Bitbucket's callback will ask for). Anyone else gets a page that says the link belongs to someone else;
+nothing is linked. HEAD uses nothing up (link checkers and prefetchers send it).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from bot import accounts, signin
+from bot.web import Request, Response
+from handlers.oauth import NOTHING_LINKED, page
+
+log = logging.getLogger(__name__)
+
+SOMEONE_ELSES = (
+    "This sign-in link belongs to someone else: it was made for another Slack account than the one you signed in "
+    "with. Nothing was linked. To link your own Bitbucket account, run /bb login in Slack yourself."
+)
+
+
+def _not_set_up(settings) -> bool:
+    return bool(accounts.missing_settings(settings))
+
+
+def make_start_handler(services):
+    def handle(request: Request) -> Response:
+        if request.method == "HEAD":
+            return page(200, "Bitbucket ChatOps", "")
+        settings = services.settings
+        if _not_set_up(settings):
+            return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
+        state = request.query.get("state")
+        if not state:
+            return page(400, "Sign-in refused", "This address is where a /bb login link leads. " + NOTHING_LINKED)
+        try:
+            who = accounts.redeem_state(services.store, state, now=time.time(), stage=accounts.STAGE_LINK)
+        except accounts.InvalidLoginState as refusal:
+            return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
+        nonce = secrets.token_urlsafe(24)
+        slack_state = accounts.start_login(
+            services.store, who.slack_user_id, who.team_id, now=time.time(), stage=accounts.STAGE_SLACK, nonce=nonce
+        )
+        return redirect(signin.authorize_url(settings, slack_state, nonce))
+
+    return handle
+
+
+def make_callback_handler(services):
+    def handle(request: Request) -> Response:
+        if request.method == "HEAD":
+            return page(200, "Bitbucket ChatOps", "")
+        try:
+            return after_slack(services, request.query)
+        except Exception:  # noqa: BLE001 - the browser gets a plain page; the details go to the log
+            log.exception("the Sign in with Slack callback failed")
+            return page(500, "Something went wrong", "Something went wrong on our side; it has been logged. " + NOTHING_LINKED)
+
+    return handle
+
+
+def after_slack(services, query: dict[str, str]) -> Response:
+    settings = services.settings
+    if _not_set_up(settings):
+        return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
+    state = query.get("state")
+    if not state:
+        return page(400, "Sign-in refused", "This address is where Slack sends you back after signing in. " + NOTHING_LINKED)
+    try:
+        who = accounts.redeem_state(services.store, state, now=time.time(), stage=accounts.STAGE_SLACK)
+    except accounts.InvalidLoginState as refusal:
+        return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
+    if query.get("error"):
+        return page(400, "Sign-in cancelled", f"Slack did not sign you in ({query['error'][:100]}). {NOTHING_LINKED}")
+    code = query.get("code")
+    if not code:
+        return page(400, "Sign-in refused", f"Slack sent no authorization code. {NOTHING_LINKED}")
+    try:
+        user_id, team_id = signin.signed_in_person(settings, code, who.nonce_hash)
+    except signin.SignInFailed as failure:
+        services.audit.record(who.slack_user_id, "login", "slack", ok=False, result=failure.reason)
+        return page(failure.status, "Sign-in failed", f"{failure.reason} {NOTHING_LINKED}")
+    if (user_id, team_id) != (who.slack_user_id, who.team_id):
+        log.warning("a /bb login link of %s was opened by Slack user %s: refused", who.slack_user_id, user_id)
+        services.audit.record(who.slack_user_id, "login", f"slack:{user_id}", ok=False, result="the link was opened by another Slack user")
+        return page(403, "This link belongs to someone else", SOMEONE_ELSES)
+    browser = secrets.token_urlsafe(32)
+    bitbucket_state = accounts.start_login(
+        services.store, who.slack_user_id, who.team_id, now=time.time(), stage=accounts.STAGE_BITBUCKET, browser=browser
+    )
+    response = redirect(accounts.authorize_url(settings, bitbucket_state))
+    response.headers.append(("Set-Cookie", signin.cookie_header(browser, settings, max_age=accounts.LOGIN_STATE_LIFETIME)))
+    return response
+
+
+def redirect(location: str) -> Response:
+    response = page(302, "Redirecting", "Redirecting…")
+    response.headers.append(("Location", location))
+    return response

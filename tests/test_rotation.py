@@ -1,0 +1,164 @@
+"""Rotating secrets without losing anyone, end to end: the encryption key of people's tokens (read with a former
+key, sealed again with the current one; `rotate-keys` at once), and the webhook secret (`webhooks update` moves
+every hook the bot registered, through Bitbucket's API)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import accounts, ids
+from bot.accounts import TokenCipher, UnreadableTokens
+from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, RunningBot
+from tests.test_accounts import click_on_card, log_in, oauth_settings, post_card, repo, reviews, slack_app  # noqa: F401 - fixtures
+from tests.test_cli import run_cli
+
+OLD_KEY = "the-key-people's-tokens-were-sealed-with-0001"
+NEW_KEY = "the-key-that-replaces-it-after-a-leak-000002"
+
+
+def sealed_rows(store) -> dict[str, dict]:
+    return {row["slack_user_id"]: row for row in store.query("SELECT slack_user_id, tokens, expires_at FROM bitbucket_logins")}
+
+
+def opens_with(key: str, row: dict) -> bool:
+    try:
+        TokenCipher(key).open(row["tokens"], row["slack_user_id"], row["expires_at"])
+        return True
+    except UnreadableTokens:
+        return False
+
+
+def running(tmp_path, slack, bitbucket, **overrides) -> RunningBot:
+    return RunningBot(oauth_settings(tmp_path, slack, bitbucket, **overrides), slack)
+
+
+def test_tokens_stay_usable_across_a_key_rotation_and_are_sealed_anew_when_read(tmp_path, slack, repo):
+    before = running(tmp_path, slack, repo, chatops_secret_key=OLD_KEY)
+    try:
+        log_in(before, repo, "alice", "U1")
+    finally:
+        before.stop()
+    ts = post_card(slack, repo)
+
+    # The key changed and the former one was not kept: the person is asked to sign in again, nothing is sent.
+    forgetful = running(tmp_path, slack, repo, chatops_secret_key=NEW_KEY)
+    try:
+        assert "`/bb login`" in forgetful.answer_text(click_on_card(forgetful, ids.APPROVE, ts))
+        assert reviews(repo)["alice"] is None
+    finally:
+        forgetful.stop()
+
+    # With the former key in CHATOPS_OLD_SECRET_KEYS, the same click acts as the person, and the row is sealed anew.
+    rotating = running(tmp_path, slack, repo, chatops_secret_key=NEW_KEY, chatops_old_secret_keys=(OLD_KEY,))
+    try:
+        assert "You approved" in rotating.answer_text(click_on_card(rotating, ids.APPROVE, ts), 2)
+        assert reviews(repo)["alice"] == "approved"
+        row = sealed_rows(rotating.services.store)["U1"]
+        assert opens_with(NEW_KEY, row) and not opens_with(OLD_KEY, row)
+    finally:
+        rotating.stop()
+
+    # The former key can go now.
+    after = running(tmp_path, slack, repo, chatops_secret_key=NEW_KEY)
+    try:
+        assert "You requested changes on" in after.answer_text(click_on_card(after, ids.REQUEST_CHANGES, ts), 2)
+        assert reviews(repo)["alice"] == "changes_requested"
+    finally:
+        after.stop()
+
+
+def test_rotate_keys_seals_every_token_with_the_current_key_at_once(tmp_path, slack, repo):
+    bot = running(tmp_path, slack, repo, chatops_secret_key=OLD_KEY)
+    try:
+        log_in(bot, repo, "alice", "U1")
+        log_in(bot, repo, "bob", "U2")
+    finally:
+        bot.stop()
+    env = {"CHATOPS_SECRET_KEY": NEW_KEY, "CHATOPS_OLD_SECRET_KEYS": f"some-older-key, {OLD_KEY}",
+           "DATABASE_PATH": bot.settings.database_path}
+
+    result = run_cli("rotate-keys", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "re-encrypted with the current key: 2; already current: 0" in result.stdout
+    assert "CHATOPS_OLD_SECRET_KEYS can be removed" in result.stdout
+    store = accounts_store(bot)
+    assert all(opens_with(NEW_KEY, row) for row in sealed_rows(store).values()) and len(sealed_rows(store)) == 2
+    store.close()
+    for secret in (OLD_KEY, NEW_KEY):
+        assert secret not in result.stdout + result.stderr
+
+    again = run_cli("rotate-keys", env=env, cwd=tmp_path)
+    assert "re-encrypted with the current key: 0; already current: 2" in again.stdout
+    lost = run_cli("rotate-keys", env={**env, "CHATOPS_SECRET_KEY": "a-third-key-nobody-sealed-with", "CHATOPS_OLD_SECRET_KEYS": ""}, cwd=tmp_path)
+    assert lost.returncode == 1 and "2 could not be read" in lost.stdout
+
+
+def accounts_store(bot):
+    from bot.features import open_migrated
+
+    return open_migrated(bot.settings.database_path)
+
+
+def test_rotate_keys_without_a_key_says_so(tmp_path):
+    result = run_cli("rotate-keys", env={"DATABASE_PATH": str(tmp_path / "db.sqlite")}, cwd=tmp_path)
+    assert result.returncode == 2 and "CHATOPS_SECRET_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def hooked(tmp_path, slack, repo):
+    """acme/api and acme/web subscribed through a bot at the old public address, hooks signed with the old secret."""
+    repo.add_repository("acme", "web")
+    bot = running(tmp_path, slack, repo, public_url="https://old-address.example.com", bitbucket_webhook_secret=WEBHOOK_SECRET)
+    try:
+        for name in ("acme/api", "acme/web"):
+            assert "Registered the Bitbucket webhook" in bot.answer_text(bot.command(f"subscribe {name}"))
+    finally:
+        bot.stop()
+    return bot.settings
+
+
+def test_webhooks_update_moves_every_registered_hook_to_the_new_secret_and_address(tmp_path, repo, hooked):
+    env = {
+        "BITBUCKET_API_URL": repo.base_url, "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN, "DATABASE_PATH": hooked.database_path,
+        "PUBLIC_URL": "https://new-address.example.com", "BITBUCKET_WEBHOOK_SECRET": "the-new-webhook-secret",
+        "BITBUCKET_OLD_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+    }
+    result = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("acme/api", "acme/web"):
+        [hook] = repo.webhooks(*name.split("/"))
+        assert hook["url"] == "https://new-address.example.com/bitbucket/webhook" and hook["secret"] == "the-new-webhook-secret"
+        assert f"[ok ] {name}: new secret set, moved from https://old-address.example.com/bitbucket/webhook" in result.stdout
+    puts = [r for r in repo.requests if r.method == "PUT"]
+    assert len(puts) == 2 and all("/hooks/" in r.path for r in puts)
+    assert "BITBUCKET_OLD_WEBHOOK_SECRETS can be removed" in result.stdout
+    assert "the-new-webhook-secret" not in result.stdout + result.stderr and WEBHOOK_SECRET not in result.stdout
+
+    # A hook someone deleted by hand is named, the others still move.
+    [gone] = repo.webhooks("acme", "web")
+    repo.requests.clear()
+    import requests as http
+
+    http.delete(f"{repo.base_url}/repositories/acme/web/hooks/{gone['uuid']}", headers={"Authorization": f"Bearer {BITBUCKET_TOKEN}"}, timeout=5)
+    again = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "[FIX] acme/web: its webhook is gone from Bitbucket" in again.stdout and "[ok ] acme/api" in again.stdout
+
+
+def test_webhooks_update_names_the_hooks_added_by_hand(tmp_path, slack, repo):
+    """Subscribed without PUBLIC_URL: the hook was added by hand, and the bot cannot know or move it."""
+    bot = running(tmp_path, slack, repo, public_url="")
+    try:
+        assert "by hand" in bot.answer_text(bot.command("subscribe acme/api"), 2)
+    finally:
+        bot.stop()
+    env = {"BITBUCKET_API_URL": repo.base_url, "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN, "DATABASE_PATH": bot.settings.database_path,
+           "PUBLIC_URL": "https://new-address.example.com", "BITBUCKET_WEBHOOK_SECRET": "the-new-webhook-secret"}
+    result = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "[FIX] acme/api: its webhook was added by hand" in result.stdout and "https://new-address.example.com/bitbucket/webhook" in result.stdout
+
+
+def test_webhooks_update_needs_a_secret_and_an_address(tmp_path):
+    result = run_cli("webhooks", "update", env={"DATABASE_PATH": str(tmp_path / "db.sqlite"), "BITBUCKET_ACCESS_TOKEN": "t"}, cwd=tmp_path)
+    assert result.returncode == 2 and "BITBUCKET_WEBHOOK_SECRET" in result.stderr and "PUBLIC_URL" in result.stderr
