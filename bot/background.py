@@ -35,10 +35,12 @@ class BackgroundLoop:
 
     thread_name = "background"
     # Loops whose work can wait a moment step aside while requests arrive: they pause between passes, but
-    # never longer than `max_deferral` in a row, so a sustained load still gets its work done.
+    # never longer than `max_deferral` in a row, and then work for `busy_budget` before stepping aside again;
+    # so a burst is answered at the bare intake's pace, and a sustained load still gets its work done.
     defers_to_foreground = False
     foreground_pause = 0.05
-    max_deferral = 1.0
+    max_deferral = 5.0
+    busy_budget = 0.25
 
     def __init__(self, wakeup: threading.Event):
         self.wakeup = wakeup
@@ -74,9 +76,11 @@ class BackgroundLoop:
             self._stopping.wait(self.foreground_pause)
 
     def _run(self) -> None:
+        budget_until = 0.0
         while not self._stopping.is_set():
-            if self.defers_to_foreground:
+            if self.defers_to_foreground and time.monotonic() >= budget_until:
                 self._step_aside()
+                budget_until = time.monotonic() + self.busy_budget
             self.wakeup.clear()  # before the pass: work queued during it is seen on the next one
             try:
                 busy = self.one_pass()

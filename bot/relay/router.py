@@ -219,8 +219,9 @@ class DeliveryRouter(BackgroundLoop):
         if now - self._pruned_at >= self.prune_every:
             self._pruned_at = now
             prune_deliveries(self.store, now=now)
-        # After stepping aside for a burst, the backlog goes in bigger batches (fewer transactions).
-        limit = BATCH * 4 if foreground_busy() else BATCH
+        # While deliveries arrive, small batches: a routing transaction holds SQLite's one write lock, and the
+        # intake's appends wait for it.
+        limit = BATCH // 4 if foreground_busy() else BATCH
         return len(route_pending(self.store, now=now, limit=limit)) >= limit
 
     def idle_time(self) -> float:
