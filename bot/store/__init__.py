@@ -221,7 +221,7 @@ class SQLiteStore(Store):
                 raise DatabaseUnavailable("the store is closed")
             with _sqlite_errors():
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _set_wal(conn)
                 conn.execute(f"PRAGMA synchronous={self.synchronous}")
                 conn.execute("PRAGMA busy_timeout=30000")
                 conn.execute("PRAGMA foreign_keys=ON")
@@ -272,6 +272,20 @@ class SQLiteStore(Store):
                     conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+def _set_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """WAL mode. Switching a new file to it needs the file to itself, and SQLite says "locked" at once instead
+    of waiting, when several processes open a new database together: so wait here."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager
