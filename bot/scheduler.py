@@ -90,60 +90,97 @@ def reminder_job_id(reminder_id: int) -> str:
     return f"reminder:{reminder_id}"
 
 
-class ReminderJobs:
-    """One cron job per reminder, kept in step with the reminders table. Every run asks `reminders.run_due`,
-    which sends only what is owed and not yet sent, so the cron job, the catch-up and another process agree."""
+class ScheduledJobs:
+    """One cron job per row of a schedule table (reminders, digests), kept in step with the table. Every run
+    asks the feature's `run_due`, which sends only what is owed and not yet sent, so the cron job, the
+    catch-up look and another process agree. Subclasses say what the rows are and how one is run."""
+
+    kind = "job"  # for job ids and log lines
+    sync_job = "jobs:sync"
 
     def __init__(self, services, scheduler: Scheduler):
         self.services = services
         self.scheduler = scheduler
         self.zone = reminders.zone_of(services.settings)
         self._lock = threading.Lock()
-        self._scheduled: dict[int, tuple] = {}  # reminder id -> (at, days) its job was made for
+        self._scheduled: dict[int, tuple] = {}  # row id -> (at, days) its job was made for
         self._running: set[int] = set()
 
-    def start(self) -> None:
-        self.scheduler.every(SYNC_JOB, self.sync, SYNC_SECONDS)
+    # --- what a subclass says ---------------------------------------------------------------------------
+
+    def all_rows(self) -> list:
+        raise NotImplementedError
+
+    def get_row(self, row_id: int):
+        raise NotImplementedError
+
+    def run_due(self, row) -> str:
+        raise NotImplementedError
+
+    def job_id(self, row_id: int) -> str:
+        return f"{self.kind}:{row_id}"
+
+    # --- the same for every kind --------------------------------------------------------------------------
+
+    def start(self):
+        self.scheduler.every(self.sync_job, self.sync, SYNC_SECONDS)
+        return self
 
     def sync(self) -> None:
-        """Match the jobs to the table, then send whatever is owed: a reminder missed while the bot was down,
-        one whose job could not run in time, or one set in another process since the last look."""
-        for schedule in self.reschedule():
-            self.run(schedule.id)
+        """Match the jobs to the table, then send whatever is owed: one missed while the bot was down, one
+        whose job could not run in time, or one set in another process since the last look."""
+        for row in self.reschedule():
+            self.run(row.id)
 
-    def reschedule(self) -> list[reminders.Schedule]:
-        """Add, change and drop cron jobs to match the reminders table (call it after changing a reminder)."""
-        schedules = reminders.all_schedules(self.services.store)
-        wanted = {schedule.id: (schedule.at, schedule.days) for schedule in schedules}
+    def reschedule(self) -> list:
+        """Add, change and drop cron jobs to match the table (call it after changing a row)."""
+        rows = self.all_rows()
+        wanted = {row.id: (row.at, row.days) for row in rows}
         with self._lock:
             for gone in set(self._scheduled) - set(wanted):
-                self.scheduler.remove(reminder_job_id(gone))
-            for schedule in schedules:
-                if self._scheduled.get(schedule.id) != wanted[schedule.id]:
-                    self.scheduler.cron(reminder_job_id(schedule.id), self.run, days=schedule.days, at=schedule.at,
-                                        zone=self.zone, grace=reminders.GRACE, args=(schedule.id,))
+                self.scheduler.remove(self.job_id(gone))
+            for row in rows:
+                if self._scheduled.get(row.id) != wanted[row.id]:
+                    self.scheduler.cron(self.job_id(row.id), self.run, days=row.days, at=row.at,
+                                        zone=self.zone, grace=reminders.GRACE, args=(row.id,))
             self._scheduled = wanted
-        return schedules
+        return rows
 
-    def run(self, reminder_id: int) -> None:
+    def run(self, row_id: int) -> None:
         with self._lock:
-            if reminder_id in self._running:  # the cron job and the sync met: one look is enough
+            if row_id in self._running:  # the cron job and the sync met: one look is enough
                 return
-            self._running.add(reminder_id)
+            self._running.add(row_id)
         try:
-            schedule = reminders.get_schedule(self.services.store, reminder_id)
-            if schedule is None:
+            row = self.get_row(row_id)
+            if row is None:
                 return
-            outcome = reminders.run_due(self.services, schedule, now=self.scheduler.clock(), zone=self.zone)
+            outcome = self.run_due(row)
             if outcome in ("sent", "nothing stale"):
-                log.info("reminder %s (%s in %s): %s", reminder_id, schedule.repo, schedule.channel_id, outcome)
+                log.info("%s %s (%s in %s): %s", self.kind, row_id, row.repo, row.channel_id, outcome)
         except BitbucketError as error:
-            log.warning("reminder %s: Bitbucket %s (%s); trying again at the next look", reminder_id, error.status, error)
+            log.warning("%s %s: Bitbucket %s (%s); trying again at the next look", self.kind, row_id, error.status, error)
         except Exception:  # noqa: BLE001 - a scheduler thread must survive one bad run
-            log.exception("reminder %s failed", reminder_id)
+            log.exception("%s %s failed", self.kind, row_id)
         finally:
             with self._lock:
-                self._running.discard(reminder_id)
+                self._running.discard(row_id)
+
+
+class ReminderJobs(ScheduledJobs):
+    """The reminders' cron jobs."""
+
+    kind = "reminder"
+    sync_job = SYNC_JOB
+
+    def all_rows(self) -> list:
+        return reminders.all_schedules(self.services.store)
+
+    def get_row(self, row_id: int):
+        return reminders.get_schedule(self.services.store, row_id)
+
+    def run_due(self, row) -> str:
+        return reminders.run_due(self.services, row, now=self.scheduler.clock(), zone=self.zone)
 
 
 LEASE_NAME = "scheduler"

@@ -24,8 +24,16 @@ SOMEONE_ELSES = (
 )
 
 
-def _not_set_up(settings) -> bool:
-    return bool(accounts.missing_settings(settings))
+def _redeem(services, state: str | None, stage: str, what_this_is: str) -> accounts.LoginRequest | Response:
+    """Use up the state of `stage`: who it was made for, or the page that says why not."""
+    if accounts.missing_settings(services.settings):
+        return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
+    if not state:
+        return page(400, "Sign-in refused", f"{what_this_is} {NOTHING_LINKED}")
+    try:
+        return accounts.redeem_state(services.store, state, now=time.time(), stage=stage)
+    except accounts.InvalidLoginState as refusal:
+        return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
 
 
 def make_start_handler(services):
@@ -33,15 +41,9 @@ def make_start_handler(services):
         if request.method == "HEAD":
             return page(200, "Bitbucket ChatOps", "")
         settings = services.settings
-        if _not_set_up(settings):
-            return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
-        state = request.query.get("state")
-        if not state:
-            return page(400, "Sign-in refused", "This address is where a /bb login link leads. " + NOTHING_LINKED)
-        try:
-            who = accounts.redeem_state(services.store, state, now=time.time(), stage=accounts.STAGE_LINK)
-        except accounts.InvalidLoginState as refusal:
-            return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
+        who = _redeem(services, request.query.get("state"), accounts.STAGE_LINK, "This address is where a /bb login link leads.")
+        if isinstance(who, Response):
+            return who
         nonce = secrets.token_urlsafe(24)
         slack_state = accounts.start_login(
             services.store, who.slack_user_id, who.team_id, now=time.time(), stage=accounts.STAGE_SLACK, nonce=nonce
@@ -66,15 +68,9 @@ def make_callback_handler(services):
 
 def after_slack(services, query: dict[str, str]) -> Response:
     settings = services.settings
-    if _not_set_up(settings):
-        return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
-    state = query.get("state")
-    if not state:
-        return page(400, "Sign-in refused", "This address is where Slack sends you back after signing in. " + NOTHING_LINKED)
-    try:
-        who = accounts.redeem_state(services.store, state, now=time.time(), stage=accounts.STAGE_SLACK)
-    except accounts.InvalidLoginState as refusal:
-        return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
+    who = _redeem(services, query.get("state"), accounts.STAGE_SLACK, "This address is where Slack sends you back after signing in.")
+    if isinstance(who, Response):
+        return who
     if query.get("error"):
         return page(400, "Sign-in cancelled", f"Slack did not sign you in ({query['error'][:100]}). {NOTHING_LINKED}")
     code = query.get("code")

@@ -9,7 +9,6 @@ the catch-up look after a restart, and another replica's scheduler for a moment 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from bot.errors import UserError
 from bot.insights import chart, collect, upload
 from bot.insights import render as insights_render
 from bot.render import notice
+from bot.scheduler import ScheduledJobs
 from bot.store import Migration, Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ DAYS = 7  # a digest covers the last week
 DEFAULTS = {"at": "09:00", "days": ("mon",)}
 JOBS = "digest_jobs"  # services.extras: this process's DigestJobs while it runs the scheduler
 SYNC_JOB = "digests:sync"
-SYNC_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -151,55 +150,21 @@ def share_chart(services, digest: Digest, insights, day: str) -> None:
         log.warning("digest %s: chart not shared in %s: %s", digest.id, digest.channel_id, error)
 
 
-class DigestJobs:
-    """One cron job per digest on the leader's scheduler, kept in step with the table; a look every minute
-    sends what is owed (missed while down, or set on another replica)."""
+class DigestJobs(ScheduledJobs):
+    """One cron job per digest on the leader's scheduler; a look every minute sends what is owed (missed while
+    down, or set on another replica)."""
 
-    def __init__(self, services, scheduler):
-        self.services, self.scheduler = services, scheduler
-        self.zone = reminders.zone_of(services.settings)
-        self._lock = threading.Lock()
-        self._scheduled: dict[int, tuple] = {}
-        self._running: set[int] = set()
+    kind = "digest"
+    sync_job = SYNC_JOB
 
-    def start(self) -> "DigestJobs":
-        self.scheduler.every(SYNC_JOB, self.sync, SYNC_SECONDS)
-        return self
+    def all_rows(self) -> list:
+        return all_digests(self.services.store)
 
-    def sync(self) -> None:
-        for digest in self.reschedule():
-            self.run(digest.id)
+    def get_row(self, row_id: int):
+        return get(self.services.store, row_id)
 
-    def reschedule(self) -> list[Digest]:
-        digests = all_digests(self.services.store)
-        wanted = {d.id: (d.at, d.days) for d in digests}
-        with self._lock:
-            for gone in set(self._scheduled) - set(wanted):
-                self.scheduler.remove(f"digest:{gone}")
-            for d in digests:
-                if self._scheduled.get(d.id) != wanted[d.id]:
-                    self.scheduler.cron(f"digest:{d.id}", self.run, days=d.days, at=d.at, zone=self.zone, grace=reminders.GRACE, args=(d.id,))
-            self._scheduled = wanted
-        return digests
-
-    def run(self, digest_id: int) -> None:
-        with self._lock:
-            if digest_id in self._running:
-                return
-            self._running.add(digest_id)
-        try:
-            digest = get(self.services.store, digest_id)
-            if digest is not None:
-                outcome = run_due(self.services, digest, now=self.scheduler.clock(), zone=self.zone)
-                if outcome == "sent":
-                    log.info("digest %s (%s in %s) sent", digest_id, digest.repo, digest.channel_id)
-        except BitbucketError as error:
-            log.warning("digest %s: Bitbucket %s (%s); trying again at the next look", digest_id, error.status, error)
-        except Exception:  # noqa: BLE001 - a scheduler thread must survive one bad run
-            log.exception("digest %s failed", digest_id)
-        finally:
-            with self._lock:
-                self._running.discard(digest_id)
+    def run_due(self, row) -> str:
+        return run_due(self.services, row, now=self.scheduler.clock(), zone=self.zone)
 
 
 def schedule_jobs(services, scheduler) -> str:
