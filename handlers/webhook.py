@@ -41,9 +41,13 @@ def signature_valid(secrets, body: bytes, header: str | None) -> bool:
     return valid
 
 
+def _refused(kind: str, error: str, status: int) -> Response:
+    metrics.WEBHOOK_DELIVERIES.labels(kind, "refused").inc()
+    return Response.json({"error": error}, status)
+
+
 def make_handler(services):
     def handle(request: Request) -> Response:
-        note_foreground()  # the relay's router and the outbox step aside while deliveries arrive
         settings = services.settings
         secret = settings.bitbucket_webhook_secret
         if request.media_type != "application/json":  # Bitbucket sends JSON, and says so
@@ -52,20 +56,18 @@ def make_handler(services):
         accepted = (secret, *settings.bitbucket_old_webhook_secrets) if secret else ()
         if not signature_valid(accepted, body, request.header("X-Hub-Signature")):
             log.warning("webhook refused: %s", "BITBUCKET_WEBHOOK_SECRET is not set" if not secret else "missing or wrong X-Hub-Signature")
-            metrics.WEBHOOK_DELIVERIES.labels("unverified", "refused").inc()
-            return Response.json({"error": "invalid signature"}, 401)
+            return _refused("unverified", "invalid signature", 401)
+        # Only a signed delivery counts as one arriving: a stranger's flood must not hold the relay back.
+        note_foreground()  # the relay's router and the outbox step aside while deliveries arrive
         try:
             payload = json.loads(body)
         except ValueError:  # UnicodeDecodeError is a ValueError too
-            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
-            return Response.json({"error": "the body is not JSON"}, 400)
+            return _refused("malformed", "the body is not JSON", 400)
         if not isinstance(payload, dict):
-            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
-            return Response.json({"error": "the body is not a JSON object"}, 400)
+            return _refused("malformed", "the body is not a JSON object", 400)
         event_key = (request.header("X-Event-Key") or "").strip()
         if not event_key:
-            metrics.WEBHOOK_DELIVERIES.labels("malformed", "refused").inc()
-            return Response.json({"error": "X-Event-Key is missing"}, 400)
+            return _refused("malformed", "X-Event-Key is missing", 400)
         attempt = request.header("X-Attempt-Number") or "1"
         delivery = relay.Delivery(
             event_key=event_key,

@@ -358,3 +358,30 @@ def test_failed_deliveries_are_listed_relayed_again_once_mended_and_forgotten(bo
     assert "1 failed delivery(ies) dropped" in forgotten.stdout
     assert store.query("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'failed'")[0]["n"] == 0
     assert "every webhook delivery was relayed" in run_cli("deliveries", env=env, cwd=tmp_path).stdout
+
+
+def test_a_flood_of_forged_deliveries_does_not_hold_the_relay_back(bot, repo, slack):
+    """The router steps aside (for seconds) while signed deliveries arrive; unsigned ones must not make it."""
+    import threading
+
+    subscribe(bot)
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            hook(bot, "repo:push", {"repository": {"full_name": "acme/api"}}, secret="not-the-secret")
+
+    flooders = [threading.Thread(target=flood) for _ in range(2)]
+    for flooder in flooders:
+        flooder.start()
+    try:
+        time.sleep(0.6)  # longer than the router's idle wait: it has looked at the flood by now
+        payload = webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("e" * 40, "Through")])
+        sent = time.monotonic()
+        assert hook(bot, "repo:push", payload).status_code == 200
+        slack.wait_for(lambda: top_level(slack), timeout=10)
+        assert time.monotonic() - sent < 3.0  # stepping aside would have taken its 5 s
+    finally:
+        stop.set()
+        for flooder in flooders:
+            flooder.join(10)
