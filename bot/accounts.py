@@ -245,9 +245,12 @@ class LoginRequest:
 
 
 # The stages of a login, each with its own single-use state: the `/bb login` link (redeemed at
-# /bitbucket/oauth/start), Sign in with Slack (redeemed at /slack/oidc/callback), and Bitbucket's consent
-# (redeemed at /bitbucket/oauth/callback, only in the browser that signed in to Slack).
+# /bitbucket/oauth/start), Sign in with Slack (redeemed at /slack/oidc/callback, only in the browser that opened
+# the link), and Bitbucket's consent (redeemed at /bitbucket/oauth/callback, only in the browser that signed in to Slack).
 STAGE_LINK, STAGE_SLACK, STAGE_BITBUCKET = "link", "slack", "bitbucket"
+# Stages whose return address works only in the browser that went through the stage before: Slack's return in
+# the browser that opened the `/bb login` link, Bitbucket's return in the browser that signed in to Slack.
+BROWSER_BOUND_STAGES = (STAGE_SLACK, STAGE_BITBUCKET)
 
 
 class InvalidLoginState(Exception):
@@ -284,8 +287,8 @@ def start_login(store: Store, slack_user_id: str, team_id: str, *, now: float, s
 
 
 def redeem_state(store: Store, state: str, *, now: float, stage: str = STAGE_LINK, browser: str | None = None) -> LoginRequest:
-    """Use a state of `stage` up: whatever comes of it, it never works again. At Bitbucket's stage the browser
-    must show the secret it was given when it signed in to Slack."""
+    """Use a state of `stage` up: whatever comes of it, it never works again. At Slack's and Bitbucket's stages the
+    browser must show the secret it was given at the stage before (a forwarded address arrives without it)."""
     with store.transaction() as db:
         row = db.execute(
             "SELECT slack_user_id, team_id, expires_at, nonce_hash, browser_hash FROM login_states WHERE state_hash = ? AND stage = ?",
@@ -298,7 +301,7 @@ def redeem_state(store: Store, state: str, *, now: float, stage: str = STAGE_LIN
     slack_user_id, team_id, expires_at, nonce_hash, browser_hash = row
     if expires_at <= now:
         raise InvalidLoginState("This sign-in link has expired.")
-    if stage == STAGE_BITBUCKET and not (browser and browser_hash and hmac.compare_digest(secret_hash(browser), browser_hash)):
+    if stage in BROWSER_BOUND_STAGES and not (browser and browser_hash and hmac.compare_digest(secret_hash(browser), browser_hash)):
         raise InvalidLoginState("This sign-in was not started in this browser: the link belongs to someone else.")
     return LoginRequest(slack_user_id, team_id, nonce_hash)
 

@@ -6,7 +6,9 @@ forwarded to could open it. So the link leads to `START_PATH`, which sends the b
 code (`openid.connect.token`, with the app's client id and secret), checks the ID token's audience and nonce, and
 reads the person (`openid.connect.userInfo`). Only when that is the Slack user and workspace the link was made
 for does the browser go on to Bitbucket, with a cookie that Bitbucket's callback requires: a Bitbucket consent
-URL forwarded from there is refused too.
+URL forwarded from there is refused too. Slack's return address is bound the same way: the start page sets a
+cookie that `CALLBACK_PATH` requires, so a Slack return address copied and forwarded to someone else (whose
+browser never opened the link) links nobody.
 
 The ID token comes straight from Slack's token endpoint over TLS, so its signature is not checked (OpenID
 Connect Core 3.1.3.7 allows TLS to stand for it there); the person is read from `openid.connect.userInfo`.
@@ -27,7 +29,8 @@ from bot.config import Settings
 
 START_PATH = "/bitbucket/oauth/start"
 CALLBACK_PATH = "/slack/oidc/callback"
-BROWSER_COOKIE = "bb_chatops_login"
+BROWSER_COOKIE = "bb_chatops_login"  # set at Slack's return, asked for at Bitbucket's
+SIGNIN_COOKIE = "bb_chatops_signin"  # set at the start page, asked for at Slack's return
 USER_ID_CLAIM = "https://slack.com/user_id"
 TEAM_ID_CLAIM = "https://slack.com/team_id"
 
@@ -115,16 +118,19 @@ def nonce_matches(nonce, nonce_hash: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(nonce.encode()).hexdigest(), nonce_hash)
 
 
-def cookie_header(value: str, settings: Settings, *, max_age: int) -> str:
-    """The browser's proof that it signed in to Slack, sent back only to Bitbucket's callback."""
+def cookie_header(value: str, settings: Settings, *, max_age: int, name: str = BROWSER_COOKIE) -> str:
+    """A browser's proof that it went through the stage before, sent back only to the next stage's return address:
+    `BROWSER_COOKIE` (it signed in to Slack) to Bitbucket's callback, `SIGNIN_COOKIE` (it opened the `/bb login`
+    link) to Slack's."""
+    path = CALLBACK_PATH if name == SIGNIN_COOKIE else "/bitbucket/oauth/callback"
     secure = "; Secure" if settings.public_url.startswith("https://") else ""
-    return f"{BROWSER_COOKIE}={value}; Max-Age={max_age}; Path=/bitbucket/oauth/callback; HttpOnly; SameSite=Lax{secure}"
+    return f"{name}={value}; Max-Age={max_age}; Path={path}; HttpOnly; SameSite=Lax{secure}"
 
 
-def cookie_value(cookie_header_value: str | None) -> str | None:
-    """Pure: our cookie's value from a `Cookie` header."""
+def cookie_value(cookie_header_value: str | None, name: str = BROWSER_COOKIE) -> str | None:
+    """Pure: one of our cookies' value from a `Cookie` header."""
     for part in (cookie_header_value or "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == BROWSER_COOKIE and value:
+        key, _, value = part.strip().partition("=")
+        if key == name and value:
             return value
     return None

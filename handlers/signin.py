@@ -1,6 +1,7 @@
 """`GET /bitbucket/oauth/start` and `GET /slack/oidc/callback`: Sign in with Slack before Bitbucket's consent.
 
-The start page uses up the `/bb login` link's state and sends the browser to Slack; the callback uses up Slack's
+The start page uses up the `/bb login` link's state, sets a cookie in the browser and sends it to Slack; the
+callback asks for that cookie (a Slack return address forwarded to another browser is refused), uses up Slack's
 state, asks Slack who signed in, and only for the person the link was made for goes on to Bitbucket (setting the
 cookie Bitbucket's callback will ask for). Anyone else gets a page that says the link belongs to someone else;
 nothing is linked. HEAD uses nothing up (link checkers and prefetchers send it).
@@ -24,14 +25,14 @@ SOMEONE_ELSES = (
 )
 
 
-def _redeem(services, state: str | None, stage: str, what_this_is: str) -> accounts.LoginRequest | Response:
+def _redeem(services, state: str | None, stage: str, what_this_is: str, browser: str | None = None) -> accounts.LoginRequest | Response:
     """Use up the state of `stage`: who it was made for, or the page that says why not."""
     if accounts.missing_settings(services.settings):
         return page(503, "Not set up", "Linking Bitbucket accounts is not set up on this bot; ask its admin.")
     if not state:
         return page(400, "Sign-in refused", f"{what_this_is} {NOTHING_LINKED}")
     try:
-        return accounts.redeem_state(services.store, state, now=time.time(), stage=stage)
+        return accounts.redeem_state(services.store, state, now=time.time(), stage=stage, browser=browser)
     except accounts.InvalidLoginState as refusal:
         return page(400, "Sign-in refused", f"{refusal.reason} {NOTHING_LINKED}")
 
@@ -44,11 +45,16 @@ def make_start_handler(services):
         who = _redeem(services, request.query.get("state"), accounts.STAGE_LINK, "This address is where a /bb login link leads.")
         if isinstance(who, Response):
             return who
-        nonce = secrets.token_urlsafe(24)
+        nonce, browser = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
         slack_state = accounts.start_login(
-            services.store, who.slack_user_id, who.team_id, now=time.time(), stage=accounts.STAGE_SLACK, nonce=nonce
+            services.store, who.slack_user_id, who.team_id, now=time.time(), stage=accounts.STAGE_SLACK, nonce=nonce,
+            browser=browser,
         )
-        return redirect(signin.authorize_url(settings, slack_state, nonce))
+        response = redirect(signin.authorize_url(settings, slack_state, nonce))
+        # Slack's return is honoured only in this browser: a copied return address opened elsewhere lacks it.
+        response.headers.append(("Set-Cookie", signin.cookie_header(
+            browser, settings, max_age=accounts.LOGIN_STATE_LIFETIME, name=signin.SIGNIN_COOKIE)))
+        return response
 
     return handle
 
@@ -58,7 +64,10 @@ def make_callback_handler(services):
         if request.method == "HEAD":
             return page(200, "Bitbucket ChatOps", "")
         try:
-            return after_slack(services, request.query)
+            response = after_slack(services, request.query, signin.cookie_value(request.header("Cookie"), signin.SIGNIN_COOKIE))
+            # The browser's proof that it opened the link served once: forget it whatever came of it.
+            response.headers.append(("Set-Cookie", signin.cookie_header("", services.settings, max_age=0, name=signin.SIGNIN_COOKIE)))
+            return response
         except Exception:  # noqa: BLE001 - the browser gets a plain page; the details go to the log
             log.exception("the Sign in with Slack callback failed")
             return page(500, "Something went wrong", "Something went wrong on our side; it has been logged. " + NOTHING_LINKED)
@@ -66,9 +75,9 @@ def make_callback_handler(services):
     return handle
 
 
-def after_slack(services, query: dict[str, str]) -> Response:
+def after_slack(services, query: dict[str, str], browser: str | None = None) -> Response:
     settings = services.settings
-    who = _redeem(services, query.get("state"), accounts.STAGE_SLACK, "This address is where Slack sends you back after signing in.")
+    who = _redeem(services, query.get("state"), accounts.STAGE_SLACK, "This address is where Slack sends you back after signing in.", browser)
     if isinstance(who, Response):
         return who
     if query.get("error"):

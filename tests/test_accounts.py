@@ -189,6 +189,59 @@ def test_a_forwarded_bitbucket_consent_address_links_nothing_in_another_browser(
     forwarder.close(), victim.close()
 
 
+def test_a_forwarded_slack_return_address_links_nothing_in_another_browser(app, repo, slack):
+    """The attacker signs in with Slack as himself and stops before the bot's `/slack/oidc/callback`: that address
+    (on the bot's own domain) forwarded to a colleague, whose browser has consented to Bitbucket before, must not
+    link the attacker to her Bitbucket account. Her browser never opened the login link, so it lacks its cookie."""
+    repo.consent_user = "bob"  # the victim's Bitbucket account, consented before: no prompt would appear
+    slack.oidc_user = "U1"
+    attacker = Browser(PUBLIC_URL, app.url)
+    attacker.open(login_link(app, "U1"), stop_at=PUBLIC_URL + signin.CALLBACK_PATH)
+    slack_return = attacker.visited[-1].headers["Location"]
+    assert slack_return.startswith(PUBLIC_URL + signin.CALLBACK_PATH + "?") and "code=" in slack_return
+    victim = Browser(PUBLIC_URL, app.url)
+    page = victim.open(slack_return)
+
+    assert page.status_code == 400 and "someone else" in page.text and "Nothing was linked" in page.text
+    assert not any(v.headers.get("Location", "").startswith(repo.oauth_authorize_url) for v in victim.visited)
+    assert victim.cookies == {}  # no login cookie was set in the victim's browser
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert app.services.store.query("SELECT * FROM bitbucket_logins") == []
+    assert "not linked" in app.answer_text(app.command("whoami", user_id="U1"))
+    # The state is used up by the refused visit: the attacker cannot go on with it in his own browser either.
+    assert attacker.open(slack_return).status_code == 400
+    assert app.services.store.query("SELECT * FROM bitbucket_logins") == []
+    attacker.close(), victim.close()
+
+
+def test_a_forwarded_bitbucket_return_address_links_nothing_in_another_browser(app, repo, slack):
+    """The last address of the flow, Bitbucket's return to the bot with its code, forwarded: refused too."""
+    repo.consent_user = "bob"
+    slack.oidc_user = "U1"
+    forwarder = Browser(PUBLIC_URL, app.url)
+    forwarder.open(login_link(app, "U1"), stop_at=PUBLIC_URL + accounts.CALLBACK_PATH)
+    bitbucket_return = forwarder.visited[-1].headers["Location"]
+    assert bitbucket_return.startswith(PUBLIC_URL + accounts.CALLBACK_PATH + "?") and "code=" in bitbucket_return
+    victim = Browser(PUBLIC_URL, app.url)
+    page = victim.open(bitbucket_return)
+    assert page.status_code == 400 and "someone else" in page.text and "Nothing was linked" in page.text
+    assert repo.requests_to("POST", "/site/oauth2/access_token") == []
+    assert app.services.store.query("SELECT * FROM bitbucket_logins") == []
+    forwarder.close(), victim.close()
+
+
+def test_the_whole_flow_sets_each_stages_cookie_for_the_next_return_address_only(app, repo, slack):
+    repo.consent_user = "alice"
+    slack.oidc_user = "U1"
+    browser = Browser(PUBLIC_URL, app.url)
+    browser.open(login_link(app, "U1"), stop_at=PUBLIC_URL + signin.CALLBACK_PATH)
+    assert {name: path for name, (_, path) in browser.cookies.items()} == {signin.SIGNIN_COOKIE: signin.CALLBACK_PATH}
+    page = browser.open(browser.visited[-1].headers["Location"])
+    assert page.status_code == 200 and "Alice Liddell" in page.text
+    assert browser.cookies == {}  # each proof served once and was cleared
+    browser.close()
+
+
 def test_login_without_configuration_names_the_settings_to_add(bot):
     text = bot.answer_text(bot.command("login"))
     for name in ("BITBUCKET_OAUTH_CLIENT_ID", "BITBUCKET_OAUTH_CLIENT_SECRET", "PUBLIC_URL", "CHATOPS_SECRET_KEY", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):

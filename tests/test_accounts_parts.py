@@ -46,14 +46,19 @@ def test_a_state_works_once_before_it_expires_and_only_its_hash_is_stored(store)
     store.close()
 
 
-def test_each_stage_redeems_only_its_own_states_and_bitbucket_asks_for_the_browser(store):
+def test_each_stage_redeems_only_its_own_states_and_slack_and_bitbucket_ask_for_the_browser(store):
     link = accounts.start_login(store, "U1", "T1", now=1000.0)
     with pytest.raises(InvalidLoginState, match="not valid"):
         accounts.redeem_state(store, link, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser="b")  # skipping Slack
     assert accounts.redeem_state(store, link, now=1001.0, stage=accounts.STAGE_LINK).slack_user_id == "U1"
-    slack = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_SLACK, nonce="n0nce")
-    assert accounts.redeem_state(store, slack, now=1001.0, stage=accounts.STAGE_SLACK).nonce_hash == accounts.secret_hash("n0nce")
+    slack = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_SLACK, nonce="n0nce", browser="opener")
+    assert accounts.redeem_state(store, slack, now=1001.0, stage=accounts.STAGE_SLACK, browser="opener").nonce_hash == accounts.secret_hash("n0nce")
     for browser in (None, "", "another browser"):
+        forwarded = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_SLACK, nonce="n", browser="opener")
+        with pytest.raises(InvalidLoginState, match="someone else"):
+            accounts.redeem_state(store, forwarded, now=1001.0, stage=accounts.STAGE_SLACK, browser=browser)
+        with pytest.raises(InvalidLoginState, match="already been used"):
+            accounts.redeem_state(store, forwarded, now=1001.0, stage=accounts.STAGE_SLACK, browser="opener")
         consent = accounts.start_login(store, "U1", "T1", now=1000.0, stage=accounts.STAGE_BITBUCKET, browser="this browser")
         with pytest.raises(InvalidLoginState, match="someone else"):
             accounts.redeem_state(store, consent, now=1001.0, stage=accounts.STAGE_BITBUCKET, browser=browser)
