@@ -29,12 +29,12 @@ from waitress.server import create_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
+from bot.core.config import Settings  # noqa: E402
 from bot.sandbox import slackkit  # noqa: E402
 from bot.sandbox.bitbucket import FakeBitbucket  # noqa: E402
 from bot.sandbox.slack import FakeSlack  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.web import Router  # noqa: E402
+from bot.core.services import Services  # noqa: E402
+from bot.core.web import Router  # noqa: E402
 from handlers import slack_http  # noqa: E402
 
 SECRET = "bench-signing-secret"
@@ -140,7 +140,7 @@ def main() -> None:
         }
         ours_port, naive_port = free_port(), free_port()
         ours = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"],
+            [sys.executable, "-m", "bot.app.cli", "serve", "--no-scheduler"],
             env={**env, "PORT": str(ours_port), "DATABASE_PATH": f"{tmp}/ours.db"}, cwd=ROOT,
         )
         naive = subprocess.Popen(

@@ -24,11 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import reminder_render, reminders  # noqa: E402
+from bot.reminders import render as reminder_render
+from bot import reminders  # noqa: E402
 from bot.bitbucket import PullRequest  # noqa: E402
-from bot.config import Settings  # noqa: E402
+from bot.core.config import Settings  # noqa: E402
 from bot.sandbox.bitbucket import FakeBitbucket  # noqa: E402
-from bot.services import Services  # noqa: E402
+from bot.core.services import Services  # noqa: E402
 
 TOKEN = "bench-token"
 AFTER_SECONDS = 48 * 3600

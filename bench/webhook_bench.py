@@ -169,8 +169,8 @@ def serve_naive(port: int) -> None:
     from slack_sdk import WebClient
     from waitress.server import create_server
 
-    from bot import relay_render
-    from bot.web import Request, Response, Router
+    from bot.relay import render as relay_render
+    from bot.core.web import Request, Response, Router
     from handlers.webhook import signature_valid
 
     slack = WebClient(token=BOT_TOKEN, base_url=os.environ["SLACK_API_URL"], timeout=10)
@@ -237,7 +237,7 @@ def serve_bare(port: int, database: str) -> None:
 
     from waitress.server import create_server
 
-    from bot.web import Request, Response, Router
+    from bot.core.web import Request, Response, Router
     from handlers.webhook import signature_valid
 
     local = threads.local()
@@ -291,7 +291,7 @@ class Database:
         return {"DATABASE_URL": self.target} if self.kind == "postgresql" else {"DATABASE_PATH": self.target}
 
     def open(self):
-        from bot.store import open_store
+        from bot.core.store import open_store
 
         return open_store(self.target)
 
@@ -309,7 +309,7 @@ class Database:
 
 def prepare_bot(database: Database) -> None:
     from bot import relay
-    from bot.features import open_migrated
+    from bot.registry import open_migrated
 
     store = open_migrated(database.target)
     for channel in CHANNELS:
@@ -368,7 +368,7 @@ def run_ours(env: dict, deliveries: list, concurrency: int, slack: FakeSlackProc
     prepare_bot(database)
     slack.set_latency(slack_latency)
     ports = [free_port() for _ in range(replicas)]
-    command = [sys.executable, "-m", "bot.cli", "serve", "--no-scheduler"]
+    command = [sys.executable, "-m", "bot.app.cli", "serve", "--no-scheduler"]
     servers = [start_server(command, {**env, **database.env, "SLACK_API_URL": slack.api_url}, port) for port in ports]
     try:
         latencies, failures, seconds = load(ports, deliveries, concurrency)

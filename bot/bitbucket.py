@@ -22,7 +22,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3
 
-from bot import metrics
+from bot.core import metrics
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,9 @@ import logging
 
 from slack_bolt import App
 
-from bot import slack_events
-from handlers import home, unfurl
+from bot.core import slack_events
+from bot.home import commands as home
+from bot.unfurl import commands as unfurl
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,12 @@ import html
 import logging
 import time
 
-from bot import accounts, outbox, signin
+from bot import accounts
+from bot.core import outbox
+from bot.accounts import signin
 from bot.bitbucket import BitbucketError
-from bot.web import Request, Response
-from handlers.accounts import linked_notice
+from bot.core.web import Request, Response
+from bot.accounts.commands import linked_notice
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ import logging
 import secrets
 import time
 
-from bot import accounts, signin
-from bot.web import Request, Response
+from bot import accounts
+from bot.accounts import signin
+from bot.core.web import Request, Response
 from handlers.oauth import NOTHING_LINKED, page
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,21 @@ import re
 
 from slack_bolt import App
 
-from bot import commands, ids, render
-from bot.errors import UsageError
-from bot.services import Services
-from handlers import accounts, admin, builds, deploys, events, freezes, insights, merge_gate, notify, pull_requests, relay, reminders
-from handlers.common import Invocation, run_safely
+from bot.core import commands, ids, render
+from bot.core.errors import UsageError
+from bot.core.services import Services
+from bot.accounts import commands as accounts
+from bot.roles import commands as admin
+from bot.builds import commands as builds
+from bot.deploys import commands as deploys
+from handlers import events
+from bot.freezes import commands as freezes
+from bot.insights import commands as insights
+from bot.pull_requests import merge_gate, commands as pull_requests
+from bot.notify import commands as notify
+from bot.relay import commands as relay
+from bot.reminders import commands as reminders
+from bot.core.invocation import Invocation, run_safely
 
 log = logging.getLogger(__name__)
 

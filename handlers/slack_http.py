@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.web import MAX_BODY_BYTES, Request, Response
+from bot.core.web import MAX_BODY_BYTES, Request, Response
 
 
 # Slack posts forms (commands, interactivity) and JSON (Events API); a missing Content-Type is read as a form.

@@ -12,9 +12,10 @@ import hmac
 import json
 import logging
 
-from bot import metrics, relay
-from bot.background import note_foreground
-from bot.web import Request, Response
+from bot.core import metrics
+from bot import relay
+from bot.core.background import note_foreground
+from bot.core.web import Request, Response
 
 log = logging.getLogger(__name__)
 

@@ -65,7 +65,7 @@ def database(backend, tmp_path):
 @pytest.fixture
 def store(database):
     """The bot's store with every migration applied, on the test's backend."""
-    from bot.features import open_migrated
+    from bot.registry import open_migrated
 
     opened = open_migrated(database)
     yield opened
@@ -80,7 +80,7 @@ def settings(tmp_path, slack, bitbucket, database):
 
 
 def database_settings(target: str) -> dict:
-    from bot.store import is_postgres_url
+    from bot.core.store import is_postgres_url
 
     return {"database_url": target} if is_postgres_url(target) else {"database_path": target}
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import requests
 
-from bot.config import Settings
+from bot.core.config import Settings
 from bot.sandbox.bitbucket import FakeBitbucket
 from bot.sandbox.slack import FakeSlack
 from tests import slackkit
@@ -52,8 +52,8 @@ class RunningBot:
 
     def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, extras: dict | None = None):
         """`extras` go into `services.extras` before anything starts (e.g. a clock for the reminders)."""
-        from bot.server import BotServer
-        from bot.services import Services
+        from bot.app.server import BotServer
+        from bot.core.services import Services
 
         self.settings = settings
         self.slack = slack

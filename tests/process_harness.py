@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.store import is_postgres_url, open_store
+from bot.core.store import is_postgres_url, open_store
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, SIGNING_SECRET, WEBHOOK_SECRET, wait_until_listening
 
 
@@ -27,7 +27,7 @@ def _command(*, scheduler: bool = False) -> list[str]:
     """The installed console script beside this interpreter, else the module."""
     script = Path(sys.executable).with_name("bitbucket-chatops")
     serve = ["serve"] if scheduler else ["serve", "--no-scheduler"]
-    return [str(script), *serve] if script.exists() else [sys.executable, "-m", "bot.cli", *serve]
+    return [str(script), *serve] if script.exists() else [sys.executable, "-m", "bot.app.cli", *serve]
 
 
 class ServeProcess:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 
 class Click:
@@ -60,7 +60,7 @@ class Session:
 
 def run(tmp_path, *lines, settings: Settings | None = None) -> Session:
     """Run the sandbox shell, type `lines` (then `quit`), and return everything it printed."""
-    from bot.shell import run_shell
+    from bot.app.shell import run_shell
 
     session = Session()
     pending = list(lines)

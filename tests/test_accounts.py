@@ -13,7 +13,9 @@ import pytest
 import requests
 from slack_sdk import WebClient
 
-from bot import accounts, ids, render, signin
+from bot import accounts
+from bot.core import ids, render
+from bot.accounts import signin
 from bot.bitbucket import PullRequest
 from tests.browser import Browser
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, RunningBot, button, make_settings, text_of

@@ -4,12 +4,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot import accounts, render
+from bot import accounts
+from bot.core import render
 from bot.accounts import InvalidLoginState, TokenCipher, TokenSet, UnreadableTokens
 from bot.bitbucket import PullRequest
-from bot.config import Settings
-from bot.errors import UserError
-from handlers.accounts import pull_request_of, with_fresh_summary
+from bot.core.config import Settings
+from bot.core.errors import UserError
+from bot.accounts.commands import pull_request_of, with_fresh_summary
 
 pytestmark = pytest.mark.both_backends  # the tests on the store run on SQLite and on PostgreSQL
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bot import ids
+from bot.core import ids
 from bot.bitbucket import BearerToken, BitbucketClient, ResolvedRef, pipeline_body, pipeline_target_for
 from tests.harness import ADMIN, BITBUCKET_TOKEN, button, buttons_of, text_of
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(*args, env=None, cwd=None, timeout=60):
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "bot.app.cli", *args], env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -80,7 +80,7 @@ def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
 
 
 def test_the_shell_runs_commands_and_clicks_buttons_in_the_sandbox(tmp_path):
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
@@ -106,8 +106,8 @@ def test_the_shell_runs_commands_and_clicks_buttons_in_the_sandbox(tmp_path):
 def test_socket_mode_needs_no_signing_secret_and_refuses_unsigned_http(tmp_path):
     import io
 
-    from bot.server import BotServer
-    from bot.services import Services
+    from bot.app.server import BotServer
+    from bot.core.services import Services
 
     settings = Settings(
         slack_bot_token="xoxb-x", slack_app_token="xapp-1", bitbucket_access_token="t", bitbucket_webhook_secret="w",

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from bot import commands
-from bot.commands import RepoRef, parse
-from bot.errors import UsageError
+from bot.core import commands
+from bot.core.commands import RepoRef, parse
+from bot.core.errors import UsageError
 
 
 def usage_error(text: str) -> UsageError:

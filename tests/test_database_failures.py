@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.store import DatabaseUnavailable, open_store
+from bot.core.store import DatabaseUnavailable, open_store
 from tests import webhookkit
 from tests.dbkit import PostgresSchema, with_schema
 from tests.harness import WEBHOOK_SECRET, RunningBot, make_settings, text_of

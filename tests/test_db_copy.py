@@ -7,12 +7,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot import accounts, audit, outbox, relay, reminders
-from bot.features import migrations, open_migrated
-from bot.permissions import Grant, Permissions
-from bot.render import notice
-from bot.store import SQLiteStore, open_store
-from bot.store.copy import NOT_COPIED
+from bot import accounts, relay, reminders
+from bot.core import audit, outbox
+from bot.registry import migrations, open_migrated
+from bot.core.permissions import Grant, Permissions
+from bot.core.render import notice
+from bot.core.store import SQLiteStore, open_store
+from bot.core.store.copy import NOT_COPIED
 from tests.dbkit import PostgresSchema
 from tests.harness import RunningBot, make_settings
 from tests.test_cli import run_cli

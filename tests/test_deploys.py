@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from bot import deploys, ids
+from bot import deploys
+from bot.core import ids
 from tests.harness import ADMIN, RunningBot, button, text_of
 
 pytestmark = pytest.mark.both_backends

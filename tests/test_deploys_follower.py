@@ -7,7 +7,7 @@ import pytest
 
 from bot import deploys
 from bot.bitbucket import BearerToken, BitbucketClient, Environment, Pipeline, pipeline_body, pipeline_target_for
-from bot.errors import UserError
+from bot.core.errors import UserError
 from tests.harness import BITBUCKET_TOKEN
 
 pytestmark = pytest.mark.both_backends

@@ -4,9 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import deploy_render, deploys
+from bot.deploys import render as deploy_render
+from bot import deploys
 from bot.bitbucket import Account, Deployment, Environment, Pipeline, ResolvedRef
-from bot.errors import UserError
+from bot.core.errors import UserError
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=timezone.utc)
 TEST = Environment("{e-test}", "Test", "Test", 0)

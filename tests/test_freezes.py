@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from bot import freezes, ids
+from bot import freezes
+from bot.core import ids
 from tests.harness import ADMIN, RunningBot, button, text_of
 
 pytestmark = pytest.mark.both_backends

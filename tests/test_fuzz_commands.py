@@ -7,9 +7,9 @@ import logging
 
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from bot import commands, render
-from bot.commands import COMMANDS
-from bot.errors import UsageError
+from bot.core import commands, render
+from bot.core.commands import COMMANDS
+from bot.core.errors import UsageError
 from tests.fuzzkit import hostile_text, message_problems
 
 WORDS = sorted({spec.name for spec in COMMANDS} | {alias for spec in COMMANDS for alias in spec.aliases} | {

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 from hypothesis import given, settings, strategies as st
 
-from bot import reminder_render, render
+from bot.reminders import render as reminder_render
+from bot.core import render
 from bot.bitbucket import Account, PullRequest
 from tests.fuzzkit import hostile_text, message_problems, mutated
 from tests.webhookkit import FIXTURES as WEBHOOKS

@@ -9,9 +9,10 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from bot import relay_render, render
-from bot.relay_render import RENDERERS
-from bot.render import Message
+from bot.relay import render as relay_render
+from bot.core import render
+from bot.relay.render import RENDERERS
+from bot.core.render import Message
 from tests import webhookkit
 from tests.fuzzkit import hostile_text, message_problems, mutated
 

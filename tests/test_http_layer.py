@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from bot.server import HTTP_THREADS
+from bot.app.server import HTTP_THREADS
 from handlers.webhook import WEBHOOK_MAX_BYTES, signature_valid
 from tests import slackkit, webhookkit
 from tests.harness import SIGNING_SECRET, WEBHOOK_SECRET, RunningBot, make_settings, text_of

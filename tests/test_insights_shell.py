@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.config import Settings
+from bot.core.config import Settings
 from tests.test_insights_stats import png_size
 
 
 def test_the_shell_shows_the_sandbox_stats_and_saves_the_chart(tmp_path):
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)

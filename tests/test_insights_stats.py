@@ -153,7 +153,7 @@ def test_a_wrong_period_is_named(bot, text, named):
 
 
 def test_help_lists_stats_and_digest_and_each_form_has_a_handler(bot):
-    from bot.commands import parse
+    from bot.core.commands import parse
     from handlers.slack import COMMAND_HANDLERS
 
     shown = text_of(bot.command("help", channel_id=CHANNEL).http.json())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import outbox
-from bot.render import notice
+from bot.core import outbox
+from bot.core.render import notice
 from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET, RunningBot, make_settings, text_of
 

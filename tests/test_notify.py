@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from bot import deploys, ids
+from bot import deploys
+from bot.core import ids
 from tests import webhookkit
 from tests.harness import ADMIN, WEBHOOK_SECRET, button, buttons_of, text_of
 

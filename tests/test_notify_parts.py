@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot import slack_events
+from bot.core import slack_events
 from bot.notify.messages import pull_request_dm
 from bot.notify.planning import (
     BURST_SECONDS,
@@ -124,7 +124,7 @@ def test_news_after_the_minute_starts_a_new_message_and_settings_are_read_at_rou
 
 
 def test_check_names_the_scopes_an_older_install_lacks(tmp_path, slack, bitbucket):
-    from bot.check import check_lines
+    from bot.app.check import check_lines
     from tests.harness import make_settings
 
     settings = make_settings(tmp_path, slack, bitbucket)

@@ -6,9 +6,9 @@ import time
 import pytest
 from slack_sdk import WebClient
 
-from bot import outbox
-from bot.outbox import Backoff, OutboxWorker
-from bot.render import notice
+from bot.core import outbox
+from bot.core.outbox import Backoff, OutboxWorker
+from bot.core.render import notice
 
 pytestmark = pytest.mark.both_backends
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bot.audit import AuditLog
-from bot.errors import NotAllowed
-from bot.permissions import Grant, Permissions, grant_allows
+from bot.core.audit import AuditLog
+from bot.core.errors import NotAllowed
+from bot.core.permissions import Grant, Permissions, grant_allows
 
 pytestmark = pytest.mark.both_backends
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.audit import AuditLog
-from bot.relay_render import RELAYED_EVENTS
+from bot.core.audit import AuditLog
+from bot.relay.render import RELAYED_EVENTS
 from tests.harness import WEBHOOK_SECRET, RunningBot, make_settings
 
 pytestmark = pytest.mark.both_backends

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot import relay
-from bot.features import open_migrated
+from bot.registry import open_migrated
 from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET
 from tests.process_harness import ServeProcess

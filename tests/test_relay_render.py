@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from bot import relay, relay_render, render
+from bot import relay
+from bot.relay import render as relay_render
+from bot.core import render
 from bot.bitbucket import PullRequest
 from bot.sandbox.slack import block_problems
 from tests import webhookkit

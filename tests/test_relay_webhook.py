@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.relay_render import RENDERERS
+from bot.relay.render import RENDERERS
 from handlers.webhook import signature_valid
 from tests import webhookkit
 from tests.harness import WEBHOOK_SECRET, text_of
@@ -318,7 +318,7 @@ def test_one_malformed_delivery_never_fails_its_neighbours_and_check_shows_it(bo
     failed = bot.services.store.query("SELECT state, outcome FROM deliveries WHERE state = 'failed'")
     assert len(failed) == 1 and "repository" in failed[0]["outcome"]
 
-    from bot.check import check_lines
+    from bot.app.check import check_lines
 
     lines = [str(line) for line in check_lines(bot.settings)]
     assert any("1 webhook delivery(ies) could not be relayed" in line and "repository" in line for line in lines), lines

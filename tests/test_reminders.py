@@ -6,11 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import reminder_render, reminders
+from bot.reminders import render as reminder_render
+from bot import reminders
 from bot.bitbucket import Account, BitbucketClient, PullRequest, ServerError
 from bot.reminders import LinkedUser, Schedule
-from bot.scheduler import OnClock, ReminderJobs, Scheduler, reminder_job_id
-from bot.services import Services, bitbucket_auth
+from bot.core.scheduler import OnClock, ReminderJobs, Scheduler, reminder_job_id
+from bot.core.services import Services, bitbucket_auth
 
 pytestmark = pytest.mark.both_backends
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from slack_sdk.models.blocks import SectionBlock
 
-from bot import deploy_render, ids, relay_render, reminder_render, render
+from bot.deploys import render as deploy_render
+from bot.core import ids, render
+from bot.relay import render as relay_render
+from bot.reminders import render as reminder_render
 from bot.bitbucket import (
     Account,
     BadRequest,
@@ -25,9 +28,9 @@ from bot.bitbucket import (
     ServerError,
     Unauthorized,
 )
-from bot.errors import NotAllowed, UsageError
+from bot.core.errors import NotAllowed, UsageError
 from bot.sandbox.slack import block_problems
-from bot.textview import message_to_text
+from bot.app.textview import message_to_text
 from tests import webhookkit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitbucket-cloud" / "api"
@@ -151,7 +154,7 @@ def test_errors_become_words_for_a_person():
 
 
 def test_help_lists_every_command_within_limits():
-    from bot.commands import COMMANDS
+    from bot.core.commands import COMMANDS
 
     message = render.help_message()
     assert len(message.blocks) <= 50

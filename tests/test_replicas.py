@@ -14,8 +14,8 @@ import pytest
 
 from bot import deploys, relay
 from bot.bitbucket import BearerToken, BitbucketClient, Environment, Pipeline, pipeline_body, pipeline_target_for
-from bot.features import open_migrated
-from bot.store import open_store
+from bot.registry import open_migrated
+from bot.core.store import open_store
 from tests import webhookkit
 from tests.dbkit import PostgresSchema
 from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, text_of

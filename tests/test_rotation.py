@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import accounts, ids
+from bot import accounts
+from bot.core import ids
 from bot.accounts import TokenCipher, UnreadableTokens
 from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, RunningBot
 from tests.test_accounts import click_on_card, log_in, oauth_settings, post_card, repo, reviews, slack_app  # noqa: F401 - fixtures
@@ -94,7 +95,7 @@ def test_rotate_keys_seals_every_token_with_the_current_key_at_once(tmp_path, sl
 
 
 def accounts_store(bot):
-    from bot.features import open_migrated
+    from bot.registry import open_migrated
 
     return open_migrated(bot.settings.database_path)
 

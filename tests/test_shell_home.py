@@ -1,10 +1,10 @@
 """The shell shows the Home tab (`/home`) and personal notifications, so a newcomer sees them without Slack."""
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 
 def test_the_shell_shows_the_home_tab_and_its_buttons_work(tmp_path):
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
@@ -27,7 +27,7 @@ def test_the_shell_shows_the_home_tab_and_its_buttons_work(tmp_path):
 def test_the_shell_shows_a_direct_message_as_such(tmp_path):
     import time
 
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)

@@ -17,7 +17,7 @@ LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING|E
 def cli(*args, cwd, stdin="", timeout=90):
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], input=stdin, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "bot.app.cli", *args], input=stdin, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -11,8 +11,8 @@ import requests
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import signin
-from bot.config import Settings
+from bot.accounts import signin
+from bot.core.config import Settings
 from tests.harness import RunningBot, make_settings, text_of
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot import ids
+from bot.core import ids
 from tests import eventkit, webhookkit
 from tests.harness import SIGNING_SECRET, WEBHOOK_SECRET, buttons_of, text_of
 

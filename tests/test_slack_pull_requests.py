@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from bot import ids
+from bot.core import ids
 from tests import slackkit
 from tests.harness import ADMIN, SIGNING_SECRET, button, text_of
 
@@ -48,7 +48,7 @@ def test_an_unknown_command_gets_usage_and_a_suggestion_in_the_ack(bot, repo):
 
 
 def test_help_lists_every_command(bot):
-    from bot.commands import COMMANDS
+    from bot.core.commands import COMMANDS
 
     text = text_of(bot.command("help").http.json())
     for spec in COMMANDS:

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from bot import features
-from bot.store import IntegrityError, Migration, SQLiteStore, open_store
-from bot.store.migrations import ordered, pending
-from bot.store.sql import ddl_for_postgres, lock_key, placeholders_for_postgres
+from bot import registry as features
+from bot.core.store import IntegrityError, Migration, SQLiteStore, open_store
+from bot.core.store.migrations import ordered, pending
+from bot.core.store.sql import ddl_for_postgres, lock_key, placeholders_for_postgres
 
 pytestmark = pytest.mark.both_backends
 
@@ -186,7 +186,7 @@ def test_a_failed_commit_is_rolled_back_so_the_thread_can_write_again(tmp_path):
 
 
 def test_a_closed_store_refuses_clearly_instead_of_using_closed_connections(tmp_path):
-    from bot.store import DatabaseUnavailable
+    from bot.core.store import DatabaseUnavailable
 
     store = SQLiteStore(str(tmp_path / "bot.db")).migrate(features.migrations())
     store.close()
@@ -195,8 +195,8 @@ def test_a_closed_store_refuses_clearly_instead_of_using_closed_connections(tmp_
 
 
 def test_services_close_the_store_only_after_the_work_in_hand_is_done(tmp_path):
-    from bot.config import Settings
-    from bot.services import Services
+    from bot.core.config import Settings
+    from bot.core.services import Services
 
     services = Services.build(Settings(database_path=str(tmp_path / "bot.db")))
     started = threading.Event()

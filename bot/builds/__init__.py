@@ -13,7 +13,7 @@ gate is in `handlers/deploys.py`.
 
 from __future__ import annotations
 
-from bot.store import Migration
+from bot.core.store import Migration
 
 MIGRATIONS = [
     Migration("builds", 1, (

@@ -13,8 +13,8 @@ import logging
 import threading
 import time
 
-from bot import outbox
-from bot.background import PROCESS_OWNER, BackgroundLoop
+from bot.core import outbox
+from bot.core.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError, NetworkError, Pipeline, PipelineStep, RateLimited, ServerError
 from bot.builds import render as builds_render
 from bot.builds import rules

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from bot import relay_render, render
+from bot.relay import render as relay_render
+from bot.core import render
 from bot.builds.render import STATE_WORDS
 
 OPEN = '%"state":"OPEN"%'  # stored pull requests are compact JSON

@@ -8,10 +8,10 @@ import dataclasses
 import json
 import time
 
-from bot import ids
+from bot.core import ids
 from bot.builds import render as builds_render
 from bot.builds.rules import pipeline_number
-from bot.render import Message, encode_value
+from bot.core.render import Message, encode_value
 
 
 def anchor_for(repo: str, number: int, updated_on: str = "") -> str:

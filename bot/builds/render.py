@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import ids
-from bot.render import (
-    MAX_SECTION_TEXT, Message, age, age_since, code, encode_value, escape, fallback_text, link, mention, message, notice, truncate,
+from bot.core import ids
+from bot.core.render import (
+    MAX_SECTION_TEXT,
+    Message,
+    age,
+    age_since,
+    code,
+    encode_value,
+    escape,
+    fallback_text,
+    link,
+    mention,
+    message,
+    notice,
+    truncate,
 )
 
 MAX_PIPELINES = 10

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from bot.render import escape
+from bot.core.render import escape
 
 LOG_LINES = 20
 LOG_CHARS = 2500

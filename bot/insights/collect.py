@@ -16,9 +16,9 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from bot import render
+from bot.core import render
 from bot.bitbucket import Forbidden, NotFound, Unauthorized
-from bot.errors import UserError
+from bot.core.errors import UserError
 from bot.insights.figures import Insights, compute, moment_of
 
 MAX_PULL_REQUESTS = 1000  # 20 pages of 50

@@ -12,14 +12,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import metrics, outbox, reminders
+from bot.core import metrics, outbox
+from bot import reminders
 from bot.bitbucket import BitbucketError
-from bot.errors import UserError
+from bot.core.errors import UserError
 from bot.insights import chart, collect, upload
 from bot.insights import render as insights_render
-from bot.render import notice
-from bot.scheduler import ScheduledJobs
-from bot.store import Migration, Store
+from bot.core.render import notice
+from bot.core.scheduler import ScheduledJobs
+from bot.core.store import Migration, Store
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import time
 
-from bot import deploys, outbox
+from bot import deploys
+from bot.core import outbox
 from bot.notify import messages
 from bot.notify.planning import KINDS, build_reasons, choose, enabled_kinds, pull_request_reasons, within_burst
 from bot.relay.routing import build_note, build_series, newer_pull_request, slim_pull_request
 from bot.reminders import LinkedUser
-from bot.store import Migration
+from bot.core.store import Migration
 
 __all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "is_linked", "plan_for_delivery", "deploy_finished"]
 

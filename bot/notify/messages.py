@@ -3,11 +3,12 @@ you got it, its buttons), the deploy message, and `/bb notify`'s answer. Bitbuck
 
 from __future__ import annotations
 
-from bot import deploy_render, ids, render
+from bot.deploys import render as deploy_render
+from bot.core import ids, render
 from bot.bitbucket import PullRequest
 from bot.notify.planning import KINDS, WHY
-from bot.relay_render import card_buttons, pull_request_state_line
-from bot.render import Message
+from bot.relay.render import card_buttons, pull_request_state_line
+from bot.core.render import Message
 
 MAX_LINES_SHOWN = 10
 KIND_WORDS = {

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot import render
+from bot.core import render
 from bot.bitbucket import Account
-from bot.commands import NOTIFY_KINDS
-from bot.relay_render import dig, quote, user_name
+from bot.core.commands import NOTIFY_KINDS
+from bot.relay.render import dig, quote, user_name
 from bot.reminders import LinkedUser, slack_user_for
 
 KINDS = NOTIFY_KINDS

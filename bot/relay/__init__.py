@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 
-from bot import outbox
+from bot.core import outbox
 from bot.relay.intake import Delivery, DeliveryWriter, store_delivery
 from bot.relay.router import (
     DeliveryRouter,
@@ -56,7 +56,7 @@ from bot.relay.subscriptions import (
     unsubscribe,
     webhook_url,
 )
-from bot.store import Migration
+from bot.core.store import Migration
 
 __all__ = [
     "Delivery", "DeliveryWriter", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",

@@ -13,8 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot import metrics, notify, outbox, relay_render
-from bot.background import BackgroundLoop, foreground_busy
+from bot.core import metrics, outbox
+from bot import notify
+from bot.relay import render as relay_render
+from bot.core.background import BackgroundLoop, foreground_busy
 from bot.builds.pr_cards import card_updates as pull_request_cards
 from bot.builds.pr_cards import keep_builds
 from bot.builds.relay import failed_build_follow_up

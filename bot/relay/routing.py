@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot import relay_render
+from bot.relay import render as relay_render
 from bot.bitbucket import parse_timestamp
 from bot.relay.subscriptions import Subscription
-from bot.render import Message
+from bot.core.render import Message
 
 BUILD_STATES_TOLD = ("FAILED", "SUCCESSFUL")
 

@@ -1,0 +1,122 @@
+"""Rotating the bot's secrets without losing anyone: `bitbucket-chatops rotate-keys` and `webhooks update`.
+
+- **The encryption key.** Put the former `CHATOPS_SECRET_KEY` in `CHATOPS_OLD_SECRET_KEYS` and set the new one:
+  tokens sealed with a former key still open, and are sealed again with the new key when next read;
+  `rotate-keys` seals them all at once, after which the former key can be dropped.
+- **The webhook secret.** Put the former `BITBUCKET_WEBHOOK_SECRET` in `BITBUCKET_OLD_WEBHOOK_SECRETS` and set the
+  new one: deliveries signed with either are accepted. `webhooks update` moves every hook the bot registered
+  (table `webhook_registrations`) to the new secret and to `PUBLIC_URL` (Bitbucket's "Update a webhook for a
+  repository", `PUT /repositories/{workspace}/{repo_slug}/hooks/{uid}`), after which the former secret can be
+  dropped. The secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from bot.core.config import Settings
+
+COMMANDS = ("rotate-keys", "webhooks")
+
+
+def add_commands(sub) -> None:
+    """The subcommands, on `bitbucket-chatops`'s argparse subparsers."""
+    sub.add_parser("rotate-keys", help="re-encrypt every stored token with CHATOPS_SECRET_KEY (former keys in CHATOPS_OLD_SECRET_KEYS)")
+    webhooks = sub.add_parser("webhooks", help="the Bitbucket webhooks the bot registered")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    webhooks_sub.add_parser("update", help="move every registered webhook to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL")
+
+
+def run(args, settings: Settings, *, out=print) -> int:
+    if args.command == "rotate-keys":
+        return run_rotate_keys(settings, out=out)
+    return run_webhooks_update(settings, out=out)
+
+
+def _open_store(settings: Settings):
+    from bot import registry as features
+
+    return features.open_migrated(settings.database_target)
+
+
+def run_rotate_keys(settings: Settings, *, out=print) -> int:
+    from bot import accounts
+
+    if not settings.chatops_secret_key:
+        print("bitbucket-chatops: CHATOPS_SECRET_KEY is not set: it is the key tokens are sealed with", file=sys.stderr)
+        return 2
+    store = _open_store(settings)
+    try:
+        result = accounts.rotate_keys(store, accounts.token_keys(settings))
+    finally:
+        store.close()
+    out(f"re-encrypted with the current key: {result.resealed}; already current: {result.current}")
+    if result.unreadable:
+        out(f"{result.unreadable} could not be read with CHATOPS_SECRET_KEY or CHATOPS_OLD_SECRET_KEYS: "
+            "those people must /bb login again (or add the key that sealed them to CHATOPS_OLD_SECRET_KEYS)")
+        return 1
+    if settings.chatops_old_secret_keys:
+        out("every token is sealed with CHATOPS_SECRET_KEY: CHATOPS_OLD_SECRET_KEYS can be removed")
+    return 0
+
+
+@dataclass(frozen=True)
+class HookMove:
+    repo: str
+    ok: bool
+    text: str
+
+
+def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
+    """Move each hook the bot registered to the current secret and URL; one line per repository."""
+    from bot.bitbucket import BitbucketError, NotFound
+    from bot.relay.subscriptions import webhook_url
+
+    url = webhook_url(settings.public_url)
+    moves = []
+    rows = store.query("SELECT repo, hook_uuid, url FROM webhook_registrations WHERE hook_uuid <> '' ORDER BY repo")
+    for row in rows:
+        workspace, _, slug = row["repo"].partition("/")
+        try:
+            client.update_webhook(workspace, slug, row["hook_uuid"], url=url, secret=settings.bitbucket_webhook_secret)
+        except NotFound:
+            moves.append(HookMove(row["repo"], False, "its webhook is gone from Bitbucket: /bb subscribe there again to add it"))
+            continue
+        except BitbucketError as error:
+            moves.append(HookMove(row["repo"], False, f"Bitbucket refused: {error}"))
+            continue
+        store.execute("UPDATE webhook_registrations SET url = ? WHERE repo = ?", (url, row["repo"]))
+        moved = f"moved from {row['url']} to {url}" if row["url"] and row["url"] != url else f"at {url}"
+        moves.append(HookMove(row["repo"], True, f"new secret set, {moved}"))
+    for row in store.query("SELECT repo FROM webhook_registrations WHERE hook_uuid = '' ORDER BY repo"):
+        moves.append(HookMove(row["repo"], False, "its webhook was added by hand: set the new secret (and URL "
+                                                  f"{url}) in its Repository settings › Webhooks"))
+    return moves
+
+
+def run_webhooks_update(settings: Settings, *, out=print) -> int:
+    from bot.bitbucket import BitbucketClient
+    from bot.core.services import bitbucket_auth
+
+    missing = [name for name, value in (
+        ("BITBUCKET_WEBHOOK_SECRET", settings.bitbucket_webhook_secret), ("PUBLIC_URL", settings.public_url),
+    ) if not value]
+    auth = bitbucket_auth(settings)
+    if auth is None:
+        missing.append("a Bitbucket credential (BITBUCKET_ACCESS_TOKEN, …)")
+    if missing:
+        print(f"bitbucket-chatops: set {', '.join(missing)} first", file=sys.stderr)
+        return 2
+    store = _open_store(settings)
+    try:
+        moves = update_webhooks(store, BitbucketClient(settings.bitbucket_api_url, auth), settings)
+    finally:
+        store.close()
+    for move in moves:
+        out(f"[{'ok ' if move.ok else 'FIX'}] {move.repo}: {move.text}")
+    if not moves:
+        out("no webhook registered by the bot: nothing to update")
+    if moves and all(move.ok for move in moves) and settings.bitbucket_old_webhook_secrets:
+        out("every webhook signs with BITBUCKET_WEBHOOK_SECRET: BITBUCKET_OLD_WEBHOOK_SECRETS can be removed")
+    return 0 if all(move.ok for move in moves) else 1

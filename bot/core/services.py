@@ -1,0 +1,110 @@
+"""The long-lived parts of the running bot, built once and handed to every handler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+
+from bot.core.audit import AuditLog
+from bot.bitbucket import BasicApiToken, BearerToken, BitbucketClient, ClientCredentials
+from bot.core.config import Settings
+from bot.core.permissions import Permissions
+from bot.core.store import Store
+
+log = logging.getLogger(__name__)
+
+# Bitbucket work runs here, never on Bolt's listener threads, so a slow Bitbucket never delays an ack.
+WORK_THREADS = 16
+
+
+def bitbucket_auth(settings: Settings):
+    kind = settings.bitbucket_credential_kind
+    if kind == "access_token":
+        return BearerToken(settings.bitbucket_access_token)
+    if kind == "api_token":
+        return BasicApiToken(settings.bitbucket_email, settings.bitbucket_api_token)
+    if kind == "oauth_client_credentials":
+        return ClientCredentials(
+            settings.bitbucket_oauth_client_id, settings.bitbucket_oauth_client_secret, settings.bitbucket_oauth_token_url
+        )
+    return None
+
+
+def slack_web_client(settings: Settings) -> WebClient:
+    # Only connection errors are retried here (one quick retry); 429 and 5xx are the outbox's business,
+    # where waiting does not hold up a person.
+    from bot.core.metrics import MeteredWebClient  # a WebClient that counts and times its calls
+
+    return MeteredWebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    bitbucket: BitbucketClient
+    slack: WebClient
+    permissions: Permissions
+    audit: AuditLog
+    work: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="bb-work"))
+    # Slack-only work that must not queue behind Bitbucket calls (opening a modal: its trigger lives 3 s).
+    quick: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="slack-quick"))
+    extras: dict = field(default_factory=dict)  # feature-owned long-lived objects (outbox worker, scheduler, …)
+    _in_flight: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: Store | None = None) -> "Services":
+        from bot.registry import open_migrated
+
+        store = store or open_migrated(settings.database_target)
+        return cls(
+            settings=settings,
+            store=store,
+            bitbucket=BitbucketClient(settings.bitbucket_api_url, bitbucket_auth(settings)),
+            slack=slack_web_client(settings),
+            permissions=Permissions(store, settings.chatops_admins),
+            audit=AuditLog(store),
+        )
+
+    def submit(self, fn, *args, quick: bool = False, **kwargs):
+        """Run work off the request path; exceptions are logged, never lost silently."""
+        with self._idle:
+            self._in_flight += 1
+        future = (self.quick if quick else self.work).submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future) -> None:
+        _log_failure(future)
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no submitted work is running (the shell waits for a command's answers)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the pools, then close the store: work already running finishes with its connection.
+        `wait=False` drops the work not started yet instead of running it."""
+        self.work.shutdown(wait=True, cancel_futures=not wait)
+        self.quick.shutdown(wait=True, cancel_futures=not wait)
+        self.store.close()
+
+
+def _log_failure(future) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("background work failed", exc_info=error)

@@ -1,0 +1,86 @@
+"""Slack entry points of the insights: `/bb stats`, `/bb digest`, `/bb digest off`."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot import reminders
+from bot.bitbucket import BitbucketError
+from bot.core.commands import Command
+from bot.core.errors import UsageError, UserError
+from bot.insights import chart, collect, digest, upload
+from bot.insights import render as insights_render
+from bot.core.render import code
+from bot.core.invocation import Invocation, resolve_repo, split_repo
+
+log = logging.getLogger(__name__)
+
+
+def stats(inv: Invocation, command: Command) -> None:
+    """A "working…" note at once; then the figures in the channel and the chart under them."""
+    repo, days = inv.repo(command.repo).lower(), command.args["days"]
+    inv.reply(insights_render.working(repo, days))
+    now = reminders.clock_of(inv.services)()
+    insights, cached = collect.insights_for(inv.services, repo, days, now)
+    inv.reply(insights_render.stats(insights, by_user=inv.user_id, cached=cached), public=True)
+    png = chart.chart_png(insights)
+    try:
+        upload.post_png(
+            inv.services.slack, channel=inv.channel_id, filename=f"{split_repo(repo)[1]}-stats-{days}d.png", data=png,
+            title=insights_render.chart_title(insights), alt_text=insights_render.chart_title(insights),
+        )
+    except SlackApiError as error:
+        log.info("stats chart of %s not shared in %s: %s", repo, inv.channel_id, error.response.get("error"))
+        inv.reply(insights_render.chart_failed(str(error.response.get("error") or error.response.status_code)))
+
+
+def _reschedule(inv: Invocation) -> None:
+    jobs = inv.services.extras.get(digest.JOBS)  # this process runs the scheduler; else its next look picks it up
+    if jobs is not None:
+        jobs.reschedule()
+
+
+def set_digest(inv: Invocation, command: Command) -> None:
+    repo = inv.repo(command.repo)
+    workspace, slug = split_repo(repo)
+    try:
+        repo = (inv.services.bitbucket.get_repository(workspace, slug).get("full_name") or repo).lower()
+    except BitbucketError as error:
+        if error.status in (401, 403, 404):
+            raise UserError(f"I cannot read {code(repo)}, so I cannot make its digest: Bitbucket said {code(str(error))}.") from error
+        raise
+    now = reminders.clock_of(inv.services)()
+    saved, created = digest.save(inv.services.store, channel_id=inv.channel_id, repo=repo, at=command.args["at"],
+                                 days=tuple(command.args["days"]), user_id=inv.user_id, now=now)
+    inv.services.audit.record(inv.user_id, "digest", f"{repo} in {inv.channel_id}", ok=True, result="created" if created else "changed",
+                              detail={"at": saved.at, "days": list(saved.days)})
+    _reschedule(inv)
+    zone = reminders.zone_of(inv.services.settings)
+    next_run = reminders.next_occurrence(saved.schedule(), now, zone)
+    inv.reply(insights_render.digest_saved(repo, saved.days, saved.at, inv.services.settings.reminder_timezone or "UTC", next_run,
+                                           created=created, by_user=inv.user_id), public=True)
+
+
+def digest_off(inv: Invocation, command: Command) -> None:
+    found = digest.channel_digests(inv.services.store, inv.channel_id)
+    if command.repo is None:
+        if not found:
+            raise UserError("This channel has no weekly digest. Set one up with `/bb digest REPO`.")
+        if len(found) > 1:
+            raise UsageError("This channel has digests of several repositories; say which to stop: " + ", ".join(code(d.repo) for d in found) + ".")
+        target = found[0]
+    else:
+        repo = resolve_repo(command.repo, inv.services.settings.bitbucket_workspace, [d.repo for d in found]).lower()
+        target = next((d for d in found if d.repo == repo), None)
+        if target is None:
+            raise UserError(f"This channel has no weekly digest of {code(repo)}.")
+    digest.delete(inv.services.store, target.id)
+    inv.services.audit.record(inv.user_id, "digest_off", f"{target.repo} in {inv.channel_id}", ok=True, result="stopped")
+    _reschedule(inv)
+    inv.reply(insights_render.digest_stopped(target.repo, inv.user_id), public=True)
+
+
+COMMAND_HANDLERS = {"stats": stats, "digest": set_digest, "digest_off": digest_off}
+ACTION_HANDLERS: dict = {}

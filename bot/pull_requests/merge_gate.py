@@ -1,0 +1,104 @@
+"""The merge gate: a merge confirmation shows the pull request's builds; while any failed or still runs, only
+an admin may merge, with "Merge anyway", which asks for a reason (kept in the audit log)."""
+
+from __future__ import annotations
+
+import json
+
+from bot.core import ids, render
+from bot.bitbucket import CommitStatus, PullRequest, outcome_unknown
+from bot.builds import render as builds_render
+from bot.builds import rules as build_rules
+from bot.core.errors import NotAllowed, UserError
+from bot.core.invocation import Invocation, run_safely, split_repo
+
+
+def builds_of(inv: Invocation, repo: str, pr_id: int) -> build_rules.Gate:
+    workspace, slug = split_repo(repo)
+    statuses = inv.services.bitbucket.list_pull_request_statuses(workspace, slug, pr_id)
+    return build_rules.gate([CommitStatus.from_api(s) for s in statuses])
+
+
+def confirmation(inv: Invocation, repo: str, pr, strategy: str | None, key: str) -> render.Message:
+    """The merge confirmation with the builds; the gate instead of a Merge button when they are red."""
+    gate = builds_of(inv, repo, pr.id)
+    if gate.red:
+        return builds_render.merge_gate(repo, pr, strategy, key, gate, admin=inv.services.permissions.is_admin(inv.user_id))
+    asked = render.merge_confirmation(repo, pr, strategy, key)
+    asked.blocks.insert(1, builds_render.merge_statuses_context(gate))
+    return asked
+
+
+def gated_on_click(inv: Invocation, value: dict) -> bool:
+    """Builds checked again on the click: True (and the gate shown instead) when they turned red meanwhile."""
+    repo, pr_id = str(value.get("r", "")), int(value.get("p") or 0)
+    inv.services.permissions.require(inv.user_id, "merge", repo)
+    gate = builds_of(inv, repo, pr_id)
+    if not gate.red:
+        return False
+    workspace, slug = split_repo(repo)
+    pr = PullRequest.from_api(inv.services.bitbucket.get_pull_request(workspace, slug, pr_id))
+    admin = inv.services.permissions.is_admin(inv.user_id)
+    inv.replace_with(builds_render.merge_gate(repo, pr, value.get("s"), str(value.get("k") or ""), gate, admin=admin))
+    return True
+
+
+def _require_admin(inv: Invocation) -> None:
+    if not inv.services.permissions.is_admin(inv.user_id):
+        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can merge while builds fail or run.")
+
+
+def ask_reason(inv: Invocation, value: dict) -> None:
+    """Merge anyway…: an admin is asked why, in a form."""
+    _require_admin(inv)
+    repo, pr_id = str(value.get("r", "")), int(value.get("p") or 0)
+    if "/" not in repo or not pr_id:
+        raise UserError("That button's data is not readable; run the command again.")
+    meta = json.dumps({"r": repo, "p": pr_id, "s": value.get("s"), "k": value.get("k"), "c": inv.channel_id})
+    inv.services.slack.views_open(trigger_id=inv.trigger_id, view=builds_render.merge_anyway_modal(meta, f"#{pr_id} in {repo}"))
+
+
+def reason_of(view: dict) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get(ids.MERGE_REASON_BLOCK) or {}).get(ids.MERGE_REASON_INPUT) or {}).get("value")
+    return reason.strip() if isinstance(reason, str) else ""
+
+
+def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
+    from bot.pull_requests.commands import acting_client
+
+    _require_admin(inv)
+    repo, pr_id, strategy = str(meta.get("r", "")), int(meta.get("p") or 0), meta.get("s")
+    gate = builds_of(inv, repo, pr_id)
+    key = f"merge:{meta.get('k') or ''}:{repo}#{pr_id}"  # the confirmation's own key: it merges once, either way
+    if not inv.services.store.claim(key, inv.user_id):
+        inv.reply(render.notice(f"That merge of #{pr_id} is already under way or done."))
+        return
+    detail = {"strategy": strategy, "anyway": True, "reason": reason, "builds": [f"{s.name}: {s.state}" for s in gate.statuses]}
+    workspace, slug = split_repo(repo)
+    try:
+        data = acting_client(inv).merge_pull_request(workspace, slug, pr_id, strategy=strategy)
+    except Exception as error:
+        inv.services.audit.record(inv.user_id, "merge", f"{repo}#{pr_id}", ok=False, result=str(error), detail=detail)
+        if not outcome_unknown(error):
+            inv.services.store.release_claim(key)
+        raise
+    pr = PullRequest.from_api(data)
+    inv.services.audit.record(inv.user_id, "merge", f"{repo}#{pr_id}", ok=True, result=pr.state, detail=detail)
+    inv.reply(builds_render.merged_anyway(repo, pr, inv.user_id, gate, reason), public=True)
+
+
+def register_views(app, services, make_invocation) -> None:
+    @app.view(ids.MERGE_ANYWAY_MODAL)
+    def on_merge_anyway(ack, body, view):
+        reason = reason_of(view)
+        if not reason:
+            ack(response_action="errors", errors={ids.MERGE_REASON_BLOCK: "Say why the builds may be ignored."})
+            return
+        ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        inv = make_invocation(services, body, None, channel_id=meta.get("c"))
+        services.submit(run_safely, inv, lambda: merge_anyway(inv, meta, reason))
+
+
+ACTION_HANDLERS = {ids.ASK_MERGE_ANYWAY: ask_reason}
