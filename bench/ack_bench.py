@@ -34,6 +34,7 @@ from bot.sandbox import slackkit  # noqa: E402
 from bot.sandbox.bitbucket import FakeBitbucket  # noqa: E402
 from bot.sandbox.slack import FakeSlack  # noqa: E402
 from bot.core.services import Services  # noqa: E402
+from bot.registry import build_services  # noqa: E402
 from bot.core.web import Router  # noqa: E402
 from handlers import slack_http  # noqa: E402
 
@@ -111,7 +112,7 @@ def wait_healthy(url: str, process: subprocess.Popen, path: str = "/healthz") ->
 def serve_naive(port: int) -> None:
     """Run in a child process: the naive handler on `port`, configured from the environment."""
     settings = Settings.from_env(dotenv=False)
-    server = naive_server(Services.build(settings), port=port)
+    server = naive_server(build_services(settings), port=port)
     server.run()
 
 

@@ -30,6 +30,7 @@ from bot.bitbucket import PullRequest  # noqa: E402
 from bot.core.config import Settings  # noqa: E402
 from bot.sandbox.bitbucket import FakeBitbucket  # noqa: E402
 from bot.core.services import Services  # noqa: E402
+from bot.registry import build_services  # noqa: E402
 
 TOKEN = "bench-token"
 AFTER_SECONDS = 48 * 3600
@@ -81,7 +82,7 @@ def main() -> None:
         seed(fake, args.prs, now)
         settings = Settings(bitbucket_api_url=fake.base_url, bitbucket_access_token=TOKEN,
                             database_path=str(Path(workdir) / "bench.db"))
-        services = Services.build(settings)
+        services = build_services(settings)
         fake.latency = args.latency
         try:
             ours_requests, ours_seconds, reminder = measure(fake, lambda: the_bots_way(services, now))

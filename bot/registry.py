@@ -1,35 +1,111 @@
-"""The features of the bot, in one list: their migrations, their background work, their `check` lines.
+"""The features of the bot, in one list. Everything else is built from it: the migrations, the command table and
+its help, the Slack dispatch (commands, buttons, forms, events), the background work, the scheduler's jobs and
+`check`. Adding a feature is one package with a `feature.py` and one line here.
 
-The store imports no feature; whoever opens a store for the bot asks this module for the migrations.
+The core (bot/core) imports no feature and not this module; the composition root (bot/app, handlers/) does.
 """
 
 from __future__ import annotations
 
-from bot import accounts, builds, deploys, freezes, insights, notify, relay, reminders
+from bot.accounts.feature import FEATURE as ACCOUNTS
+from bot.builds.feature import FEATURE as BUILDS
 from bot.core import audit, outbox, permissions, slack_events
+from bot.core.commands import HELP, CommandTable
+from bot.core.config import Settings
+from bot.core.feature import Feature
+from bot.core.services import Services
 from bot.core.store import Store, open_store
+from bot.deploys.feature import FEATURE as DEPLOYS
+from bot.freezes.feature import FEATURE as FREEZES
+from bot.home.feature import FEATURE as HOME
+from bot.insights.feature import FEATURE as INSIGHTS
+from bot.notify.feature import FEATURE as NOTIFY
+from bot.pull_requests.feature import FEATURE as PULL_REQUESTS
+from bot.relay.feature import FEATURE as RELAY
+from bot.reminders.feature import FEATURE as REMINDERS
+from bot.roles.feature import FEATURE as ROLES
+from bot.unfurl.feature import FEATURE as UNFURL
 
-# In the order their tables may refer to each other and their background work should start.
-FEATURES = (permissions, audit, outbox, relay, reminders, deploys, accounts, freezes, builds, insights, notify, slack_events)
+# The core's own tables and work: roles, the audit log, the outbox and its worker, Events API ids.
+CORE = Feature(
+    "core",
+    migrations=[*permissions.MIGRATIONS, *audit.MIGRATIONS, *outbox.MIGRATIONS, *slack_events.MIGRATIONS],
+    background=outbox.start_background,
+    check=outbox.check_lines,
+)
+
+# In the order their tables may refer to each other and their background work should start; the help lists the
+# commands by group in GROUPS' order, and within a group in this order.
+FEATURES: tuple[Feature, ...] = (
+    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL,
+)
+GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 
 
-def migrations() -> list:
-    return [migration for feature in FEATURES for migration in getattr(feature, "MIGRATIONS", ())]
+def command_table(features=FEATURES) -> CommandTable:
+    specs = [HELP] + [spec for feature in features for spec in feature.commands]
+    return CommandTable(sorted(specs, key=lambda spec: GROUPS.index(spec.group) if spec.group in GROUPS else len(GROUPS)))
 
 
-def open_migrated(target: str) -> Store:
+def command_handlers(features=FEATURES) -> dict:
+    return _merged(features, "command_handlers")
+
+
+def action_handlers(features=FEATURES) -> dict:
+    return _merged(features, "actions")
+
+
+def view_handlers(features=FEATURES) -> dict:
+    return _merged(features, "views")
+
+
+def event_handlers(features=FEATURES) -> dict:
+    return _merged(features, "events")
+
+
+def _merged(features, field: str) -> dict:
+    merged: dict = {}
+    for feature in features:
+        for key, handler in getattr(feature, field).items():
+            if key in merged:
+                raise ValueError(f"{feature.name} declares {field} {key!r}, which another feature declares too")
+            merged[key] = handler
+    return merged
+
+
+COMMANDS = command_table()
+
+
+def migrations(features=FEATURES) -> list:
+    return [migration for feature in features for migration in feature.migrations]
+
+
+def open_migrated(target: str, features=FEATURES) -> Store:
     """The bot's store at `target` (a SQLite path or a postgresql:// URL), with every migration applied."""
     store = open_store(target)
     try:
-        return store.migrate(migrations())
+        return store.migrate(migrations(features))
     except BaseException:
         store.close()
         raise
 
 
-def check_lines(store: Store) -> list[tuple[str, str]]:
+def build_services(settings: Settings, *, store: Store | None = None) -> Services:
+    """The services of one process, on the bot's migrated store."""
+    return Services.build(settings, store=store or open_migrated(settings.database_target))
+
+
+def check_lines(store: Store, features=FEATURES) -> list[tuple[str, str]]:
     lines = []
-    for feature in FEATURES:
-        if hasattr(feature, "check_lines"):
-            lines += feature.check_lines(store)
+    for feature in features:
+        if feature.check is not None:
+            lines += feature.check(store)
     return lines
+
+
+def job_starters(features=FEATURES) -> list:
+    return [feature.jobs for feature in features if feature.jobs is not None]
+
+
+def background_starters(features=FEATURES) -> list:
+    return [feature.background for feature in features if feature.background is not None]

@@ -10,8 +10,6 @@ import logging
 from slack_bolt import App
 
 from bot.core import slack_events
-from bot.home import commands as home
-from bot.unfurl import commands as unfurl
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +22,15 @@ def first_time(services, body: dict) -> bool:
     return slack_events.first_time(services.store, event_id, str((body.get("event") or {}).get("type") or ""))
 
 
-def register(app: App, services) -> None:
-    @app.event("app_home_opened")
-    def on_home_opened(body, event):
-        if event.get("tab", "home") != "home" or not event.get("user") or not first_time(services, body):
-            return
-        services.submit(home.publish, services, event["user"])
+def register(app: App, services, handlers: dict) -> None:
+    """`handlers`: event type -> handler(services, event), from the registry; each acted on once per event id."""
+    for event_type, handler in handlers.items():
+        _register(app, services, event_type, handler)
 
-    @app.event("link_shared")
-    def on_link_shared(body, event):
+
+def _register(app: App, services, event_type: str, handler) -> None:
+    @app.event(event_type)
+    def on_event(body, event):
         if not first_time(services, body):
             return
-        services.submit(unfurl.unfurl_links, services, event)
+        services.submit(handler, services, event)

@@ -50,15 +50,19 @@ class Sent:
 class RunningBot:
     """`serve`, in this process, on a free port; talked to only over HTTP."""
 
-    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, extras: dict | None = None):
-        """`extras` go into `services.extras` before anything starts (e.g. a clock for the reminders)."""
+    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, clock=None, parts=()):
+        """`clock` (an aware datetime's) and `parts` (e.g. a deploy follower's pace) go into the services before
+        anything starts."""
         from bot.app.server import BotServer
-        from bot.core.services import Services
+        from bot.registry import build_services
 
         self.settings = settings
         self.slack = slack
-        self.services = Services.build(settings)
-        self.services.extras.update(extras or {})
+        self.services = build_services(settings)
+        if clock is not None:
+            self.services.clock = clock
+        for part in parts:
+            self.services.provide(part)
         self.server = BotServer(self.services, host="127.0.0.1", port=0, scheduler=scheduler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

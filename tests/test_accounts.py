@@ -19,6 +19,7 @@ from bot.accounts import signin
 from bot.bitbucket import PullRequest
 from tests.browser import Browser
 from tests.harness import ADMIN, BITBUCKET_TOKEN, BOT_TOKEN, RunningBot, button, make_settings, text_of
+from bot.pull_requests import render as pr_render
 
 PUBLIC_URL = "https://chatops.example.com"
 CALLBACK = PUBLIC_URL + accounts.CALLBACK_PATH
@@ -101,7 +102,7 @@ def whose(bitbucket, authorization: str) -> str | None:
 def post_card(slack, bitbucket, channel="C1") -> str:
     """A pull request card in the channel, as `/bb prs` or the relay render it; its ts."""
     pr = PullRequest.from_api(bitbucket.pull_request("acme", "api", 1))
-    card = render.pull_request_list("acme/api", [pr], 1, render.utcnow())
+    card = pr_render.pull_request_list("acme/api", [pr], 1, render.utcnow())
     client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
     return client.chat_postMessage(channel=channel, text=card.text, blocks=card.blocks)["ts"]
 

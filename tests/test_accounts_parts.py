@@ -11,6 +11,7 @@ from bot.bitbucket import PullRequest
 from bot.core.config import Settings
 from bot.core.errors import UserError
 from bot.accounts.commands import pull_request_of, with_fresh_summary
+from bot.pull_requests import render as pr_render
 
 pytestmark = pytest.mark.both_backends  # the tests on the store run on SQLite and on PostgreSQL
 
@@ -113,7 +114,7 @@ def _pr(pr_id: int, approved: bool) -> PullRequest:
 
 
 def test_the_card_gets_a_fresh_summary_for_that_pull_request_only():
-    card = render.pull_request_list("acme/api", [_pr(2, False), _pr(1, False)], 2, NOW)
+    card = pr_render.pull_request_list("acme/api", [_pr(2, False), _pr(1, False)], 2, NOW)
     blocks = with_fresh_summary(card.blocks, "acme/api", _pr(1, True), NOW)
     assert blocks[:3] == card.blocks[:3] and blocks[4:] == card.blocks[4:]
     assert "1 approval" in blocks[3]["text"]["text"] and "0 approvals" in card.blocks[3]["text"]["text"]

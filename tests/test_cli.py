@@ -107,14 +107,14 @@ def test_socket_mode_needs_no_signing_secret_and_refuses_unsigned_http(tmp_path)
     import io
 
     from bot.app.server import BotServer
-    from bot.core.services import Services
+    from bot.registry import build_services
 
     settings = Settings(
         slack_bot_token="xoxb-x", slack_app_token="xapp-1", bitbucket_access_token="t", bitbucket_webhook_secret="w",
         database_path=str(tmp_path / "db.sqlite"),
     )
     assert settings.problems(socket_mode=True) == []
-    server = BotServer(Services.build(settings), host="127.0.0.1", port=0)
+    server = BotServer(build_services(settings), host="127.0.0.1", port=0)
     statuses = []
     body = server.wsgi(
         {"REQUEST_METHOD": "POST", "PATH_INFO": "/slack/events", "CONTENT_LENGTH": "0", "wsgi.input": io.BytesIO(b"")},

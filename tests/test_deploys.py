@@ -20,7 +20,7 @@ QUICK = {"first_interval": 0.02, "max_interval": 0.1}  # the follower's pace, so
 
 def running(settings, slack, **pace) -> RunningBot:
     """The bot, its follower at a quick pace (or at `pace`), given to it as `serve` gives it its settings."""
-    return RunningBot(settings, slack, extras={deploys.FOLLOWER_PACE: {**QUICK, **pace}})
+    return RunningBot(settings, slack, parts=[deploys.FollowerPace(**{**QUICK, **pace})])
 
 
 @pytest.fixture

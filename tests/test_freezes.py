@@ -2,6 +2,8 @@
 
 import json
 
+from datetime import datetime, timezone
+
 import pytest
 
 from bot import freezes
@@ -20,7 +22,10 @@ class Clock:
     def __init__(self, now: float = 1_900_000_000.0):
         self.now = now
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, timezone.utc)
+
+    def seconds(self) -> float:
         return self.now
 
 
@@ -31,7 +36,7 @@ def clock():
 
 @pytest.fixture
 def bot(settings, slack, clock):
-    running = RunningBot(settings, slack, extras={freezes.CLOCK: clock})
+    running = RunningBot(settings, slack, clock=clock)
     yield running
     running.stop()
 
@@ -132,12 +137,12 @@ def test_freezing_needs_the_deployer_role_for_that_environment(bot, api):
 
 
 def test_a_freeze_outlives_a_restart_and_holds_on_another_replica(settings, slack, api, clock):
-    first = RunningBot(settings, slack, extras={freezes.CLOCK: clock})
+    first = RunningBot(settings, slack, clock=clock)
     try:
         ask(first, "freeze api production for 1h")
     finally:
         first.stop()
-    second = RunningBot(settings, slack, extras={freezes.CLOCK: clock})
+    second = RunningBot(settings, slack, clock=clock)
     try:
         assert "is frozen" in said(second, "deploy api main to production")
     finally:

@@ -8,11 +8,11 @@ import logging
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from bot.core import commands, render
-from bot.core.commands import COMMANDS
+from bot.registry import COMMANDS
 from bot.core.errors import UsageError
 from tests.fuzzkit import hostile_text, message_problems
 
-WORDS = sorted({spec.name for spec in COMMANDS} | {alias for spec in COMMANDS for alias in spec.aliases} | {
+WORDS = sorted({spec.name for spec in COMMANDS.specs} | {alias for spec in COMMANDS.specs for alias in spec.aliases} | {
     "into", "to", "after", "at", "on", "off", "now", "all", "for", "--force", "branch:*", "branch:release/*",
     "pullrequests", "pushes", "tags", "builds", "merger", "releaser", "deployer", "deployer:prod", "squash", "ff",
     "36h", "2d", "0h", "99999d", "09:00", "25:00", "mon-fri", "daily", "sun-mon", "7d", "30d", "acme/api", "api",
@@ -21,7 +21,7 @@ WORDS = sorted({spec.name for spec in COMMANDS} | {alias for spec in COMMANDS fo
 })
 
 
-NAMES = sorted({spec.name for spec in COMMANDS})
+NAMES = sorted({spec.name for spec in COMMANDS.specs})
 
 
 def slash_text() -> st.SearchStrategy[str]:
@@ -40,13 +40,13 @@ def slash_text() -> st.SearchStrategy[str]:
 @example("remind api after ٣h at ٠٩:٣٠")
 def test_any_text_parses_to_a_command_or_a_usage_never_anything_else(text):
     try:
-        command = commands.parse(text)
+        command = COMMANDS.parse(text)
     except UsageError as error:
         reply = render.error_message(error)
         assert error.message
         assert message_problems({"text": reply.text, "blocks": reply.blocks}) == []
     else:
-        assert command.name in {spec.name for spec in COMMANDS}
+        assert command.name in {spec.name for spec in COMMANDS.specs}
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])

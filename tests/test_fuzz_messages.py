@@ -14,6 +14,7 @@ from bot.core import render
 from bot.bitbucket import Account, PullRequest
 from tests.fuzzkit import hostile_text, message_problems, mutated
 from tests.webhookkit import FIXTURES as WEBHOOKS
+from bot.pull_requests import render as pr_render
 
 API = WEBHOOKS.parent / "api"
 LISTED = [pr for name in sorted(API.glob("pullrequests-list__*.json")) for pr in json.loads(name.read_text())["values"]]
@@ -37,7 +38,7 @@ def test_there_are_listed_pull_requests_to_start_from():
 @settings(max_examples=25)  # each example renders up to 25 pull requests through slack_sdk's models
 @given(REPOS, pull_requests(), st.integers(0, 10**6))
 def test_any_pull_request_list_stays_inside_slacks_limits_without_live_mentions(repo, prs, total):
-    listing = render.pull_request_list(repo, prs, max(total, len(prs)), NOW, repo_url=f"https://bitbucket.org/{repo}")
+    listing = pr_render.pull_request_list(repo, prs, max(total, len(prs)), NOW, repo_url=f"https://bitbucket.org/{repo}")
     assert message_problems(as_dict(listing)) == []
 
 
@@ -56,5 +57,5 @@ def test_any_reminder_stays_inside_slacks_limits_and_mentions_only_linked_people
 def test_a_pull_request_listed_twice_is_shown_once_in_the_order_first_seen():
     """Found by the fuzzing above: Slack refuses a message whose buttons repeat a block_id."""
     one, two = (PullRequest.from_api({"id": n, "title": f"T{n}", "state": "OPEN"}) for n in (1, 2))
-    listing = render.pull_request_list("acme/api", [one, two, one], 3, NOW)
+    listing = pr_render.pull_request_list("acme/api", [one, two, one], 3, NOW)
     assert message_problems(as_dict(listing)) == [] and listing.text.endswith("#1 T1; #2 T2")

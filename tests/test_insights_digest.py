@@ -29,7 +29,7 @@ def repo(bitbucket):
 
 
 def start(settings, slack, clock, *, scheduler=True):
-    return RunningBot(settings, slack, scheduler=scheduler, extras={reminders.CLOCK: clock})
+    return RunningBot(settings, slack, scheduler=scheduler, clock=clock)
 
 
 def say(bot, text, *, channel="C1", user_id="U1"):

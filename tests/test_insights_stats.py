@@ -36,7 +36,7 @@ def repo(bitbucket):
 
 @pytest.fixture
 def bot(settings, slack):
-    running = RunningBot(settings, slack, extras={reminders.CLOCK: lambda: NOW})
+    running = RunningBot(settings, slack, clock=lambda: NOW)
     yield running
     running.stop()
 
@@ -111,8 +111,8 @@ def test_five_hundred_pull_requests_cost_a_few_bounded_listings(bot, repo):
 
 def test_past_the_cap_it_stops_and_says_so(settings, slack, repo):
     seed_history(repo, "acme", "api", people=PEOPLE, count=120, now=NOW, days=30)
-    limits = {"max_pull_requests": 100, "max_activity_pages": 2}  # lower caps, given as a deployment could
-    bot = RunningBot(settings, slack, extras={reminders.CLOCK: lambda: NOW, collect.LIMITS_KEY: limits})
+    limits = collect.Limits(max_pull_requests=100, max_activity_pages=2)  # lower caps, given as a deployment could
+    bot = RunningBot(settings, slack, clock=lambda: NOW, parts=[limits])
     try:
         repo.requests.clear()
         text = text_of(bot.answers(bot.command("stats acme/api", channel_id=CHANNEL), 2)[1])
@@ -153,7 +153,9 @@ def test_a_wrong_period_is_named(bot, text, named):
 
 
 def test_help_lists_stats_and_digest_and_each_form_has_a_handler(bot):
-    from bot.core.commands import parse
+    from bot.registry import COMMANDS
+
+    parse = COMMANDS.parse
     from handlers.slack import COMMAND_HANDLERS
 
     shown = text_of(bot.command("help", channel_id=CHANNEL).http.json())

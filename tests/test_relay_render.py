@@ -14,6 +14,7 @@ from bot.bitbucket import PullRequest
 from bot.sandbox.slack import block_problems
 from tests import webhookkit
 from tests.harness import text_of
+from bot.pull_requests import render as pr_render
 
 RELAYED_FIXTURES = [p for p in webhookkit.fixture_files() if webhookkit.event_key_of(p) in relay_render.RENDERERS]
 # Real payloads that have nothing to say: a push whose `changes` is empty, a PR opened without a description.
@@ -278,6 +279,6 @@ def test_cached_card_buttons_are_renders_own():
     variants = [base, {**base, "participants": []}, {**base, "title": "Other"}, {**base, "state": "OPEN", "reviewers": []}, {**base, "draft": True}]
     for data in variants:
         pr = PullRequest.from_api(data)
-        assert relay_render.card_buttons("acme/api", pr) == render.pull_request_buttons("acme/api", pr).to_dict()
+        assert relay_render.card_buttons("acme/api", pr) == pr_render.pull_request_buttons("acme/api", pr).to_dict()
     draft = relay_render.card_buttons("acme/api", PullRequest.from_api({**base, "draft": True}))
     assert "bb_ask_merge" not in json.dumps(draft)

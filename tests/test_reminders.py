@@ -10,8 +10,10 @@ from bot.reminders import render as reminder_render
 from bot import reminders
 from bot.bitbucket import Account, BitbucketClient, PullRequest, ServerError
 from bot.reminders import LinkedUser, Schedule
-from bot.core.scheduler import OnClock, ReminderJobs, Scheduler, reminder_job_id
+from bot.core.scheduler import OnClock, Scheduler, reminder_job_id
+from bot.reminders import ReminderJobs
 from bot.core.services import Services, bitbucket_auth
+from bot.registry import build_services
 
 pytestmark = pytest.mark.both_backends
 
@@ -172,7 +174,7 @@ def test_age_reads_in_hours_then_days():
 
 @pytest.fixture
 def services(settings):
-    built = Services.build(settings)
+    built = build_services(settings)
     # The client's own backoff between retries, at no cost in time.
     built.bitbucket = BitbucketClient(settings.bitbucket_api_url, bitbucket_auth(settings), sleep=lambda seconds: None)
     yield built

@@ -49,7 +49,7 @@ def repo(bitbucket):
 
 
 def start(settings, slack, clock, *, scheduler=True):
-    return RunningBot(settings, slack, scheduler=scheduler, extras={reminders.CLOCK: clock})
+    return RunningBot(settings, slack, scheduler=scheduler, clock=clock)
 
 
 def say(bot, text, *, user_id="U1"):
@@ -193,7 +193,7 @@ def test_a_reminder_missed_while_down_is_sent_once_when_the_bot_is_back(settings
         say(replica, "remind acme/api")
         replica.command("remind acme/api at 10:45", channel_id="C2")
         replica.services.wait_idle()
-        assert reminders.JOBS not in replica.services.extras
+        assert replica.services.part(reminders.ReminderJobs) is None
     finally:
         replica.stop()
 

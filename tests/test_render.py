@@ -32,6 +32,7 @@ from bot.core.errors import NotAllowed, UsageError
 from bot.sandbox.slack import block_problems
 from bot.app.textview import message_to_text
 from tests import webhookkit
+from bot.pull_requests import render as pr_render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bitbucket-cloud" / "api"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -61,10 +62,10 @@ def test_escape_only_slacks_three_characters():
 def test_bitbucket_text_cannot_mention_or_disguise_links():
     pr = hostile_pull_request()
     for message in (
-        render.pull_request_list("acme/api", [pr], 1, NOW),
-        render.merge_confirmation("acme/api", pr, "squash", "k"),
-        render.merged("acme/api", pr, "U1", None),
-        render.declined("acme/api", pr, "U1"),
+        pr_render.pull_request_list("acme/api", [pr], 1, NOW),
+        pr_render.merge_confirmation("acme/api", pr, "squash", "k"),
+        pr_render.merged("acme/api", pr, "U1", None),
+        pr_render.declined("acme/api", pr, "U1"),
     ):
         text = all_text(message)
         for raw in ("<!channel>", "<!here>", "<@U123>", "<https://evil.example|"):
@@ -83,7 +84,7 @@ def test_ages_read_naturally():
 
 def test_real_pull_requests_render_with_buttons_per_pull_request():
     prs = real_pull_requests()
-    message = render.pull_request_list("amuniz/test-repos", prs, len(prs), NOW)
+    message = pr_render.pull_request_list("amuniz/test-repos", prs, len(prs), NOW)
     actions = [b for b in message.blocks if b["type"] == "actions"]
     assert len(actions) == len(prs)
     for pr, block in zip(prs, actions):
@@ -94,7 +95,7 @@ def test_real_pull_requests_render_with_buttons_per_pull_request():
 
 def test_a_long_list_stays_within_fifty_blocks_and_says_how_many_more():
     pr = real_pull_requests()[0]
-    message = render.pull_request_list("a/b", [dataclasses.replace(pr, id=n) for n in range(1, 61)], 75, NOW, repo_url="https://bitbucket.org/a/b")
+    message = pr_render.pull_request_list("a/b", [dataclasses.replace(pr, id=n) for n in range(1, 61)], 75, NOW, repo_url="https://bitbucket.org/a/b")
     assert len(message.blocks) <= render.MAX_BLOCKS
     assert "Showing the 20 newest of 75" in all_text(message)
 
@@ -109,7 +110,7 @@ def test_message_never_exceeds_fifty_blocks():
 def test_long_titles_are_cut_to_slacks_limits():
     data = json.loads((FIXTURES / "pullrequest__goscm-pr.json").read_text())
     data["title"] = "x" * 5000
-    message = render.pull_request_list("a/b", [PullRequest.from_api(data)], 1, NOW)
+    message = pr_render.pull_request_list("a/b", [PullRequest.from_api(data)], 1, NOW)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in message.blocks)
     assert not block_problems(message.blocks, max_blocks=render.MAX_BLOCKS)
     summary = message.blocks[1]["text"]["text"]
@@ -154,18 +155,18 @@ def test_errors_become_words_for_a_person():
 
 
 def test_help_lists_every_command_within_limits():
-    from bot.core.commands import COMMANDS
+    from bot.registry import COMMANDS
 
-    message = render.help_message()
+    message = render.help_message(COMMANDS)
     assert len(message.blocks) <= 50
-    for spec in COMMANDS:
+    for spec in COMMANDS.specs:
         assert spec.usage in json.dumps(message.blocks, ensure_ascii=False)
-    assert "deploy" in render.help_message("deploy").text
+    assert "deploy" in render.help_message(COMMANDS, "deploy").text
 
 
 def test_console_view_numbers_buttons_and_undoes_escapes():
     pr = hostile_pull_request()
-    message = render.pull_request_list("acme/api", [pr, dataclasses.replace(pr, id=pr.id + 1)], 2, NOW)
+    message = pr_render.pull_request_list("acme/api", [pr, dataclasses.replace(pr, id=pr.id + 1)], 2, NOW)
     text, buttons = message_to_text(message.to_dict(), first_number=3)
     assert [b.number for b in buttons] == list(range(3, 11))
     assert "[3] Approve" in text and "[6] Decline…" in text
@@ -179,7 +180,7 @@ def test_pull_request_timestamps_are_aware():
     assert pr.updated_on == datetime(2026, 4, 7, 9, 12, 31, 222021, tzinfo=timezone.utc)
     assert pr.updated_on - pr.created_on == timedelta(microseconds=393138)
     # A listing says "updated 1h ago" from them, whatever the machine's own time zone.
-    assert "updated 1h ago" in render.pull_request_summary("amuniz/test-repos", pr, pr.updated_on + timedelta(minutes=90))
+    assert "updated 1h ago" in pr_render.pull_request_summary("amuniz/test-repos", pr, pr.updated_on + timedelta(minutes=90))
 
 
 # --- cutting escaped text ----------------------------------------------------------------------------------

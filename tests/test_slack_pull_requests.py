@@ -48,10 +48,10 @@ def test_an_unknown_command_gets_usage_and_a_suggestion_in_the_ack(bot, repo):
 
 
 def test_help_lists_every_command(bot):
-    from bot.core.commands import COMMANDS
+    from bot.registry import COMMANDS
 
     text = text_of(bot.command("help").http.json())
-    for spec in COMMANDS:
+    for spec in COMMANDS.specs:
         assert f"/bb {spec.name}" in text
 
 

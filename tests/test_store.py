@@ -196,9 +196,9 @@ def test_a_closed_store_refuses_clearly_instead_of_using_closed_connections(tmp_
 
 def test_services_close_the_store_only_after_the_work_in_hand_is_done(tmp_path):
     from bot.core.config import Settings
-    from bot.core.services import Services
+    from bot.registry import build_services
 
-    services = Services.build(Settings(database_path=str(tmp_path / "bot.db")))
+    services = build_services(Settings(database_path=str(tmp_path / "bot.db")))
     started = threading.Event()
 
     def slow_write():

@@ -467,9 +467,3 @@ def client_for_user(services, slack_user_id: str) -> BitbucketClient | None:
         session=session,
     )
     return BitbucketClient(settings.bitbucket_api_url, auth, session=session)
-
-
-def start_background(services, *, scheduler: bool = True) -> list:
-    """Nothing runs in the background; `serve` only learns how to act as a person."""
-    services.extras["client_for_user"] = functools.partial(client_for_user, services)
-    return []

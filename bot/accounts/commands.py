@@ -18,6 +18,7 @@ from bot.core.commands import Command, parse_repo
 from bot.core.errors import NotLinked, UserError
 from bot.core.render import Message
 from bot.core.invocation import Invocation, split_repo
+from bot.pull_requests import render as pr_render
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +130,12 @@ def pull_request_of(value: dict) -> tuple[str, int]:
 def with_fresh_summary(blocks: list[dict], repo: str, pr: PullRequest, now: datetime) -> list[dict] | None:
     """The message's blocks with the summary of `pr` (the section just above its buttons) rendered anew, the
     rest kept as it was; None when the message holds no such pull request."""
-    block_id = render.pull_request_buttons(repo, pr).block_id
+    block_id = pr_render.pull_request_buttons(repo, pr).block_id
     for index, block in enumerate(blocks):
         if block.get("type") == "actions" and block.get("block_id") == block_id:
             if index == 0 or blocks[index - 1].get("type") != "section":
                 return None
-            summary = render.clip(render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
+            summary = render.clip(pr_render.pull_request_summary(repo, pr, now), render.MAX_SECTION_TEXT)
             section = {**blocks[index - 1], "text": {"type": "mrkdwn", "text": summary}}
             return [*blocks[: index - 1], section, *blocks[index:]]
     return None

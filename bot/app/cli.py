@@ -106,12 +106,12 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
         return 2
 
     from bot.app.server import BotServer
-    from bot.core.services import Services
+    from bot.registry import build_services
     from bot.core.store import DatabaseError
     from bot.core.store.postgres_url import redact
 
     try:
-        services = Services.build(settings)
+        services = build_services(settings)
     except DatabaseError as error:
         print(f"bitbucket-chatops: the database {redact(settings.database_target)} cannot be used: {error}", file=sys.stderr)
         return 2

@@ -12,10 +12,11 @@ import threading
 
 from waitress.server import create_server
 
-from bot import registry as features
+from bot import registry
 from bot.core import metrics
 from bot.accounts import signin
 from bot.app.bolt import create_bolt_app
+from bot.core.scheduler import Leadership
 from bot.core.services import Services
 from bot.core.web import MAX_BODY_BYTES, Request, Response, Router
 from handlers import oauth as oauth_handlers
@@ -33,8 +34,6 @@ HTTP_THREADS = 16
 CONNECTION_LIMIT = 1000
 CHANNEL_TIMEOUT = 30
 MAX_HEADER_BYTES = 64 * 1024
-# The features with background work (workers, the scheduler), in the order they start.
-FEATURES = tuple(feature for feature in features.FEATURES if hasattr(feature, "start_background"))
 
 
 def build_wsgi(services: Services):
@@ -83,8 +82,13 @@ class BotServer:
         return self.http.effective_port
 
     def start_background(self) -> None:
-        for feature in FEATURES:
-            self._stops += feature.start_background(self.services, scheduler=self.scheduler)
+        """Every feature's background work, in the registry's order; then, unless `--no-scheduler`, the bid to run
+        the scheduler (one replica at a time), with every feature's jobs."""
+        for start in registry.background_starters():
+            self._stops += start(self.services, scheduler=self.scheduler)
+        if self.scheduler:
+            leadership = self.services.provide(Leadership(self.services, registry.job_starters()).start())
+            self._stops.append(leadership.stop)
 
     def serve_forever(self) -> None:
         self.start_background()

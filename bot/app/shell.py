@@ -65,9 +65,9 @@ class Console:
             self._sign_in()
             return
         from bot.app.bolt import create_bolt_app
-        from bot.core.services import Services
+        from bot.registry import build_services
 
-        self.services = Services.build(settings)
+        self.services = build_services(settings)
         self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).

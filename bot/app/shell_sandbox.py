@@ -68,7 +68,7 @@ class Sandbox:
         from bot.app.cli import sandbox_settings
         from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
         from bot.app.server import BotServer
-        from bot.core.services import Services
+        from bot.registry import build_services
 
         self.bitbucket = FakeBitbucket().start()
         demo_workspace(self.bitbucket)
@@ -93,7 +93,7 @@ class Sandbox:
             # New each run: the simulated Bitbucket, and so every token it gave, lives only as long as the shell.
             chatops_secret_key=settings.chatops_secret_key or secrets.token_urlsafe(32),
         )
-        self.services = Services.build(self.settings)
+        self.services = build_services(self.settings)
         # The scheduler stays out (`/bb remind now` still works); the delivery worker and deploy follower run.
         self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=False)
         self._thread = threading.Thread(target=self.server.serve_forever, name="shell-server", daemon=True)

@@ -46,5 +46,5 @@ def start_background(services, *, scheduler: bool = True) -> list:
     from bot.builds.logs import BuildLogReader
 
     reader = BuildLogReader(services.store, services.bitbucket).start()
-    services.extras["build_log_reader"] = reader
+    services.provide(reader)
     return [reader.stop]

@@ -359,5 +359,5 @@ def _owner_alive(owner: str) -> bool:
 
 def start_background(services, *, scheduler: bool = True) -> list:
     worker = OutboxWorker(services.store, services.slack).start()
-    services.extras["outbox_worker"] = worker
+    services.provide(worker)
     return [worker.stop]

@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.core import ids
-from bot.core.commands import COMMANDS, spec_for
+from bot.bitbucket import BitbucketError, error_words
 from bot.core.errors import UsageError, UserError
 
 MAX_BLOCKS = 50
@@ -183,72 +183,6 @@ def header(text: str) -> HeaderBlock:
     return HeaderBlock(text=PlainTextObject(text=truncate(text, 150)))
 
 
-def _user_name(user) -> str:
-    if user is None:
-        return "someone"
-    return escape(getattr(user, "display_name", None) or getattr(user, "nickname", None) or "someone")
-
-
-def pull_request_buttons(repo: str, pr, *, with_merge: bool = True) -> ActionsBlock:
-    value = {"r": repo, "p": pr.id}
-    elements = [
-        button("Approve", ids.APPROVE, value, style="primary"),
-        button("Request changes", ids.REQUEST_CHANGES, value),
-    ]
-    if with_merge and not pr.draft:  # Bitbucket refuses to merge a draft
-        elements.append(button("Merge…", ids.ASK_MERGE, value))
-    if with_merge:
-        elements.append(button("Decline…", ids.ASK_DECLINE, value, style="danger"))
-    return ActionsBlock(block_id=f"pr:{repo}#{pr.id}"[:255], elements=elements)
-
-
-def reviewers_line(pr) -> str:
-    """`Reviewers: bob ✅, carol ✋, dave` — ✅ approved, ✋ changes requested."""
-    approved = {u.uuid for u in pr.approved_by}
-    changes = {u.uuid for u in pr.changes_requested_by}
-    names = []
-    for reviewer in pr.reviewers:
-        mark = " ✅" if reviewer.uuid in approved else " ✋" if reviewer.uuid in changes else ""
-        names.append(_user_name(reviewer) + mark)
-    # People who approved without being reviewers count too.
-    reviewer_ids = {r.uuid for r in pr.reviewers}
-    names += [_user_name(u) + " ✅" for u in pr.approved_by if u.uuid not in reviewer_ids]
-    return ("Reviewers: " + ", ".join(names)) if names else "No reviewers"
-
-
-def pull_request_summary(repo: str, pr, now: datetime) -> str:
-    title = link(pr.url, f"#{pr.id} {truncate(pr.title, 200)}")
-    draft = " · _draft_" if pr.draft else ""
-    approvals = len(pr.approved_by)
-    lines = [
-        f"*{title}*{draft}",
-        f"{_user_name(pr.author)} · {code(pr.source_branch)} → {code(pr.destination_branch)} · "
-        f"updated {age_since(pr.updated_on, now)} ago",
-        f"{reviewers_line(pr)} · {approvals} approval{'s' if approvals != 1 else ''}",
-    ]
-    return "\n".join(lines)
-
-
-def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_url: str | None = None) -> Message:
-    """Open pull requests, newest first, with buttons; the total even when only the newest are shown."""
-    if not prs:
-        return message(f"No open pull requests in {repo}.", [section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
-    # A pull request updated while the listing was paged can come twice; Slack refuses a message whose
-    # buttons repeat a block_id, so each is shown once.
-    shown = [pr for index, pr in enumerate(prs) if pr.id not in {earlier.id for earlier in prs[:index]}][:MAX_ITEMS_IN_LIST]
-    blocks: list[Block] = [header(truncate(f"Open pull requests in {repo} ({total})", 150))]
-    for pr in shown:
-        blocks.append(section(pull_request_summary(repo, pr, now)))
-        blocks.append(pull_request_buttons(repo, pr))
-    if total > len(shown):
-        more = link(f"{repo_url}/pull-requests/" if repo_url else None, "see them all in Bitbucket")
-        blocks.append(context(f"Showing the {len(shown)} newest of {total} open pull requests · {more}"))
-    fallback = f"{total} open pull request{'s' if total != 1 else ''} in {repo}: " + "; ".join(
-        f"#{pr.id} {escape(pr.title)}" for pr in shown
-    )
-    return message(fallback, blocks)
-
-
 def confirmation(question: str, *, confirm_text: str, confirm_action: str, value: dict, danger: bool = False) -> Message:
     """A question with a button that acts and a Cancel button."""
     buttons = ActionsBlock(
@@ -260,60 +194,9 @@ def confirmation(question: str, *, confirm_text: str, confirm_action: str, value
     return message(fallback_text(question), [section(question), buttons])
 
 
-def merge_confirmation(repo: str, pr, strategy: str | None, key: str) -> Message:
-    how = f" with `{strategy}`" if strategy else " with the branch's default strategy"
-    question = (
-        f"Merge {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
-        f"({code(pr.source_branch)} → {code(pr.destination_branch)}){how}?"
-    )
-    value = {"r": repo, "p": pr.id, "s": strategy, "k": key}
-    return confirmation(question, confirm_text="Merge", confirm_action=ids.CONFIRM_MERGE, value=value)
-
-
-def draft_not_mergeable(repo: str, pr) -> str:
-    """What `/bb merge` answers on a draft, by the card's rule (no Merge button on drafts): how to publish it."""
-    return (
-        f"{link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} in {escape(repo)} is a draft, and Bitbucket does not "
-        "merge drafts. Publish it first: open it in Bitbucket and click *Mark as ready*; then merge it "
-        f"(`/bb merge {escape(repo)} {pr.id}`, or the Merge button on its card)."
-    )
-
-
-def decline_confirmation(repo: str, pr, key: str) -> Message:
-    question = f"Decline {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} by {_user_name(pr.author)}?"
-    value = {"r": repo, "p": pr.id, "k": key}
-    return confirmation(question, confirm_text="Decline", confirm_action=ids.CONFIRM_DECLINE, value=value, danger=True)
-
-
 def outcome(text: str) -> Message:
     """A finished action, replacing the message its button was on."""
     return message(fallback_text(text), [section(text)])
-
-
-def merged(repo: str, pr, by_user_id: str, strategy: str | None) -> Message:
-    how = f" with `{strategy}`" if strategy else ""
-    return outcome(
-        f":white_check_mark: {mention(by_user_id)} merged {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
-        f"into {code(pr.destination_branch)} in {escape(repo)}{how}."
-    )
-
-
-def declined(repo: str, pr, by_user_id: str) -> Message:
-    return outcome(f":no_entry_sign: {mention(by_user_id)} declined {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} in {escape(repo)}.")
-
-
-def pull_request_created(repo: str, pr, by_user_id: str) -> Message:
-    return outcome(
-        f":sparkles: {mention(by_user_id)} opened {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
-        f"in {escape(repo)}: {code(pr.source_branch)} → {code(pr.destination_branch)}."
-    )
-
-
-def tagged(repo: str, tag_name: str, ref, by_user_id: str, tag_url: str | None = None) -> Message:
-    return outcome(
-        f":label: {mention(by_user_id)} tagged {escape(repo)} {link(tag_url, tag_name) if tag_url else code(tag_name)} "
-        f"at {escape(ref.kind)} {code(ref.name)} ({code(ref.hash[:12])})."
-    )
 
 
 def notice(text: str) -> Message:
@@ -329,8 +212,6 @@ def error_message(error: Exception) -> Message:
         return notice("\n".join(lines))
     if isinstance(error, UserError):
         return notice(f":warning: {error.message}" + (f"\n{error.hint}" if error.hint else ""))
-    from bot.bitbucket import BitbucketError
-
     if isinstance(error, BitbucketError):
         return notice(f":x: Bitbucket said: {bitbucket_words(error)}")
     return notice(":boom: Something went wrong on our side; it has been logged. Try again in a moment.")
@@ -338,30 +219,27 @@ def error_message(error: Exception) -> Message:
 
 def bitbucket_words(error) -> str:
     """Bitbucket's own message and detail, escaped; a detail that repeats the message is not said twice."""
-    from bot.bitbucket import error_words
-
     return escape(error_words(error.message or f"HTTP {error.status}", getattr(error, "detail", None)))
 
 
-def help_message(topic: str | None = None) -> Message:
-    spec = spec_for(topic) if topic else None
+def help_message(table, topic: str | None = None) -> Message:
+    """The command list of `table` (a `bot.core.commands.CommandTable`), or one command's usage."""
+    spec = table.spec_for(topic) if topic else None
     if spec:
         text = f"`{spec.usage}`\n{spec.summary}" + (f"\nAlso: {', '.join(f'`{a}`' for a in spec.aliases)}" if spec.aliases else "")
         return notice(text)
     groups: dict[str, list[str]] = {}
-    for spec in COMMANDS:
+    for spec in table.specs:
         groups.setdefault(spec.group, []).append(f"`{spec.usage}`\n      {spec.summary}")
     blocks: list[Block] = [header("Bitbucket ChatOps: /bb commands")]
     for group, lines in groups.items():
         blocks.append(section(f"*{group}*\n" + "\n".join(lines)))
     blocks.append(context("REPO is `workspace/slug`, or a bare `slug` in the default workspace. `/bb help COMMAND` for one command."))
-    fallback = "/bb commands: " + ", ".join(spec.name for spec in COMMANDS)
+    fallback = "/bb commands: " + ", ".join(spec.name for spec in table.specs)
     return message(fallback, blocks)
 
 
 def fallback_text(mrkdwn: str) -> str:
     """A fallback text: mrkdwn is acceptable there, but links read better as their labels."""
-    import re
-
     return re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2", mrkdwn)
 

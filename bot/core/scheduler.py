@@ -1,4 +1,5 @@
-"""APScheduler in the `serve` process (never in one started with `--no-scheduler`), and the reminders' jobs on it.
+"""APScheduler in the `serve` process (never in one started with `--no-scheduler`), run by one replica at a time,
+and the features' jobs on it (each feature's `jobs` starter, from the registry).
 
 Times are read on the bot's clock: the machine's, unless a test set another. APScheduler itself waits on the
 machine's clock, so a trigger's times are moved by the difference between the two, in whole seconds (none at
@@ -11,6 +12,7 @@ import logging
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,14 +20,18 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import reminders
 from bot.core.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError
 
 log = logging.getLogger(__name__)
 
-SYNC_SECONDS = 60  # how soon a reminder set in another process (`serve --no-scheduler`) is picked up
-SYNC_JOB = "reminders:sync"
+SYNC_SECONDS = 60  # how soon a schedule set in another process (`serve --no-scheduler`) is picked up
+GRACE = timedelta(hours=6)  # a run missed while the bot was down is still sent this long after its time
+
+
+def schedule_zone(settings) -> ZoneInfo:
+    """The time zone of channel schedules (`REMINDER_TIMEZONE`)."""
+    return ZoneInfo(settings.reminder_timezone or "UTC")
 
 
 def _machine_now() -> datetime:
@@ -101,7 +107,7 @@ class ScheduledJobs:
     def __init__(self, services, scheduler: Scheduler):
         self.services = services
         self.scheduler = scheduler
-        self.zone = reminders.zone_of(services.settings)
+        self.zone = schedule_zone(services.settings)
         self._lock = threading.Lock()
         self._scheduled: dict[int, tuple] = {}  # row id -> (at, days) its job was made for
         self._running: set[int] = set()
@@ -123,8 +129,19 @@ class ScheduledJobs:
     # --- the same for every kind --------------------------------------------------------------------------
 
     def start(self):
+        """Schedule the table's jobs; the handlers find this object as `services.part(type(self))`."""
         self.scheduler.every(self.sync_job, self.sync, SYNC_SECONDS)
+        self.services.provide(self)
         return self
+
+    def stop(self) -> None:
+        """Forget this process's jobs (the scheduler stops with them, or another replica leads now)."""
+        self.services.forget(type(self))
+        with self._lock:
+            for row_id in self._scheduled:
+                self.scheduler.remove(self.job_id(row_id))
+            self.scheduler.remove(self.sync_job)
+            self._scheduled = {}
 
     def sync(self) -> None:
         """Match the jobs to the table, then send whatever is owed: one missed while the bot was down, one
@@ -142,7 +159,7 @@ class ScheduledJobs:
             for row in rows:
                 if self._scheduled.get(row.id) != wanted[row.id]:
                     self.scheduler.cron(self.job_id(row.id), self.run, days=row.days, at=row.at,
-                                        zone=self.zone, grace=reminders.GRACE, args=(row.id,))
+                                        zone=self.zone, grace=GRACE, args=(row.id,))
             self._scheduled = wanted
         return rows
 
@@ -167,22 +184,6 @@ class ScheduledJobs:
                 self._running.discard(row_id)
 
 
-class ReminderJobs(ScheduledJobs):
-    """The reminders' cron jobs."""
-
-    kind = "reminder"
-    sync_job = SYNC_JOB
-
-    def all_rows(self) -> list:
-        return reminders.all_schedules(self.services.store)
-
-    def get_row(self, row_id: int):
-        return reminders.get_schedule(self.services.store, row_id)
-
-    def run_due(self, row) -> str:
-        return reminders.run_due(self.services, row, now=self.scheduler.clock(), zone=self.zone)
-
-
 LEASE_NAME = "scheduler"
 LEASE_SECONDS = 30.0  # a dead leader's scheduler is taken over by another replica within this, plus one renewal
 RENEW_SECONDS = 10.0
@@ -195,9 +196,12 @@ class Leadership(BackgroundLoop):
 
     thread_name = "scheduler-lease"
 
-    def __init__(self, services, *, lease_seconds: float = LEASE_SECONDS, renew_seconds: float = RENEW_SECONDS):
+    def __init__(self, services, starters=(), *, lease_seconds: float = LEASE_SECONDS, renew_seconds: float = RENEW_SECONDS):
+        """`starters`: each feature's `jobs(services, scheduler) -> object with stop()`, run while this replica leads."""
         super().__init__(threading.Event())
         self.services = services
+        self.starters = tuple(starters)
+        self._jobs: list = []
         self.lease_seconds = lease_seconds
         self.renew_seconds = renew_seconds
         self.runner: Scheduler | None = None
@@ -220,23 +224,18 @@ class Leadership(BackgroundLoop):
         return self.renew_seconds
 
     def _start_scheduler(self) -> None:
-        runner = Scheduler(clock=reminders.clock_of(self.services))
-        jobs = ReminderJobs(self.services, runner)
+        runner = Scheduler(clock=self.services.clock)
         runner.start()
-        jobs.start()
-        self.services.extras["scheduler"] = runner
-        self.services.extras[reminders.JOBS] = jobs
-        from bot import registry as features  # other features' jobs (the weekly digest): `schedule_jobs` returns its extras key
-
-        self._feature_keys = [f.schedule_jobs(self.services, runner) for f in features.FEATURES if hasattr(f, "schedule_jobs")]
+        self.services.provide(runner)
+        self._jobs = [start(self.services, runner) for start in self.starters]
         self.runner = runner
 
     def _stop_scheduler(self) -> None:
         runner, self.runner = self.runner, None
-        self.services.extras.pop(reminders.JOBS, None)
-        for key in getattr(self, "_feature_keys", ()):
-            self.services.extras.pop(key, None)
-        self.services.extras.pop("scheduler", None)
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            job.stop()
+        self.services.forget(Scheduler)
         if runner is not None:
             runner.stop()
 

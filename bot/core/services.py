@@ -6,6 +6,8 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
@@ -13,8 +15,11 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 from bot.core.audit import AuditLog
 from bot.bitbucket import BasicApiToken, BearerToken, BitbucketClient, ClientCredentials
 from bot.core.config import Settings
+from bot.core.metrics import MeteredWebClient
 from bot.core.permissions import Permissions
 from bot.core.store import Store
+
+Part = TypeVar("Part")
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +42,7 @@ def bitbucket_auth(settings: Settings):
 
 def slack_web_client(settings: Settings) -> WebClient:
     # Only connection errors are retried here (one quick retry); 429 and 5xx are the outbox's business,
-    # where waiting does not hold up a person.
-    from bot.core.metrics import MeteredWebClient  # a WebClient that counts and times its calls
-
+    # where waiting does not hold up a person. The client counts and times its calls.
     return MeteredWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
@@ -59,15 +62,17 @@ class Services:
     work: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="bb-work"))
     # Slack-only work that must not queue behind Bitbucket calls (opening a modal: its trigger lives 3 s).
     quick: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="slack-quick"))
-    extras: dict = field(default_factory=dict)  # feature-owned long-lived objects (outbox worker, scheduler, …)
+    # The bot's clock (an aware datetime): the machine's, unless a test set another.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    # Long-lived parts of features (the outbox worker, the scheduler's jobs, caches, tunings), one per type:
+    # `services.provide(obj)`, then `services.part(TypeOfObj)`.
+    _parts: dict = field(default_factory=dict)
     _in_flight: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
-    def build(cls, settings: Settings, *, store: Store | None = None) -> "Services":
-        from bot.registry import open_migrated
-
-        store = store or open_migrated(settings.database_target)
+    def build(cls, settings: Settings, *, store: Store) -> "Services":
+        """The services of one process around `store` (migrated: `bot.registry.build_services` opens it)."""
         return cls(
             settings=settings,
             store=store,
@@ -76,6 +81,20 @@ class Services:
             permissions=Permissions(store, settings.chatops_admins),
             audit=AuditLog(store),
         )
+
+    def provide(self, part: Part) -> Part:
+        self._parts[type(part)] = part
+        return part
+
+    def part(self, kind: type[Part]) -> Part | None:
+        return self._parts.get(kind)
+
+    def forget(self, kind: type) -> None:
+        self._parts.pop(kind, None)
+
+    def timestamp(self) -> float:
+        """The bot's clock as seconds since the epoch."""
+        return self.clock().timestamp()
 
     def submit(self, fn, *args, quick: bool = False, **kwargs):
         """Run work off the request path; exceptions are logged, never lost silently."""

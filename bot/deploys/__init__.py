@@ -64,13 +64,11 @@ MIGRATIONS = [
     )),
 ]
 
-# The follower's pace (seconds); services.extras[FOLLOWER_PACE] may set DeployFollower's first_interval,
-# max_interval and time_limit instead (tests run it quickly that way).
+# The follower's pace (seconds); a `FollowerPace` provided to the services sets others (tests run it quickly that way).
 FOLLOW_FIRST_INTERVAL = 5.0
 FOLLOW_MAX_INTERVAL = 30.0
 FOLLOW_BACKOFF = 1.5
 FOLLOW_TIME_LIMIT = 2 * 3600.0
-FOLLOWER_PACE = "deploy_follower_pace"
 # A deploy recorded but never told its pipeline (the process died while triggering it) is looked into after this.
 STARTING_GRACE = 600.0
 # How many of the custom pipeline's latest runs are checked for one already running.
@@ -462,13 +460,19 @@ class DeployFollower(BackgroundLoop):
         record_started(self.store, record.id, found, self.clock)
 
 
+@dataclass(frozen=True)
+class FollowerPace:
+    first_interval: float = FOLLOW_FIRST_INTERVAL
+    max_interval: float = FOLLOW_MAX_INTERVAL
+    time_limit: float = FOLLOW_TIME_LIMIT
+
+
 def start_background(services, *, scheduler: bool = True) -> list:
     """The follower runs in every `serve` process: each deploy is leased to one of them, and its state changes are
     compare-and-set besides, so a deploy's progress is posted once."""
-    follower = DeployFollower(
-        services.store, services.bitbucket,
-        **{"first_interval": FOLLOW_FIRST_INTERVAL, "max_interval": FOLLOW_MAX_INTERVAL, "time_limit": FOLLOW_TIME_LIMIT,
-           **services.extras.get(FOLLOWER_PACE, {})},
-    ).start()
-    services.extras["deploy_follower"] = follower
+    pace = services.part(FollowerPace) or FollowerPace()
+    follower = services.provide(DeployFollower(
+        services.store, services.bitbucket, first_interval=pace.first_interval, max_interval=pace.max_interval,
+        time_limit=pace.time_limit,
+    ).start())
     return [follower.stop]

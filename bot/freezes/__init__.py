@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from bot.core.store import Migration
 
 ALL = "*"
-CLOCK = "freezes.clock"  # services.extras key: a clock returning epoch seconds (tests set one)
 
 MIGRATIONS = [
     Migration("freezes", 1, (
@@ -53,7 +52,8 @@ class Freeze:
 
 
 def clock_of(services):
-    return services.extras.get(CLOCK) or time.time
+    """The bot's clock in seconds (tests set the services' clock)."""
+    return services.timestamp
 
 
 # --- pure rules ----------------------------------------------------------------------------------------

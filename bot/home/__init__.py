@@ -52,8 +52,12 @@ class HomeData:
     problems: list[str] = field(default_factory=list)  # short notices: what could not be read
 
 
+class HomeCache(TtlCache):
+    """The Home tab's Bitbucket answers, a minute each."""
+
+
 def _cache(services) -> TtlCache:
-    return services.extras.setdefault("home_cache", TtlCache())
+    return services.part(HomeCache) or services.provide(HomeCache())
 
 
 def followed_repositories(store) -> list[str]:

@@ -18,3 +18,9 @@ def publish(services, slack_user_id: str) -> None:
         log.exception("the Home tab of %s could not be drawn", slack_user_id)
         view = home_render.trouble_view("Bitbucket could not be read just now.")
     services.slack.views_publish(user_id=slack_user_id, view=view)
+
+
+def on_home_opened(services, event: dict) -> None:
+    """`app_home_opened` (once per event id): publish the person's Home tab; other tabs are not ours."""
+    if event.get("tab", "home") == "home" and event.get("user"):
+        publish(services, event["user"])

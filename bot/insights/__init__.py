@@ -9,7 +9,3 @@
 | `upload.py` | Slack's file upload (files.getUploadURLExternal, the bytes, files.completeUploadExternal) |
 | `digest.py` | the weekly digest: its table, its once-per-occurrence run, its jobs on the scheduler |
 """
-
-from bot.insights.digest import MIGRATIONS, schedule_jobs
-
-__all__ = ["MIGRATIONS", "schedule_jobs"]

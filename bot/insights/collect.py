@@ -17,6 +17,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bot.core import render
+from dataclasses import dataclass
+
 from bot.bitbucket import Forbidden, NotFound, Unauthorized
 from bot.core.errors import UserError
 from bot.insights.figures import Insights, compute, moment_of
@@ -24,8 +26,6 @@ from bot.insights.figures import Insights, compute, moment_of
 MAX_PULL_REQUESTS = 1000  # 20 pages of 50
 MAX_ACTIVITY_PAGES = 40  # 2,000 activity items
 CACHE_SECONDS = 600.0
-CACHE_KEY = "insights_cache"  # services.extras
-LIMITS_KEY = "insights_limits"  # services.extras: {"max_pull_requests": …, "max_activity_pages": …} to change the caps
 
 _PERSON = ("display_name", "nickname", "uuid", "account_id")
 PULL_REQUEST_FIELDS = ",".join(
@@ -104,13 +104,26 @@ class Cache:
             self._items[(insights.repo, insights.days)] = (self.clock() + self.seconds, insights)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The caps of one collection (tests lower them): `services.provide(Limits(max_pull_requests=…))`."""
+
+    max_pull_requests: int = MAX_PULL_REQUESTS
+    max_activity_pages: int = MAX_ACTIVITY_PAGES
+
+
+def limits_of(services) -> dict:
+    limits = services.part(Limits) or Limits()
+    return {"max_pull_requests": limits.max_pull_requests, "max_activity_pages": limits.max_activity_pages}
+
+
 def insights_for(services, repo: str, days: int, now: datetime) -> tuple[Insights, bool]:
     """The figures, from the cache when they are younger than 10 minutes; True when they came from it."""
-    cache = services.extras.setdefault(CACHE_KEY, Cache())
+    cache = services.part(Cache) or services.provide(Cache())
     cached = cache.get(repo, days)
     if cached is not None:
         return cached, True
-    insights = fetch(services.bitbucket, repo, days, now, **services.extras.get(LIMITS_KEY, {}))
+    insights = fetch(services.bitbucket, repo, days, now, **limits_of(services))
     cache.put(insights)
     return insights, False
 

@@ -22,7 +22,7 @@ def stats(inv: Invocation, command: Command) -> None:
     """A "working…" note at once; then the figures in the channel and the chart under them."""
     repo, days = inv.repo(command.repo).lower(), command.args["days"]
     inv.reply(insights_render.working(repo, days))
-    now = reminders.clock_of(inv.services)()
+    now = inv.services.clock()
     insights, cached = collect.insights_for(inv.services, repo, days, now)
     inv.reply(insights_render.stats(insights, by_user=inv.user_id, cached=cached), public=True)
     png = chart.chart_png(insights)
@@ -37,7 +37,7 @@ def stats(inv: Invocation, command: Command) -> None:
 
 
 def _reschedule(inv: Invocation) -> None:
-    jobs = inv.services.extras.get(digest.JOBS)  # this process runs the scheduler; else its next look picks it up
+    jobs = inv.services.part(digest.DigestJobs)  # this process runs the scheduler; else its next look picks it up
     if jobs is not None:
         jobs.reschedule()
 
@@ -51,7 +51,7 @@ def set_digest(inv: Invocation, command: Command) -> None:
         if error.status in (401, 403, 404):
             raise UserError(f"I cannot read {code(repo)}, so I cannot make its digest: Bitbucket said {code(str(error))}.") from error
         raise
-    now = reminders.clock_of(inv.services)()
+    now = inv.services.clock()
     saved, created = digest.save(inv.services.store, channel_id=inv.channel_id, repo=repo, at=command.args["at"],
                                  days=tuple(command.args["days"]), user_id=inv.user_id, now=now)
     inv.services.audit.record(inv.user_id, "digest", f"{repo} in {inv.channel_id}", ok=True, result="created" if created else "changed",

@@ -47,7 +47,6 @@ MIGRATIONS = [Migration("insights", 1, (
 
 DAYS = 7  # a digest covers the last week
 DEFAULTS = {"at": "09:00", "days": ("mon",)}
-JOBS = "digest_jobs"  # services.extras: this process's DigestJobs while it runs the scheduler
 SYNC_JOB = "digests:sync"
 
 
@@ -117,7 +116,7 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
         return "already sent"
     insights = None
     try:
-        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now, **services.extras.get(collect.LIMITS_KEY, {}))
+        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now, **collect.limits_of(services))
         message = insights_render.digest(insights)
     except BitbucketError as error:
         if reminders.transient(error):
@@ -168,7 +167,6 @@ class DigestJobs(ScheduledJobs):
         return run_due(self.services, row, now=self.scheduler.clock(), zone=self.zone)
 
 
-def schedule_jobs(services, scheduler) -> str:
-    """Called when this process starts running the scheduler; returns the extras key to drop when it stops."""
-    services.extras[JOBS] = DigestJobs(services, scheduler).start()
-    return JOBS
+def start_jobs(services, scheduler) -> DigestJobs:
+    """Called when this process starts running the scheduler."""
+    return DigestJobs(services, scheduler).start()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from bot.core import ids
 from bot import notify
-from bot.core.commands import NOTIFY_KINDS, Command
+from bot.core.commands import Command
+from bot.home import commands as home_commands
+from bot.notify.grammar import NOTIFY_KINDS
 from bot.core.errors import UserError
 from bot.notify import messages
 from bot.core.invocation import Invocation
@@ -30,9 +32,7 @@ def toggle(inv: Invocation, value: dict) -> None:
     store = inv.services.store
     enabled = notify.set_enabled(store, inv.user_id, (kind,), on)
     if value.get("h"):  # on the Home tab: draw it again
-        from bot.home.commands import publish
-
-        publish(inv.services, inv.user_id)
+        home_commands.publish(inv.services, inv.user_id)
         return
     changed = f"Direct messages of kind *{kind}* are now *{'on' if on else 'off'}*."
     inv.replace_with(messages.settings_message(enabled, linked=notify.is_linked(store, inv.user_id), changed=changed))

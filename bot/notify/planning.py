@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.core import render
 from bot.bitbucket import Account
-from bot.core.commands import NOTIFY_KINDS
+from bot.notify.grammar import NOTIFY_KINDS
 from bot.relay.render import dig, quote, user_name
 from bot.reminders import LinkedUser, slack_user_for
 

@@ -6,13 +6,18 @@ import json
 import re
 import secrets
 
+from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, PlainTextObject
+from slack_sdk.models.views import View
+
 from bot import accounts
 from bot.core import ids, render
 from bot.bitbucket import PullRequest, outcome_unknown
-from bot.core.commands import Command
+from bot.core.commands import Command, parse_repo
 from bot.core.errors import UserError
 from bot.pull_requests import merge_gate
-from bot.core.invocation import Invocation, split_repo
+from bot.pull_requests.merge_gate import acting_client
+from bot.core.invocation import Invocation, run_safely, split_repo
+from bot.pull_requests import render as pr_render
 
 
 def title_from_branch(branch: str) -> str:
@@ -39,7 +44,7 @@ def list_open(inv: Invocation, command: Command) -> None:
     page = inv.services.bitbucket.list_pull_requests(workspace, slug, limit=render.MAX_ITEMS_IN_LIST, sort="-created_on")
     prs = [PullRequest.from_api(item) for item in page.values]
     repo_url = f"https://bitbucket.org/{repo}"
-    inv.reply(render.pull_request_list(repo, prs, page.total, render.utcnow(), repo_url=repo_url))
+    inv.reply(pr_render.pull_request_list(repo, prs, page.total, render.utcnow(), repo_url=repo_url))
 
 
 # --- /bb pr -----------------------------------------------------------------------------------------
@@ -66,12 +71,10 @@ def create_and_announce(inv: Invocation, repo: str, source: str, destination: st
         raise
     pr = PullRequest.from_api(data)
     inv.services.audit.record(inv.user_id, "create_pull_request", f"{repo}#{pr.id}", ok=True, result="created")
-    inv.reply(render.pull_request_created(repo, pr, inv.user_id), public=True)
+    inv.reply(pr_render.pull_request_created(repo, pr, inv.user_id), public=True)
 
 
 def open_create_modal(inv: Invocation, repo: str) -> None:
-    from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, PlainTextObject
-    from slack_sdk.models.views import View
 
     def text_input(block_id, action_id, label, *, optional, placeholder="", multiline=False):
         return InputBlock(
@@ -135,7 +138,7 @@ def ask_merge(inv: Invocation, command: Command) -> None:
     inv.services.permissions.require(inv.user_id, "merge", repo)
     pr = _open_pull_request(inv, repo, command.args["pr_id"])
     if pr.draft:  # the card's rule: Bitbucket refuses to merge a draft, so no confirmation is offered
-        raise UserError(render.draft_not_mergeable(repo, pr))
+        raise UserError(pr_render.draft_not_mergeable(repo, pr))
     inv.reply(merge_gate.confirmation(inv, repo, pr, command.args.get("strategy"), new_action_key()))
 
 
@@ -143,7 +146,7 @@ def ask_decline(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
     inv.services.permissions.require(inv.user_id, "decline", repo)
     pr = _open_pull_request(inv, repo, command.args["pr_id"])
-    inv.reply(render.decline_confirmation(repo, pr, new_action_key()))
+    inv.reply(pr_render.decline_confirmation(repo, pr, new_action_key()))
 
 
 def ask_merge_button(inv: Invocation, value: dict) -> None:
@@ -162,7 +165,7 @@ def confirm_merge(inv: Invocation, value: dict) -> None:
     def merge(client, workspace, slug):
         return client.merge_pull_request(workspace, slug, pr_id, strategy=strategy)
 
-    _act_once(inv, value, "merge", repo, pr_id, merge, lambda pr: render.merged(repo, pr, inv.user_id, strategy), {"strategy": strategy})
+    _act_once(inv, value, "merge", repo, pr_id, merge, lambda pr: pr_render.merged(repo, pr, inv.user_id, strategy), {"strategy": strategy})
 
 
 def confirm_decline(inv: Invocation, value: dict) -> None:
@@ -171,7 +174,7 @@ def confirm_decline(inv: Invocation, value: dict) -> None:
     def decline(client, workspace, slug):
         return client.decline_pull_request(workspace, slug, pr_id)
 
-    _act_once(inv, value, "decline", repo, pr_id, decline, lambda pr: render.declined(repo, pr, inv.user_id), {})
+    _act_once(inv, value, "decline", repo, pr_id, decline, lambda pr: pr_render.declined(repo, pr, inv.user_id), {})
 
 
 def cancel(inv: Invocation, value: dict) -> None:
@@ -207,14 +210,7 @@ def _act_once(inv: Invocation, value: dict, action: str, repo: str, pr_id: int, 
     inv.replace_publicly(announce(pr))
 
 
-def acting_client(inv: Invocation):
-    """The person's own Bitbucket client when they linked their account (`/bb login`), else the bot's."""
-    return accounts.client_for_user(inv.services, inv.user_id) or inv.services.bitbucket
-
-
 def _repo_ref(value: dict):
-    from bot.core.commands import parse_repo
-
     return parse_repo(str(value.get("r", "")))
 
 
@@ -239,4 +235,23 @@ def tag(inv: Invocation, command: Command) -> None:
         raise
     inv.services.audit.record(inv.user_id, "tag", target, ok=True, result=ref.hash, detail={"ref": ref_name})
     tag_url = ((data or {}).get("links", {}).get("html") or {}).get("href")
-    inv.reply(render.tagged(repo, name, ref, inv.user_id, tag_url), public=True)
+    inv.reply(pr_render.tagged(repo, name, ref, inv.user_id, tag_url), public=True)
+
+
+def on_create_pr_view(services, ack, body, view, invocation_for) -> None:
+    """The `/bb pr` form, submitted: refuse it with its errors, or open the pull request off the request path."""
+    fields = modal_values(view)
+    if not fields["source"]:
+        ack(response_action="errors", errors={ids.PR_SOURCE_BLOCK: "Which branch should be pulled?"})
+        return
+    if not fields["repo"]:
+        ack(response_action="errors", errors={ids.PR_SOURCE_BLOCK: "This form lost its repository; run /bb pr again."})
+        return
+    ack()
+    inv = invocation_for(fields["channel"])
+    title = fields["title"] or title_from_branch(fields["source"])
+
+    def work():
+        create_and_announce(inv, fields["repo"], fields["source"], fields["destination"], title, fields["description"])
+
+    services.submit(run_safely, inv, work)

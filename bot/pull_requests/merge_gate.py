@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 
+from bot import accounts
 from bot.core import ids, render
 from bot.bitbucket import CommitStatus, PullRequest, outcome_unknown
 from bot.builds import render as builds_render
 from bot.builds import rules as build_rules
 from bot.core.errors import NotAllowed, UserError
 from bot.core.invocation import Invocation, run_safely, split_repo
+from bot.pull_requests import render as pr_render
 
 
 def builds_of(inv: Invocation, repo: str, pr_id: int) -> build_rules.Gate:
@@ -24,7 +26,7 @@ def confirmation(inv: Invocation, repo: str, pr, strategy: str | None, key: str)
     gate = builds_of(inv, repo, pr.id)
     if gate.red:
         return builds_render.merge_gate(repo, pr, strategy, key, gate, admin=inv.services.permissions.is_admin(inv.user_id))
-    asked = render.merge_confirmation(repo, pr, strategy, key)
+    asked = pr_render.merge_confirmation(repo, pr, strategy, key)
     asked.blocks.insert(1, builds_render.merge_statuses_context(gate))
     return asked
 
@@ -64,9 +66,12 @@ def reason_of(view: dict) -> str:
     return reason.strip() if isinstance(reason, str) else ""
 
 
-def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
-    from bot.pull_requests.commands import acting_client
+def acting_client(inv: Invocation):
+    """The person's own Bitbucket client when they linked their account (`/bb login`), else the bot's."""
+    return accounts.client_for_user(inv.services, inv.user_id) or inv.services.bitbucket
 
+
+def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
     _require_admin(inv)
     repo, pr_id, strategy = str(meta.get("r", "")), int(meta.get("p") or 0), meta.get("s")
     gate = builds_of(inv, repo, pr_id)
@@ -88,17 +93,15 @@ def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
     inv.reply(builds_render.merged_anyway(repo, pr, inv.user_id, gate, reason), public=True)
 
 
-def register_views(app, services, make_invocation) -> None:
-    @app.view(ids.MERGE_ANYWAY_MODAL)
-    def on_merge_anyway(ack, body, view):
-        reason = reason_of(view)
-        if not reason:
-            ack(response_action="errors", errors={ids.MERGE_REASON_BLOCK: "Say why the builds may be ignored."})
-            return
-        ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
-        inv = make_invocation(services, body, None, channel_id=meta.get("c"))
-        services.submit(run_safely, inv, lambda: merge_anyway(inv, meta, reason))
+def on_merge_anyway_view(services, ack, body, view, invocation_for) -> None:
+    reason = reason_of(view)
+    if not reason:
+        ack(response_action="errors", errors={ids.MERGE_REASON_BLOCK: "Say why the builds may be ignored."})
+        return
+    ack()
+    meta = json.loads(view.get("private_metadata") or "{}")
+    inv = invocation_for(meta.get("c"))
+    services.submit(run_safely, inv, lambda: merge_anyway(inv, meta, reason))
 
 
 ACTION_HANDLERS = {ids.ASK_MERGE_ANYWAY: ask_reason}

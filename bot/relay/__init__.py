@@ -147,9 +147,9 @@ MIGRATIONS = [
 def delivery_writer(services) -> DeliveryWriter:
     """The process's one writer (created on first use)."""
     with _writer_lock:
-        writer = services.extras.get("relay_writer")
+        writer = services.part(DeliveryWriter)
         if writer is None:
-            writer = services.extras["relay_writer"] = DeliveryWriter(services.store)
+            writer = services.provide(DeliveryWriter(services.store))
         return writer
 
 
@@ -163,7 +163,7 @@ def start_background(services, *, scheduler: bool = True) -> list:
     """The router, in every process (routing is one transaction at a time across replicas). On stop, the
     deliveries already handed to the writer are written before the store closes."""
     router = DeliveryRouter(services.store).start()
-    services.extras["relay_router"] = router
+    services.provide(router)
 
     def stop():
         delivery_writer(services).stop()

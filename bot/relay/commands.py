@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from bot import relay
 from bot.core import render
 from bot.bitbucket import BitbucketError, Forbidden, Repository, Unauthorized
-from bot.core.commands import EVENT_FAMILIES, Command
+from bot.core.commands import Command
+from bot.relay.grammar import EVENT_FAMILIES
 from bot.core.errors import UserError
 from bot.relay.render import RELAYED_EVENTS
 from bot.core.invocation import Invocation, split_repo

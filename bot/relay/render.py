@@ -16,6 +16,7 @@ from typing import Callable
 from bot.core import render
 from bot.bitbucket import PullRequest
 from bot.core.render import Message
+from bot.pull_requests import render as pr_render
 
 MAX_COMMITS_SHOWN = 5  # Bitbucket itself sends at most 5 per change, and says `truncated` when there were more
 MAX_COMMIT_LINE = 100
@@ -102,12 +103,12 @@ def _context(text: str) -> dict:
 
 
 def card_buttons(repo: str, pr: PullRequest) -> dict:
-    """render.pull_request_buttons, serialised once per pull request: the buttons depend only on the repository,
+    """pr_render.pull_request_buttons, serialised once per pull request: the buttons depend only on the repository,
     the id and whether it is a draft (a test holds this against render's own output)."""
     key = (repo, pr.id, pr.draft)
     cached = _BUTTONS.get(key)
     if cached is None:
-        cached = json.dumps(render.pull_request_buttons(repo, pr).to_dict())
+        cached = json.dumps(pr_render.pull_request_buttons(repo, pr).to_dict())
         if len(_BUTTONS) >= MAX_CACHED_BUTTONS:
             _BUTTONS.clear()
         _BUTTONS[key] = cached
@@ -139,7 +140,7 @@ def pull_request_card(repo: str, data: dict) -> Message:
         f"*{title}*{draft}",
         f"{_account_name(pr.author)} · {render.code(pr.source_branch or '?')} → {render.code(pr.destination_branch or '?')}"
         f" · {render.escape(repo)}",
-        render.reviewers_line(pr),
+        pr_render.reviewers_line(pr),
         state,
     ]
     builds = builds_line(data)

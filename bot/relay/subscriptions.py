@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from bot.core.commands import EVENT_FAMILIES
+from bot.relay.grammar import EVENT_FAMILIES
 
 @dataclass(frozen=True)
 class Subscription:

@@ -19,6 +19,7 @@ from bot.reminders import render as reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
 from bot.core.commands import WEEKDAYS
 from bot.core.render import Message
+from bot.core.scheduler import GRACE, ScheduledJobs, schedule_zone
 from bot.core.store import Migration, Store
 
 SCHEMA: list[str] = [
@@ -47,23 +48,16 @@ SCHEMA: list[str] = [
 MIGRATIONS = [Migration("reminders", 1, SCHEMA)]
 
 # A reminder missed while the bot was down is still sent if the bot is back within this long.
-GRACE = timedelta(hours=6)
 # A job may wake a moment before its minute (the clocks it is timed by round and drift); it still counts.
 EARLY_WAKE = timedelta(seconds=2)
-CLOCK = "reminder_clock"  # services.extras key: a callable returning an aware datetime (tests set it)
-JOBS = "reminder_jobs"  # services.extras key: the ReminderJobs of this process, when it runs the scheduler
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def clock_of(services) -> Callable[[], datetime]:
-    return services.extras.get(CLOCK) or utcnow
-
-
 def zone_of(settings) -> ZoneInfo:
-    return ZoneInfo(settings.reminder_timezone or "UTC")
+    return schedule_zone(settings)
 
 
 @dataclass(frozen=True)
@@ -359,16 +353,24 @@ def run_due(services, schedule: Schedule, *, now: datetime, zone: ZoneInfo) -> s
     return "sent" if message is not None else "nothing stale"
 
 
-# --- the serve process -----------------------------------------------------------------------------
+# --- the scheduler's jobs ---------------------------------------------------------------------------
 
 
-def start_background(services, *, scheduler: bool = True) -> list:
-    """Run the reminders on APScheduler in this process while it holds the scheduler's lease (one replica at a
-    time does), unless it was started with `--no-scheduler`."""
-    if not scheduler:
-        return []
-    from bot.core.scheduler import Leadership
+class ReminderJobs(ScheduledJobs):
+    """The reminders' cron jobs, on the scheduler of the replica that leads."""
 
-    leadership = Leadership(services).start()
-    services.extras["scheduler_leadership"] = leadership
-    return [leadership.stop]
+    kind = "reminder"
+    sync_job = "reminders:sync"
+
+    def all_rows(self) -> list:
+        return all_schedules(self.services.store)
+
+    def get_row(self, row_id: int):
+        return get_schedule(self.services.store, row_id)
+
+    def run_due(self, row) -> str:
+        return run_due(self.services, row, now=self.scheduler.clock(), zone=self.zone)
+
+
+def start_jobs(services, scheduler) -> ReminderJobs:
+    return ReminderJobs(services, scheduler).start()

@@ -7,7 +7,8 @@ import logging
 from bot.reminders import render as reminder_render
 from bot import reminders
 from bot.bitbucket import BitbucketError
-from bot.core.commands import REMIND_DEFAULTS, Command, RepoRef
+from bot.core.commands import Command, RepoRef
+from bot.reminders.grammar import REMIND_DEFAULTS
 from bot.core.errors import NotAllowed, UsageError, UserError
 from bot.core.render import code
 from bot.core.invocation import Invocation, resolve_repo, split_repo
@@ -22,7 +23,7 @@ def _zone_name(inv: Invocation) -> str:
 
 def _reschedule(inv: Invocation) -> None:
     """Tell this process's scheduler at once; a process without one leaves it to the scheduler's next look."""
-    jobs = inv.services.extras.get(reminders.JOBS)
+    jobs = inv.services.part(reminders.ReminderJobs)
     if jobs is not None:
         jobs.reschedule()
 
@@ -50,7 +51,7 @@ def remind(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
     workspace, slug = split_repo(repo)
     repo = (inv.services.bitbucket.get_repository(workspace, slug).get("full_name") or repo).lower()  # it must exist
-    now = reminders.clock_of(inv.services)()
+    now = inv.services.clock()
     schedule, created = reminders.save_schedule(
         inv.services.store, channel_id=inv.channel_id, repo=repo, after_seconds=command.args["after_seconds"],
         at=command.args["at"], days=tuple(command.args["days"]), user_id=inv.user_id, now=now,
@@ -89,7 +90,7 @@ def remind_now(inv: Invocation, command: Command) -> None:
         repo, after_seconds = schedule.repo, schedule.after_seconds
     else:
         repo, after_seconds = inv.repo(command.repo).lower(), REMIND_DEFAULTS["after_seconds"]
-    now = reminders.clock_of(inv.services)()
+    now = inv.services.clock()
     reminder = reminders.post_now(inv.services, channel_id=inv.channel_id, repo=repo, after_seconds=after_seconds, now=now, asked_by=inv.user_id)
     if reminder.message is None:
         inv.reply(reminder_render.nothing_stale(repo, after_seconds))
@@ -102,7 +103,7 @@ def remind_now(inv: Invocation, command: Command) -> None:
 
 def list_reminders(inv: Invocation, command: Command) -> None:
     zone = reminders.zone_of(inv.services.settings)
-    now = reminders.clock_of(inv.services)()
+    now = inv.services.clock()
     items = [(s, reminders.next_occurrence(s, now, zone)) for s in reminders.channel_schedules(inv.services.store, inv.channel_id)]
     inv.reply(reminder_render.schedules(items, _zone_name(inv)))
 

@@ -1,0 +1,7 @@
+"""Deploy freezes: stored, expiring, lifted by whoever may."""
+
+from bot import freezes
+from bot.core.feature import Feature
+from bot.freezes import commands, grammar
+
+FEATURE = Feature("freezes", migrations=freezes.MIGRATIONS, commands=grammar.SPECS, command_handlers=commands.COMMAND_HANDLERS)

@@ -1,0 +1,13 @@
+"""Personal notifications: direct messages about what concerns a linked person."""
+
+from bot import notify
+from bot.core.feature import Feature
+from bot.notify import commands, grammar
+
+FEATURE = Feature(
+    "notify",
+    migrations=notify.MIGRATIONS,
+    commands=grammar.SPECS,
+    command_handlers=commands.COMMAND_HANDLERS,
+    actions=commands.ACTION_HANDLERS,
+)

@@ -1,0 +1,6 @@
+"""Unfurls of bitbucket.org links: a pull request's card, a commit's or a pipeline's line."""
+
+from bot.core.feature import Feature
+from bot.unfurl import commands
+
+FEATURE = Feature("unfurl", events={"link_shared": commands.unfurl_links})
