@@ -31,6 +31,7 @@ from bot.bitbucket.errors import (
     BitbucketError,
     Conflict,
     Forbidden,
+    InvalidPathSegment,
     MergeInProgress,
     NetworkError,
     NotFound,
@@ -86,6 +87,7 @@ from bot.bitbucket.paths import (
     WORKSPACE_MEMBERS,
     WORKSPACE_USER_PULL_REQUESTS,
     expand_path,
+    path_segment,
 )
 from bot.bitbucket.pipelines import pipeline_body, pipeline_target_for
 from bot.bitbucket.pull_requests import PULL_REQUEST_REVIEW_FIELDS
@@ -96,7 +98,7 @@ __all__ = [
     "BitbucketClient", "Credentials", "BearerToken", "BasicApiToken", "ClientCredentials", "UserOAuthToken",
     # errors
     "BitbucketError", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "RateLimited", "ServerError",
-    "NetworkError", "MergeInProgress", "error_from_response", "error_words", "outcome_unknown",
+    "NetworkError", "MergeInProgress", "InvalidPathSegment", "error_from_response", "error_words", "outcome_unknown",
     # models and request bodies
     "Account", "PullRequest", "Page", "PullRequestPage", "Repository", "ResolvedRef", "Pipeline", "PipelineStep",
     "CommitStatus", "Environment", "Deployment", "parse_timestamp", "pipeline_target_for", "pipeline_body",
@@ -105,7 +107,7 @@ __all__ = [
     "TOKEN_REFRESH_MARGIN", "DEFAULT_TOKEN_LIFETIME", "PULL_REQUEST_PAGELEN", "MAX_PAGELEN", "USER_AGENT",
     "PULL_REQUEST_REVIEW_FIELDS", "COMMIT_HASH",
     # paths
-    "ENDPOINTS", "expand_path", "USER", "WORKSPACE", "WORKSPACE_MEMBERS", "WORKSPACE_USER_PULL_REQUESTS", "REPOSITORIES",
+    "ENDPOINTS", "expand_path", "path_segment", "USER", "WORKSPACE", "WORKSPACE_MEMBERS", "WORKSPACE_USER_PULL_REQUESTS", "REPOSITORIES",
     "REPOSITORY", "PULL_REQUESTS", "PULL_REQUEST", "PULL_REQUESTS_ACTIVITY", "PULL_REQUEST_MERGE", "PULL_REQUEST_DECLINE",
     "PULL_REQUEST_APPROVE", "PULL_REQUEST_REQUEST_CHANGES", "PULL_REQUEST_STATUSES", "BRANCH", "TAGS", "TAG", "COMMIT",
     "COMMIT_STATUSES", "HOOKS", "HOOK", "PIPELINES", "PIPELINE", "PIPELINE_STOP", "PIPELINE_STEPS", "PIPELINE_STEP_LOG",

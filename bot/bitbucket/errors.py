@@ -97,6 +97,21 @@ class MergeInProgress(BitbucketError):
     default_message = "The merge is still in progress in Bitbucket; check the pull request again in a minute"
 
 
+class InvalidPathSegment(BitbucketError, ValueError):
+    """A workspace, slug, ref name or id that cannot be put in a URL as given ("..", ".", empty, a "/" in a slug).
+
+    Raised before anything is sent: such a value would reach another path than the one meant. A `ValueError`
+    too, and a `BitbucketError` (status None) so that handlers tell the person in the usual words.
+    """
+
+    default_message = "Not a valid name for Bitbucket"
+
+    @classmethod
+    def refusing(cls, what: str, value: str, reason: str) -> "InvalidPathSegment":
+        shown = value if len(value) <= 80 else value[:79] + "…"
+        return cls(None, f'Not a valid {what}: "{shown}" ({reason})')
+
+
 def outcome_unknown(error: Exception) -> bool:
     """After a write: a 5xx, a merge still running, or a connection lost once the request went out leave it open
     whether Bitbucket acted. Such a write must not be repeated blindly, nor reported as not done."""

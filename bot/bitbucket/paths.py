@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from bot.bitbucket.errors import InvalidPathSegment
+
 USER = "/user"
 WORKSPACE = "/workspaces/{workspace}"
 WORKSPACE_MEMBERS = WORKSPACE + "/members"
@@ -79,10 +81,36 @@ ENDPOINTS = (
 
 
 def expand_path(template: str, **values: object) -> str:
-    """Fill a path template, percent-encoding each value as one path segment.
+    """Fill a path template, each value percent-encoded as one path segment, so no value can reach another path.
 
-    Ref names (`{name}`) keep "/" literal, as Bitbucket's own links do (`refs/branches/feature/x`); every
-    other character that is not unreserved is encoded, brace-UUIDs included (`{` becomes `%7B`).
+    Every character that is not unreserved is encoded, brace-UUIDs included (`{` becomes `%7B`), non-ASCII as
+    UTF-8. Ref names (`{name}`) keep "/" between their parts, as Bitbucket's own links spell them
+    (`refs/branches/feature/x`). A value that would not name one thing of its own (empty, "." or "..", which
+    HTTP clients and servers fold into the path around them; a "/" in a workspace or slug; an empty, "." or
+    ".." part of a ref name) raises `InvalidPathSegment` before anything is sent.
     """
-    encoded = {key: quote(str(value), safe="/" if key == "name" else "") for key, value in values.items()}
-    return template.format(**encoded)
+    return template.format(**{key: path_segment(key, value) for key, value in values.items()})
+
+
+# What each template parameter is, in the words of a refusal.
+_WHAT = {
+    "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
+    "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
+    "pull_request_id": "pull request number",
+}
+_REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
+_WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name
+_DOT_SEGMENTS = ("", ".", "..")
+
+
+def path_segment(key: str, value: object) -> str:
+    """`value` encoded as the path segment (or, for a ref name, the segments) of template parameter `key`."""
+    text = str(value)
+    what = _WHAT.get(key, key.replace("_", " "))
+    if key in _WHOLE_NAMES and "/" in text:
+        raise InvalidPathSegment.refusing(what, text, 'it has no "/"')
+    parts = text.split("/") if key in _REF_NAMES else [text]
+    if any(part in _DOT_SEGMENTS for part in parts):
+        reason = 'each part between "/" needs a name' if len(parts) > 1 else 'a name of its own is needed, not "", "." or ".."'
+        raise InvalidPathSegment.refusing(what, text, reason)
+    return "/".join(quote(part, safe="") for part in parts)
