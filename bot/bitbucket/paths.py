@@ -15,6 +15,8 @@ USER = "/user"
 WORKSPACE = "/workspaces/{workspace}"
 WORKSPACE_MEMBERS = WORKSPACE + "/members"
 WORKSPACE_USER_PULL_REQUESTS = WORKSPACE + "/pullrequests/{selected_user}"
+WORKSPACE_HOOKS = WORKSPACE + "/hooks"  # fire for every repository of the workspace
+WORKSPACE_HOOK = WORKSPACE_HOOKS + "/{uid}"
 REPOSITORIES = "/repositories/{workspace}"
 REPOSITORY = REPOSITORIES + "/{repo_slug}"
 PULL_REQUESTS = REPOSITORY + "/pullrequests"
@@ -69,6 +71,9 @@ ENDPOINTS = (
     ("POST", HOOKS),
     ("PUT", HOOK),
     ("DELETE", HOOK),
+    ("GET", WORKSPACE_HOOKS),
+    ("POST", WORKSPACE_HOOKS),
+    ("PUT", WORKSPACE_HOOK),
     ("GET", PIPELINES),
     ("POST", PIPELINES),
     ("GET", PIPELINE),
