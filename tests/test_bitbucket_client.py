@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -232,6 +233,42 @@ def test_a_read_timeout_repeats_reads_but_not_writes(stub, clock):
     with pytest.raises(NetworkError, match="did not answer in time"):
         client.create_tag("amuniz", "test-repos", "v1", "abc1234")
     assert len(stub.requests_to(f"{REPO}/refs/tags")) == 1
+
+
+# --- rate-limit headers ---------------------------------------------------------------------------------
+
+
+def test_the_last_rate_limit_headers_are_kept_on_the_client(stub, client, clock):
+    limits = {"X-RateLimit-Limit": "1000", "X-RateLimit-Resource": "api", "X-RateLimit-NearLimit": "false"}
+    stub.reply("GET", "/2.0/user", Reply(200, {}, limits), Reply(200, {}),
+               Reply(200, {}, {"X-RateLimit-Limit": "1000", "X-RateLimit-NearLimit": "true", "X-RateLimit-Remaining": "42",
+                               "X-RateLimit-Reset": "1767225600"}))
+    assert client.rate_limit is None  # nothing seen yet
+
+    before = time.time()
+    client.get_current_user()
+    seen = client.rate_limit
+    assert (seen.limit, seen.remaining, seen.reset, seen.resource, seen.near_limit) == (1000, None, None, "api", False)
+    assert before <= seen.seen_at <= time.time()
+
+    client.get_current_user()  # an answer without the headers leaves the last ones seen
+    assert client.rate_limit == seen
+
+    client.get_current_user()
+    assert (client.rate_limit.limit, client.rate_limit.remaining, client.rate_limit.reset) == (1000, 42, 1767225600.0)
+    assert client.rate_limit.near_limit is True and client.rate_limit.resource is None
+    assert clock.sleeps == []  # nothing else changes: near the limit, calls go out as before
+    with pytest.raises(AttributeError):
+        client.rate_limit = None
+
+
+def test_rate_limit_headers_of_a_429_are_kept_and_odd_values_read_as_unknown(stub, client, clock):
+    stub.reply("GET", REPO, Reply(429, RATE_LIMIT_TEXT, {"X-RateLimit-Limit": "lots", "X-RateLimit-NearLimit": "maybe",
+                                                         "Retry-After": "3"}),
+               Reply(200, REPOSITORY_JSON))
+    client.get_repository("amuniz", "test-repos")
+    assert clock.sleeps == [3.0]
+    assert (client.rate_limit.limit, client.rate_limit.near_limit) == (None, None)
 
 
 # --- errors --------------------------------------------------------------------------------------------

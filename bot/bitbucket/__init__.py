@@ -94,10 +94,11 @@ from bot.bitbucket.paths import (
 from bot.bitbucket.pipelines import pipeline_body, pipeline_target_for
 from bot.bitbucket.pull_requests import PULL_REQUEST_REVIEW_FIELDS
 from bot.bitbucket.refs import COMMIT_HASH
+from bot.bitbucket.transport import RateLimit
 
 __all__ = [
     # the client and how it signs in
-    "BitbucketClient", "Credentials", "BearerToken", "BasicApiToken", "ClientCredentials", "UserOAuthToken",
+    "BitbucketClient", "RateLimit", "Credentials", "BearerToken", "BasicApiToken", "ClientCredentials", "UserOAuthToken",
     # errors
     "BitbucketError", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "RateLimited", "ServerError",
     "NetworkError", "MergeInProgress", "InvalidPathSegment", "error_from_response", "error_words", "outcome_unknown",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urljoin, urlsplit
 
@@ -22,6 +23,50 @@ from bot.bitbucket.errors import _NETWORK_FAILURES, BitbucketError, NetworkError
 from bot.bitbucket.paths import expand_path
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The `X-RateLimit-*` headers of the last answer that carried any, for a request budget.
+
+    Bitbucket documents `Limit` (requests allowed per hour, not a remaining count), `Resource` (e.g. "api") and
+    `NearLimit` (true close to the limit), and sends them to access tokens; `Remaining` and `Reset` are kept
+    too should they come. What a header did not say, or said in a form not understood, is None.
+    """
+
+    limit: int | None
+    remaining: int | None
+    reset: float | None  # as sent
+    resource: str | None
+    near_limit: bool | None
+    seen_at: float  # time.time() when the answer came
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], now: float) -> "RateLimit | None":
+        if not any(name.lower().startswith("x-ratelimit-") for name in headers):
+            return None
+        near = (headers.get("X-RateLimit-NearLimit") or "").strip().lower()
+        return cls(
+            limit=_whole(headers.get("X-RateLimit-Limit")),
+            remaining=_whole(headers.get("X-RateLimit-Remaining")),
+            reset=_seconds(headers.get("X-RateLimit-Reset")),
+            resource=headers.get("X-RateLimit-Resource") or None,
+            near_limit={"true": True, "false": False}.get(near),
+            seen_at=now,
+        )
+
+
+def _whole(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value or "")
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 and seconds != float("inf") else None
 
 
 class Transport:
@@ -40,6 +85,13 @@ class Transport:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
+        self._rate_limit: RateLimit | None = None
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The `X-RateLimit-*` headers of the last answer that had them (None before any). Read only: nothing
+        in the client acts on them."""
+        return self._rate_limit
 
     def _url(self, template: str, **values: object) -> str:
         return self.base_url + expand_path(template, **values)
@@ -143,6 +195,7 @@ class Transport:
             metrics.bitbucket_call(method, url, "network_error", time.perf_counter() - started)
             raise NetworkError.from_exception(exc, url) from exc
         metrics.bitbucket_call(method, url, response.status_code, time.perf_counter() - started)
+        self._rate_limit = RateLimit.from_headers(response.headers, time.time()) or self._rate_limit
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
