@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import socket
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import pytest
+import requests
 
 import bot.bitbucket as bitbucket
 from bot.bitbucket import (
@@ -230,6 +233,42 @@ def test_a_read_timeout_repeats_reads_but_not_writes(stub, clock):
     with pytest.raises(NetworkError, match="did not answer in time"):
         client.create_tag("amuniz", "test-repos", "v1", "abc1234")
     assert len(stub.requests_to(f"{REPO}/refs/tags")) == 1
+
+
+# --- rate-limit headers ---------------------------------------------------------------------------------
+
+
+def test_the_last_rate_limit_headers_are_kept_on_the_client(stub, client, clock):
+    limits = {"X-RateLimit-Limit": "1000", "X-RateLimit-Resource": "api", "X-RateLimit-NearLimit": "false"}
+    stub.reply("GET", "/2.0/user", Reply(200, {}, limits), Reply(200, {}),
+               Reply(200, {}, {"X-RateLimit-Limit": "1000", "X-RateLimit-NearLimit": "true", "X-RateLimit-Remaining": "42",
+                               "X-RateLimit-Reset": "1767225600"}))
+    assert client.rate_limit is None  # nothing seen yet
+
+    before = time.time()
+    client.get_current_user()
+    seen = client.rate_limit
+    assert (seen.limit, seen.remaining, seen.reset, seen.resource, seen.near_limit) == (1000, None, None, "api", False)
+    assert before <= seen.seen_at <= time.time()
+
+    client.get_current_user()  # an answer without the headers leaves the last ones seen
+    assert client.rate_limit == seen
+
+    client.get_current_user()
+    assert (client.rate_limit.limit, client.rate_limit.remaining, client.rate_limit.reset) == (1000, 42, 1767225600.0)
+    assert client.rate_limit.near_limit is True and client.rate_limit.resource is None
+    assert clock.sleeps == []  # nothing else changes: near the limit, calls go out as before
+    with pytest.raises(AttributeError):
+        client.rate_limit = None
+
+
+def test_rate_limit_headers_of_a_429_are_kept_and_odd_values_read_as_unknown(stub, client, clock):
+    stub.reply("GET", REPO, Reply(429, RATE_LIMIT_TEXT, {"X-RateLimit-Limit": "lots", "X-RateLimit-NearLimit": "maybe",
+                                                         "Retry-After": "3"}),
+               Reply(200, REPOSITORY_JSON))
+    client.get_repository("amuniz", "test-repos")
+    assert clock.sleeps == [3.0]
+    assert (client.rate_limit.limit, client.rate_limit.near_limit) == (None, None)
 
 
 # --- errors --------------------------------------------------------------------------------------------
@@ -549,6 +588,48 @@ def test_write_bodies(stub, client):
                     "secret": "hook-secret", "description": "chatops", "active": True}
 
 
+def test_workspace_webhooks_are_listed_created_and_updated(stub, client):
+    ws_hooks = "/2.0/workspaces/acme/hooks"
+    hook = {"uuid": "{7f2c}", "url": "https://bot.example.com/bitbucket/webhook", "subject_type": "workspace",
+            "events": ["repo:push"], "active": True, "secret_set": True}
+    stub.reply("GET", ws_hooks, Reply(200, {"values": [hook], "next": f"{stub.url}{ws_hooks}?page=2"}),
+               Reply(200, {"values": [{**hook, "uuid": "{8a1d}"}]}))
+    stub.reply("POST", ws_hooks, Reply(201, hook))
+    stub.reply("PUT", f"{ws_hooks}/%7B7f2c%7D", Reply(200, {**hook, "active": False}))
+
+    assert [h["uuid"] for h in client.list_workspace_webhooks("acme")] == ["{7f2c}", "{8a1d}"]
+    created = client.create_workspace_webhook("acme", url=hook["url"], events=("repo:push", "pullrequest:created"),
+                                              secret="hook-secret", description="chatops: acme/*")
+    updated = client.update_workspace_webhook("acme", "{7f2c}", active=False)
+
+    assert (created["uuid"], updated["active"]) == ("{7f2c}", False)
+    listing, _, create, update = stub.requests
+    assert listing.query == "pagelen=100"
+    assert create.json() == {"url": hook["url"], "events": ["repo:push", "pullrequest:created"], "secret": "hook-secret",
+                             "description": "chatops: acme/*", "active": True}
+    assert update.json() == {"active": False}
+
+
+def test_creating_a_workspace_webhook_is_not_repeated_after_a_5xx(stub, client):
+    stub.reply("POST", "/2.0/workspaces/acme/hooks", Reply(503, "busy"), Reply(201, {"uuid": "{h}"}))
+    with pytest.raises(ServerError):
+        client.create_workspace_webhook("acme", url="https://bot.example.com/hook", events=["repo:push"], secret="s",
+                                        description="chatops")
+    assert len(stub.requests) == 1
+
+
+def test_workspace_webhooks_refuse_a_crafted_workspace(stub, client):
+    for ws in ("..", "acme/api", ""):
+        with pytest.raises(ValueError):
+            client.list_workspace_webhooks(ws)
+        with pytest.raises(ValueError):
+            client.create_workspace_webhook(ws, url="https://bot.example.com/hook", events=["repo:push"], secret="s",
+                                            description="chatops")
+    with pytest.raises(ValueError):
+        client.update_workspace_webhook("acme", "..", active=False)
+    assert stub.requests == []
+
+
 def test_pipeline_targets():
     hash_ = "046d9a3c1532acf4cf08fe93235c00e4d673c1d2"
     commit = {"type": "commit", "hash": hash_}
@@ -579,8 +660,100 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
     for call in (("GET", bitbucket.PIPELINE_STEPS), ("GET", bitbucket.PIPELINE_STEP_LOG), ("POST", bitbucket.PIPELINE_STOP),
                  ("GET", bitbucket.PULL_REQUEST_STATUSES), ("GET", bitbucket.COMMIT_STATUSES)):
         assert call in bitbucket.ENDPOINTS, call
+    for call in (("GET", bitbucket.WORKSPACE_HOOKS), ("POST", bitbucket.WORKSPACE_HOOKS), ("PUT", bitbucket.WORKSPACE_HOOK)):
+        assert call in bitbucket.ENDPOINTS, call  # workspace webhooks, for subscriptions to a whole workspace
     log_answers = swagger_paths[bitbucket.PIPELINE_STEP_LOG]["get"]["responses"]
     assert {"200", "307", "404", "416"} <= set(log_answers)  # what get_step_log_tail handles
+
+
+class RecordingSession:
+    """A `requests.Session` stand-in that answers every request with a body each client method can read."""
+
+    ANSWER = {"values": [], "size": 0, "hash": "0" * 40, "name": "main", "target": {"hash": "0" * 40},
+              "task_status": "SUCCESS", "merge_result": {}}
+
+    def __init__(self):
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, urlsplit(url).path))
+        response = requests.Response()
+        response.status_code, response._content, response.url = 200, json.dumps(self.ANSWER).encode(), url
+        return response
+
+
+# One call of every public method, with ordinary values.
+EVERY_CALL = {
+    "get_current_user": lambda c: c.get_current_user(),
+    "get_workspace": lambda c: c.get_workspace("acme"),
+    "list_workspace_members": lambda c: c.list_workspace_members("acme"),
+    "list_repositories": lambda c: c.list_repositories("acme"),
+    "get_repository": lambda c: c.get_repository("acme", "api"),
+    "list_pull_requests": lambda c: c.list_pull_requests("acme", "api"),
+    "iter_activity_pages": lambda c: list(c.iter_activity_pages("acme", "api")),
+    "list_user_pull_requests": lambda c: c.list_user_pull_requests("acme", "{u}"),
+    "list_pull_requests_where": lambda c: c.list_pull_requests_where("acme", "api", 'state="OPEN"'),
+    "get_pull_request": lambda c: c.get_pull_request("acme", "api", 1),
+    "create_pull_request": lambda c: c.create_pull_request("acme", "api", title="T", source="feature"),
+    "merge_pull_request": lambda c: c.merge_pull_request("acme", "api", 1),
+    "decline_pull_request": lambda c: c.decline_pull_request("acme", "api", 1),
+    "approve_pull_request": lambda c: c.approve_pull_request("acme", "api", 1),
+    "unapprove_pull_request": lambda c: c.unapprove_pull_request("acme", "api", 1),
+    "request_changes": lambda c: c.request_changes("acme", "api", 1),
+    "remove_request_changes": lambda c: c.remove_request_changes("acme", "api", 1),
+    "get_branch": lambda c: c.get_branch("acme", "api", "main"),
+    "get_tag": lambda c: c.get_tag("acme", "api", "v1"),
+    "get_commit": lambda c: c.get_commit("acme", "api", "abc1234"),
+    "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),
+    "create_tag": lambda c: c.create_tag("acme", "api", "v1", "abc1234"),
+    "list_webhooks": lambda c: c.list_webhooks("acme", "api"),
+    "create_webhook": lambda c: c.create_webhook("acme", "api", url="https://x", events=["repo:push"], secret="s",
+                                                 description="d"),
+    "update_webhook": lambda c: c.update_webhook("acme", "api", "{h}", active=False),
+    "delete_webhook": lambda c: c.delete_webhook("acme", "api", "{h}"),
+    "list_workspace_webhooks": lambda c: c.list_workspace_webhooks("acme"),
+    "create_workspace_webhook": lambda c: c.create_workspace_webhook("acme", url="https://x", events=["repo:push"],
+                                                                     secret="s", description="d"),
+    "update_workspace_webhook": lambda c: c.update_workspace_webhook("acme", "{h}", active=False),
+    "trigger_pipeline": lambda c: c.trigger_pipeline("acme", "api", {"target": {}}),
+    "get_pipeline": lambda c: c.get_pipeline("acme", "api", "{p}"),
+    "list_pipelines": lambda c: c.list_pipelines("acme", "api"),
+    "stop_pipeline": lambda c: c.stop_pipeline("acme", "api", "{p}"),
+    "list_pipeline_steps": lambda c: c.list_pipeline_steps("acme", "api", "{p}"),
+    "get_step_log_tail": lambda c: c.get_step_log_tail("acme", "api", "{p}", "{s}"),
+    "list_pull_request_statuses": lambda c: c.list_pull_request_statuses("acme", "api", 1),
+    "list_commit_statuses": lambda c: c.list_commit_statuses("acme", "api", "abc1234"),
+    "list_environments": lambda c: c.list_environments("acme", "api"),
+    "list_deployments": lambda c: c.list_deployments("acme", "api"),
+}
+
+
+def swagger_operation(method: str, path: str, swagger_paths: dict) -> str | None:
+    """The swagger template whose shape `path` has and that documents `method` there, if any."""
+    for template, operations in swagger_paths.items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path.rstrip("/")) and method.lower() in operations:
+            return template
+    return None
+
+
+def test_every_public_method_calls_only_paths_in_atlassians_api_description():
+    public = {name for name in dir(BitbucketClient) if not name.startswith("_") and callable(getattr(BitbucketClient, name))}
+    assert public == set(EVERY_CALL), "add the new method to EVERY_CALL"
+    swagger_paths = json.loads((FIXTURES / "swagger.json").read_text())["paths"]
+    session = RecordingSession()
+    client = BitbucketClient("https://api.bitbucket.org/2.0", BearerToken(SECRET), session=session, max_retries=0)
+    for name, call in EVERY_CALL.items():
+        before = len(session.calls)
+        call(client)
+        made = session.calls[before:]
+        assert made, name
+        for method, path in made:
+            assert path.startswith("/2.0/"), (name, path)
+            assert swagger_operation(method, path[len("/2.0"):], swagger_paths), (name, method, path)
+    workspace_hooks = {(m, p) for m, p in session.calls if p.startswith("/2.0/workspaces/acme/hooks")}
+    assert workspace_hooks == {("GET", "/2.0/workspaces/acme/hooks"), ("POST", "/2.0/workspaces/acme/hooks"),
+                               ("PUT", "/2.0/workspaces/acme/hooks/%7Bh%7D")}
 
 
 # --- parsing -------------------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Branches, tags and commits, and what a ref name stands for."""
+
+from __future__ import annotations
+
+import re
+
+from bot.bitbucket.errors import NotFound
+from bot.bitbucket.models import ResolvedRef
+from bot.bitbucket.paths import BRANCH, COMMIT, TAG, TAGS
+from bot.bitbucket.transport import Transport
+
+
+COMMIT_HASH = re.compile(r"[0-9a-fA-F]{7,40}")
+
+
+class Refs(Transport):
+    """Branches, tags and commits."""
+
+    def get_branch(self, ws: str, slug: str, name: str) -> dict:
+        return self._call("GET", self._url(BRANCH, workspace=ws, repo_slug=slug, name=name))
+
+    def get_tag(self, ws: str, slug: str, name: str) -> dict:
+        return self._call("GET", self._url(TAG, workspace=ws, repo_slug=slug, name=name))
+
+    def get_commit(self, ws: str, slug: str, rev: str) -> dict:
+        return self._call("GET", self._url(COMMIT, workspace=ws, repo_slug=slug, commit=rev))
+
+    def resolve_ref(self, ws: str, slug: str, ref: str) -> ResolvedRef:
+        """What `ref` names: something that looks like a hash is tried as a commit first, then branch, then tag."""
+        lookups = [("branch", self.get_branch), ("tag", self.get_tag)]
+        if COMMIT_HASH.fullmatch(ref):
+            lookups.insert(0, ("commit", self.get_commit))
+        for kind, lookup in lookups:
+            try:
+                found = lookup(ws, slug, ref)
+            except NotFound:
+                continue
+            if kind == "commit":
+                return ResolvedRef("commit", ref, found["hash"])
+            return ResolvedRef(kind, found.get("name") or ref, found["target"]["hash"])
+        raise NotFound(404, f'No branch, tag or commit named "{ref}" in {ws}/{slug}')
+
+    def create_tag(self, ws: str, slug: str, name: str, commit_hash: str, message: str | None = None) -> dict:
+        body: dict = {"name": name, "target": {"hash": commit_hash}}
+        if message:
+            body["message"] = message
+        return self._call("POST", self._url(TAGS, workspace=ws, repo_slug=slug), json=body, idempotent=False)
