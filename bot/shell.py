@@ -11,6 +11,7 @@ makes the simulated Bitbucket send a webhook. Logs go to a file (`shell_log_path
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
@@ -29,6 +30,8 @@ SHELL_USER, SHELL_CHANNEL, SHELL_TEAM = "USHELL", "CSHELL", "TSHELL"
 SHELL_SECRET = "shell-signing-secret"
 SHELL_TOKEN = "xoxb-shell"
 PROMPT = "bb> "
+# Slack gives every interaction its own trigger_id, and one trigger_id opens one form (then `exchanged_trigger_id`).
+_TRIGGER_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -147,7 +150,7 @@ class Console:
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
         body = slackkit.slash_command_body(
             text, user_id=SHELL_USER, user_name="you", channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM,
-            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=SHELL_USER),
+            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=SHELL_USER), trigger_id=_trigger_id(),
         )
         self._dispatch(body)
 
@@ -164,6 +167,7 @@ class Console:
             action_id=shown.button.action_id, value=shown.button.value or "", user_id=SHELL_USER, user_name="you",
             channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM, message_ts=ts, block_id=shown.button.block_id or "b",
             message=shown.message, response_url=self.slack.response_url(channel=SHELL_CHANNEL, message_ts=ts, user=SHELL_USER),
+            trigger_id=_trigger_id(),
         )
         self._dispatch(body)
 
@@ -284,9 +288,13 @@ class Console:
             values[block["block_id"]] = {block["element"]["action_id"]: answer}
         body = slackkit.view_submission_body(
             callback_id=view.get("callback_id", ""), values=values, private_metadata=view.get("private_metadata", ""),
-            user_id=SHELL_USER, user_name="you", team_id=SHELL_TEAM,
+            user_id=SHELL_USER, user_name="you", team_id=SHELL_TEAM, trigger_id=_trigger_id(),
         )
         self._dispatch(body)
+
+
+def _trigger_id() -> str:
+    return f"{next(_TRIGGER_NUMBERS)}.shell.trigger"
 
 
 def _json_or_text(body: str) -> dict:
