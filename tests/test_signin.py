@@ -12,8 +12,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.accounts import signin
+from bot.core import ids
+from bot.core import manifest as app_manifest
 from bot.core.config import Settings
-from tests.harness import RunningBot, make_settings, text_of
+from bot.sandbox.slack import FakeSlack
+from tests.browser import Browser
+from tests.harness import RunningBot, button, make_settings, text_of
+
+CALLBACK = "https://bot.example.com/slack/oidc/callback"
 
 
 def test_a_bot_with_the_slack_apps_client_id_and_secret_in_its_environment_still_answers_commands(tmp_path, slack, bitbucket, monkeypatch):
@@ -118,3 +124,77 @@ def test_the_real_serve_process_with_the_slack_apps_credentials_still_answers_co
         process.stop()
     assert "slack-app-client-secret" not in process.log()
     assert "InstallationStore" not in process.log()  # Bolt says so when it turns on OAuth installs
+
+
+# --- the Slack app's manifest must declare `openid` as a user scope -------------------------------------
+
+
+def _without_user_scopes(manifest: dict) -> dict:
+    """The manifest as it was before Sign in with Slack was declared: bot scopes only."""
+    scopes = {kind: listed for kind, listed in manifest["oauth_config"]["scopes"].items() if kind != "user"}
+    return {**manifest, "oauth_config": {**manifest["oauth_config"], "scopes": scopes}}
+
+
+def _authorize(slack, settings: Settings) -> requests.Response:
+    """The browser at Slack's authorize page, with the address the bot builds."""
+    url = signin.authorize_url(settings, "state-1", "nonce-1")
+    return requests.get(url, allow_redirects=False, timeout=5)
+
+
+def test_the_repositorys_manifest_declares_openid_as_a_user_scope():
+    declared = app_manifest.declared_scopes(app_manifest.load())
+    assert "openid" in declared["user"]
+    assert app_manifest.missing_scopes(app_manifest.load(), {"user": ["openid"]}) == {}
+
+
+def test_the_simulated_slack_refuses_sign_in_for_an_app_whose_manifest_lacks_openid():
+    without = _without_user_scopes(app_manifest.load())
+    with FakeSlack(manifest=without) as slack:
+        slack.oidc.add_app("1.2", "cs", redirect_uris=[CALLBACK])
+        settings = Settings(slack_client_id="1.2", public_url="https://bot.example.com", slack_oidc_authorize_url=slack.oidc_authorize_url)
+        refused = _authorize(slack, settings)
+        assert refused.status_code == 400 and refused.text == "invalid_scope_requested"
+        assert "Location" not in refused.headers  # no code, and no way back to the bot
+        # The app's configuration given when it is added wins: the repository's manifest declares openid.
+        slack.oidc.add_app("1.2", "cs", redirect_uris=[CALLBACK], manifest=app_manifest.MANIFEST_PATH)
+        granted = _authorize(slack, settings)
+        assert granted.status_code == 302 and "code" in parse_qs(urlsplit(granted.headers["Location"]).query)
+    with FakeSlack() as slack:  # by default the simulated Slack installs the repository's manifest
+        slack.oidc.add_app("1.2", "cs", redirect_uris=[CALLBACK])
+        settings = Settings(slack_client_id="1.2", public_url="https://bot.example.com", slack_oidc_authorize_url=slack.oidc_authorize_url)
+        assert _authorize(slack, settings).status_code == 302
+        # A scope asked for and not declared is refused too, even beside openid.
+        url = signin.authorize_url(settings, "s", "n").replace("scope=openid", "scope=openid+email")
+        assert requests.get(url, allow_redirects=False, timeout=5).status_code == 400
+
+
+def test_bb_login_fails_at_slack_when_the_apps_manifest_lacks_openid_and_works_with_the_real_one(tmp_path, slack, bitbucket):
+    public_url = "https://chatops.example.com"
+    bitbucket.add_oauth_consumer("people", "people-secret", redirect_uri=public_url + "/bitbucket/oauth/callback", owner="chatops-bot")
+    alice = bitbucket.add_user("alice", "Alice Liddell")
+    bitbucket.consent_user = "alice"
+    slack.oidc.add_app("1234.5678", "slack-secret", redirect_uris=[public_url + signin.CALLBACK_PATH],
+                       manifest=_without_user_scopes(app_manifest.load()))
+    bot = RunningBot(make_settings(
+        tmp_path, slack, bitbucket, bitbucket_oauth_client_id="people", bitbucket_oauth_client_secret="people-secret",
+        public_url=public_url, chatops_secret_key="test-key-for-people's-tokens-0123456789", slack_client_id="1234.5678",
+        slack_client_secret="slack-secret", slack_oidc_authorize_url=slack.oidc_authorize_url,
+    ), slack)
+    try:
+        def log_in():
+            link = button(bot.answers(bot.command("login"))[0], ids.OPEN_LINK)["url"]
+            browser = Browser(public_url, bot.url)
+            try:
+                return browser.open(link)
+            finally:
+                browser.close()
+
+        slack.oidc_user = "U1"
+        refused = log_in()
+        assert refused.status_code == 400 and refused.text == "invalid_scope_requested"  # Slack's page; never back at the bot
+        assert not bitbucket.requests_to("GET", "/2.0/user")  # nobody was linked
+        slack.oidc.add_app("1234.5678", "slack-secret", redirect_uris=[public_url + signin.CALLBACK_PATH])  # the real manifest
+        linked = log_in()
+        assert linked.status_code == 200 and alice["display_name"] in linked.text
+    finally:
+        bot.stop()

@@ -11,6 +11,7 @@ makes the simulated Bitbucket send a webhook. Logs go to a file (`shell_log_path
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
@@ -21,6 +22,7 @@ from typing import Callable
 
 from slack_bolt.request import BoltRequest
 
+from bot import registry
 from bot.core.config import Settings
 from bot.sandbox import slackkit
 from bot.app.textview import ShownButton, message_to_text
@@ -29,6 +31,8 @@ SHELL_USER, SHELL_CHANNEL, SHELL_TEAM = "USHELL", "CSHELL", "TSHELL"
 SHELL_SECRET = "shell-signing-secret"
 SHELL_TOKEN = "xoxb-shell"
 PROMPT = "bb> "
+# Slack gives every interaction its own trigger_id, and one trigger_id opens one form (then `exchanged_trigger_id`).
+_TRIGGER_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -65,15 +69,11 @@ class Console:
             self._sign_in()
             return
         from bot.app.bolt import create_bolt_app
-        from bot.registry import build_services
-
-        self.services = build_services(settings)
+        self.services = registry.build_services(settings)
         self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).
-        from bot.app.server import FEATURES
-
-        self.stops = [stop for feature in FEATURES for stop in feature.start_background(self.services, scheduler=False)]
+        self.stops = [stop for start in registry.background_starters() for stop in start(self.services, scheduler=False)]
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -147,7 +147,7 @@ class Console:
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
         body = slackkit.slash_command_body(
             text, user_id=SHELL_USER, user_name="you", channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM,
-            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=SHELL_USER),
+            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=SHELL_USER), trigger_id=_trigger_id(),
         )
         self._dispatch(body)
 
@@ -164,6 +164,7 @@ class Console:
             action_id=shown.button.action_id, value=shown.button.value or "", user_id=SHELL_USER, user_name="you",
             channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM, message_ts=ts, block_id=shown.button.block_id or "b",
             message=shown.message, response_url=self.slack.response_url(channel=SHELL_CHANNEL, message_ts=ts, user=SHELL_USER),
+            trigger_id=_trigger_id(),
         )
         self._dispatch(body)
 
@@ -284,9 +285,13 @@ class Console:
             values[block["block_id"]] = {block["element"]["action_id"]: answer}
         body = slackkit.view_submission_body(
             callback_id=view.get("callback_id", ""), values=values, private_metadata=view.get("private_metadata", ""),
-            user_id=SHELL_USER, user_name="you", team_id=SHELL_TEAM,
+            user_id=SHELL_USER, user_name="you", team_id=SHELL_TEAM, trigger_id=_trigger_id(),
         )
         self._dispatch(body)
+
+
+def _trigger_id() -> str:
+    return f"{next(_TRIGGER_NUMBERS)}.shell.trigger"
 
 
 def _json_or_text(body: str) -> dict:

@@ -4,12 +4,22 @@
 - `GET /openid/connect/authorize?response_type=code&scope=openid&client_id=…&redirect_uri=…&state=…&nonce=…`
   signs in `fake.oidc_user` (the Slack user at the browser, chosen by the test) and redirects (302) to
   `redirect_uri?code=…&state=…`; with `fake.oidc_deny` set it redirects with `error=access_denied`. An unknown
-  client or a redirect URI the app does not list gets an error page, as Slack shows one, and no redirect.
+  client, a redirect URI the app does not list, or a scope the app's configuration does not declare as a user
+  scope (Slack's "Invalid permissions requested", `invalid_scope_requested`) gets an error page, as Slack shows
+  one, and no redirect.
 - `POST /api/openid.connect.token` takes the client's id and secret (HTTP Basic, as slack_sdk sends them, or
   form fields), the code and the same `redirect_uri`; a code works once and for ten minutes. It answers
   `access_token`, `token_type` and `id_token` (a JWT whose claims carry the nonce; its signature is a dummy).
 - `POST /api/openid.connect.userInfo` with that access token as Bearer answers `sub`,
   `https://slack.com/user_id` and `https://slack.com/team_id`.
+
+The app's configuration is its manifest: `OidcProvider(fake, manifest)` (FakeSlack's `manifest=`) or
+`add_app(..., manifest=)` take a parsed manifest or a path; by default the repository's `slack-app-manifest.yml`
+(bot/core/manifest.py). Slack grants Sign in with Slack only the user scopes the app declares (`oauth_config.scopes.user`,
+where `openid` is required); so does the fake.
+
+`OidcMixin` serves the two Web API methods for FakeSlack (a client's credentials or a person's token, never the
+bot's); it needs FakeSlack's `_lock`, `outage`, `calls`, `oidc` and `_take_failure`.
 """
 
 from __future__ import annotations
@@ -19,12 +29,22 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
 from urllib.parse import parse_qs, urlencode
+
+from bot.core import manifest as app_manifest
+from bot.sandbox.slack.state import Answer, RecordedCall, SlackError
+from bot.sandbox.slack.wire import bearer_token, parse_args
 
 AUTHORIZE_PATH = "/openid/connect/authorize"
 TOKEN_METHOD = "openid.connect.token"
 USERINFO_METHOD = "openid.connect.userInfo"
 CODE_LIFETIME = 600  # seconds
+SCOPE_NOT_DECLARED = "invalid_scope_requested"  # Slack's page: "Invalid permissions requested"
+# When the repository's manifest is not beside the code (an installed copy running the sandbox): what Sign in
+# with Slack requires, so the sandbox still signs people in.
+FALLBACK_MANIFEST = {"oauth_config": {"scopes": {"user": ["openid"]}}}
 
 
 @dataclass
@@ -32,6 +52,7 @@ class OidcApp:
     client_id: str
     client_secret: str
     redirect_uris: tuple[str, ...]
+    user_scopes: frozenset[str] = frozenset()  # what the app's configuration declares (oauth_config.scopes.user)
 
 
 @dataclass
@@ -47,15 +68,31 @@ class _Grant:
 class OidcProvider:
     """The state behind the three endpoints; FakeSlack holds one as `fake.oidc`."""
 
-    def __init__(self, fake):
+    def __init__(self, fake, manifest: Mapping | str | Path | None = None):
         self.fake = fake
+        self._manifest = manifest  # read when an app is added (a path, or None for the repository's file)
         self.apps: dict[str, OidcApp] = {}
         self.codes: dict[str, _Grant] = {}
         self.access_tokens: dict[str, str] = {}  # token -> user id
         self.authorize_requests: list[dict] = []  # the query of every authorize request, for assertions
 
-    def add_app(self, client_id: str, client_secret: str, *, redirect_uris) -> OidcApp:
-        app = self.apps[client_id] = OidcApp(client_id, client_secret, tuple(redirect_uris))
+    @property
+    def manifest(self) -> Mapping:
+        """The app's configuration that apps are added with (parsed on first use)."""
+        if not isinstance(self._manifest, Mapping):
+            self._manifest = read_manifest(self._manifest)
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, manifest: Mapping | str | Path | None) -> None:
+        self._manifest = manifest
+
+    def add_app(self, client_id: str, client_secret: str, *, redirect_uris, manifest: Mapping | str | Path | None = None) -> OidcApp:
+        """Register the Slack app's Sign in with Slack: its credentials, redirect URLs, and the user scopes its
+        manifest declares (`manifest`, else the provider's)."""
+        configuration = self.manifest if manifest is None else read_manifest(manifest)
+        scopes = app_manifest.user_scopes(configuration)
+        app = self.apps[client_id] = OidcApp(client_id, client_secret, tuple(redirect_uris), scopes)
         return app
 
     # --- the browser's page -----------------------------------------------------------------------
@@ -70,6 +107,8 @@ class OidcProvider:
         redirect_uri = args.get("redirect_uri", "")
         if redirect_uri not in app.redirect_uris:
             return 400, b"bad_redirect_uri", {}
+        if any(scope not in app.user_scopes for scope in args.get("scope", "").split()):
+            return 400, SCOPE_NOT_DECLARED.encode(), {}
         state = args.get("state", "")
         if self.fake.oidc_deny:
             return 302, b"", {"Location": _with_query(redirect_uri, {"error": "access_denied", "state": state})}
@@ -115,6 +154,42 @@ class OidcProvider:
             "ok": True, "sub": user_id, "https://slack.com/user_id": user_id, "https://slack.com/team_id": self.fake.team_id,
             "name": user.real_name if user else user_id,
         }
+
+
+class OidcMixin:
+    """Serves `openid.connect.token` and `openid.connect.userInfo` for FakeSlack (see the module docstring)."""
+
+    def _serve_oidc_api(self, method: str, query: str, headers: dict, raw_body: bytes) -> Answer:
+        """Sign in with Slack's two methods: a client's id and secret, or a person's token, not the bot's."""
+        try:
+            args = parse_args(headers.get("content-type", ""), raw_body, query)
+        except SlackError:
+            args = {}
+        token = bearer_token(headers) or args.pop("token", None)
+        with self._lock:
+            failure = None if self.outage else self._take_failure(method)
+            if self.outage:
+                status, body = 503, {"ok": False, "error": "service_unavailable"}
+            elif failure:
+                status, body = failure.status, {"ok": False, "error": failure.error}
+            elif method == TOKEN_METHOD:
+                status, body = 200, self.oidc.token(args, headers)
+            else:
+                status, body = 200, self.oidc.user_info(token)
+            recorded = {k: v for k, v in args.items() if k not in ("client_secret", "code")}  # no credentials kept
+            call = RecordedCall(method, recorded, {k: v for k, v in headers.items() if k != "authorization"}, time.time())
+            call.status, call.response = status, body
+            self.calls.append(call)
+        return Answer(status, json.dumps(body).encode())
+
+
+def read_manifest(manifest: Mapping | str | Path | None) -> Mapping:
+    """A manifest given as parsed, as a path, or None: the repository's own (FALLBACK_MANIFEST without it)."""
+    if isinstance(manifest, Mapping):
+        return manifest
+    if manifest is None and not app_manifest.MANIFEST_PATH.is_file():
+        return FALLBACK_MANIFEST
+    return app_manifest.load(manifest)
 
 
 def _with_query(url: str, params: dict) -> str:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bot.sandbox.slack.state import Answer, SlackError
+from bot.sandbox.slack.wire import text_answer
+
 UPLOAD_PREFIX = "/upload/"
 
 
@@ -44,8 +47,6 @@ class FilesMixin:
         return self.__dict__.setdefault("_files", {})
 
     def _files_get_upload_url_external(self, args: dict) -> dict:
-        from bot.sandbox.slack import SlackError
-
         filename = args.get("filename") or ""
         try:
             length = int(args.get("length") or 0)
@@ -57,19 +58,15 @@ class FilesMixin:
         self._uploads()[file_id] = UploadedFile(file_id, filename, length, alt_txt=args.get("alt_txt") or "")
         return {"upload_url": f"{self.base_url}{UPLOAD_PREFIX}{file_id}", "file_id": file_id}
 
-    def _serve_upload(self, file_id: str, raw_body: bytes):
-        from bot.sandbox.slack import _text_answer
-
+    def _serve_upload(self, file_id: str, raw_body: bytes) -> Answer:
         with self._lock:
             upload = self._uploads().get(file_id)
             if upload is None or upload.data is not None:
-                return _text_answer(404, "not_found")
+                return text_answer(404, "not_found")
             upload.data = raw_body
-        return _text_answer(200, f"OK - {len(raw_body)}")
+        return text_answer(200, f"OK - {len(raw_body)}")
 
     def _files_complete_upload_external(self, args: dict) -> dict:
-        from bot.sandbox.slack import SlackError
-
         files = args.get("files")
         if isinstance(files, str):
             try:
