@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.sandbox.history import seed_history
 
 if TYPE_CHECKING:
-    from bot.sandbox.bitbucket import FakeBitbucket
+    from bot.sandbox.bitbucket.server import FakeBitbucket
 
 WORKSPACE = "acme"
 SANDBOX_TOKEN = "sandbox-token"
