@@ -19,6 +19,7 @@ from bot.sandbox.bitbucket.wire import (
     _not_found,
     _rendered,
     _Response,
+    quote_ref,
 )
 
 
@@ -166,9 +167,9 @@ class RefsMixin:
             "name": name,
             "target": self._commit_json(repo, repo.commits[repo.branches[name]]),
             "links": {
-                "self": _link(f"{self._repo_api(repo)}/refs/branches/{name}"),
-                "commits": _link(f"{self._repo_api(repo)}/commits/{name}"),
-                "html": _link(f"{WEB_ROOT}/{repo.full_name}/branch/{name}"),
+                "self": _link(f"{self._repo_api(repo)}/refs/branches/{quote_ref(name)}"),
+                "commits": _link(f"{self._repo_api(repo)}/commits/{quote_ref(name)}"),
+                "html": _link(f"{WEB_ROOT}/{repo.full_name}/branch/{quote_ref(name)}"),
             },
             "merge_strategies": list(repo.merge_strategies),
             "default_merge_strategy": repo.default_merge_strategy,
@@ -183,9 +184,9 @@ class RefsMixin:
             "date": _iso(tag.date),
             "tagger": self._author_json(tag.tagger) if tag.message is not None else None,
             "links": {
-                "self": _link(f"{self._repo_api(repo)}/refs/tags/{tag.name}"),
-                "commits": _link(f"{self._repo_api(repo)}/commits/{tag.name}"),
-                "html": _link(f"{WEB_ROOT}/{repo.full_name}/commits/tag/{tag.name}"),
+                "self": _link(f"{self._repo_api(repo)}/refs/tags/{quote_ref(tag.name)}"),
+                "commits": _link(f"{self._repo_api(repo)}/commits/{quote_ref(tag.name)}"),
+                "html": _link(f"{WEB_ROOT}/{repo.full_name}/commits/tag/{quote_ref(tag.name)}"),
             },
         }
 

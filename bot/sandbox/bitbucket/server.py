@@ -5,12 +5,11 @@ it to a handler, authenticates the caller, pages collections and applies `fields
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
-import traceback
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
 
@@ -34,6 +33,7 @@ from bot.sandbox.bitbucket.records import (
 from bot.sandbox.bitbucket.refs import RefsMixin
 from bot.sandbox.bitbucket.repositories import RepositoriesMixin
 from bot.sandbox.bitbucket.routes import _COMPILED_API_ROUTES, _COMPILED_OAUTH_ROUTES
+from bot.sandbox.bitbucket.transport import SimulatorHTTPServer
 from bot.sandbox.bitbucket.users import UsersMixin
 from bot.sandbox.bitbucket.webhooks import WebhooksMixin
 from bot.sandbox.bitbucket.wire import (
@@ -51,6 +51,8 @@ from bot.sandbox.bitbucket.wire import (
     _utc_now,
 )
 
+
+log = logging.getLogger(__name__)
 
 
 class FakeBitbucket(
@@ -74,7 +76,7 @@ class FakeBitbucket(
         self.deny_consent = False  # True: the consent page answers `error=access_denied`
 
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._hash_sequence = 0
         self._users: dict[str, _User] = {}  # by nickname
@@ -92,9 +94,7 @@ class FakeBitbucket(
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> FakeBitbucket:
-        server = ThreadingHTTPServer((self.host, self.port), _HTTPHandler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
+        server = SimulatorHTTPServer((self.host, self.port), self)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
@@ -190,8 +190,8 @@ class FakeBitbucket(
                 return self._dispatch(call)
             except _ApiError as refusal:
                 return refusal.response()
-            except Exception as error:  # a bug here must show up as a 500, not a hung client
-                traceback.print_exc()
+            except Exception as error:  # a bug here must show up as a 500, not a hung client, and print nothing
+                log.debug("simulated Bitbucket: %s %s failed", method, target, exc_info=True)
                 return _ApiError(500, "Something went wrong", detail=repr(error)).response()
 
     def _take_failure(self, method: str, path: str) -> _Response | None:
@@ -259,29 +259,3 @@ class FakeBitbucket(
     def _same_url_at_page(self, call: _Call, page: int) -> str:
         pairs = [(key, value) for key, value in call.query_pairs if key != "page"] + [("page", str(page))]
         return f"{self.origin}{call.raw_path}?{urlencode(pairs)}"
-
-class _HTTPHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as `requests` expects
-    disable_nagle_algorithm = True  # headers and body go out in separate writes; don't stall 40 ms between them
-    server_version = "FakeBitbucket"
-    sys_version = ""
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.fake._serve(self.command, self.path, headers, body)  # type: ignore[attr-defined]
-        payload, content_type = response.encode()
-        self.send_response(response.status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # tests read `requests`; stderr stays quiet

@@ -12,6 +12,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from bot.sandbox.bitbucket.records import _User
 
@@ -65,6 +66,21 @@ def _link(href: str) -> dict:
 def _rendered(text: str) -> dict:
     body = f"<p>{html.escape(text)}</p>" if text else ""
     return {"type": "rendered", "raw": text, "markup": "markdown", "html": body}
+
+
+def quote_ref(name: str) -> str:
+    """A branch or tag name in a link: percent-encoded as UTF-8, its `/` kept (`refs/branches/feature/x`)."""
+    return quote(name, safe="/")
+
+
+_PRINTABLE_ASCII = "".join(map(chr, range(0x20, 0x7F)))
+
+
+def header_value(value: Any) -> str:
+    """A header value as HTTP can carry it: printable ASCII kept (percent signs too, so an encoded URL stays as
+    it is), anything else percent-encoded as UTF-8 (`Location: …/refs/tags/v1.0-%C3%9F`), line breaks included."""
+    text = str(value)
+    return text if text.isascii() and text.isprintable() else quote(text, safe=_PRINTABLE_ASCII)
 
 
 def _slugify(name: str) -> str:
