@@ -12,17 +12,17 @@ twelve-character commit hashes inside pull requests, ISO-8601 dates with `+00:00
 * a 429 is plain text without `Retry-After` (through `fail_next`).
 
 Tests seed it (`add_user`, `add_repository`, `add_pull_request`, `add_review`, `add_comment`, ...), point our real
-client at `base_url`, then
-read what was asked of it (`requests`, `requests_to`) and what it now holds (`pull_request`, `webhooks`, ...).
-They can inject failures (`fail_next`), latency (`latency`), asynchronous merges (`merge_mode`) and drive
-pipelines by hand (`advance_pipeline`). The sandbox seeds it with `demo_workspace` and lets pipelines run on
-their own (`auto_advance_pipelines`).
+client at `base_url`, then read what was asked of it (`requests`, `requests_to`) and what it now holds
+(`pull_request`, `webhooks`, ...). They can inject failures (`fail_next`), latency (`latency`), asynchronous merges
+(`merge_mode`) and drive pipelines by hand (`advance_pipeline`) or seed past ones (`add_pipeline`). The sandbox
+seeds it with `demo_workspace` and lets pipelines run on their own (`auto_advance_pipelines`).
 
 Standard library only. One module per resource, each a mixin of `FakeBitbucket` (`server.py`):
 
 | module | what |
 |---|---|
 | `server` | `FakeBitbucket`: lifecycle, request recording, `fail_next`, routing, authentication, paging |
+| `transport` | HTTP: the threading server and its handler; nothing printed, failures answered as 500s |
 | `wire` | a call (`_Call`), its answer (`_Response`), Bitbucket's error bodies (`_ApiError`), shared helpers |
 | `records` | the data it holds (users, repositories, pull requests, pipelines, ...) and `RecordedRequest` |
 | `query` | `fields`, `q` (BBQL) and `sort` |

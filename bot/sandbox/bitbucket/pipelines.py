@@ -1,5 +1,5 @@
 """The simulated Bitbucket's pipelines: the scripts a repository's bitbucket-pipelines.yml declares
-(`set_pipeline_script`), triggering, listing (with the query parameters Bitbucket filters on), reading and
+(`set_pipeline_script`), past runs (`add_pipeline`), triggering, listing (with the query parameters Bitbucket filters on), reading and
 stopping pipelines, and how they move PENDING -> IN_PROGRESS -> COMPLETED: by hand (`advance_pipeline`) or by
 the clock (`auto_advance_pipelines`). A deploy pipeline records its deployment as it runs."""
 
@@ -34,8 +34,8 @@ PIPELINE_FILTERS = (
 SELECTOR_NOT_FOUND = "Requested selector is not found in bitbucket-pipelines.yml."
 
 class PipelinesMixin:
-    """Needs `_lock`, `_repository`, `_repo_for`, `_resolve_commit`, `_commit_stub`, `_environment_named`,
-    `_pipeline_status` (builds.py), `_user_json`, `_page` and `clock`."""
+    """Needs `_lock`, `_repository`, `_repo_for`, `_resolve_commit`, `_resolve_or_fail`, `_commit_stub`, `_user`,
+    `_first_user`, `_environment_named`, `_pipeline_status` (builds.py), `_user_json`, `_page` and `clock`."""
 
     def set_pipeline_script(
         self,
@@ -62,6 +62,65 @@ class PipelinesMixin:
             if deployment is None and pattern and pattern.startswith("deploy-to-"):
                 deployment = pattern[len("deploy-to-") :]
             repo.pipeline_scripts[pattern] = _PipelineScript(outcome, steps_seconds, deployment, tuple(steps), dict(logs or {}))
+
+    def add_pipeline(
+        self,
+        workspace,
+        slug,
+        *,
+        pattern: str | None = None,
+        ref_name: str | None = None,
+        ref_type: str = "branch",
+        commit: str | None = None,
+        result: str = "SUCCESSFUL",
+        completed_on: datetime | None = None,
+        seconds: float = 180.0,
+        creator=None,
+        build_number: int | None = None,
+    ) -> dict:
+        """A pipeline that already ran (history for the pipelines list), as if triggered from Bitbucket.
+
+        `pattern` names a custom pipeline declared with `set_pipeline_script` (None: the default one). It ran on
+        `ref_name` (a branch, or a tag with `ref_type="tag"`) at `commit` (default: the ref's head), or on `commit`
+        alone, and completed with `result` at `completed_on` (default: now) after `seconds`. A deploy pipeline
+        records its deployment (release `#<build number>`), as one that runs here does. `build_number` defaults
+        to the next one; like Bitbucket's, the numbers only grow.
+        """
+        if result not in PIPELINE_RESULTS:
+            raise ValueError(f"result must be one of {PIPELINE_RESULTS}")
+        with self._lock:
+            repo = self._repository(workspace, slug)
+            script = repo.pipeline_scripts.get(pattern)
+            if script is None:
+                raise KeyError(f"no pipeline {pattern!r} in the bitbucket-pipelines.yml of {repo.full_name}")
+            if ref_name is None and commit is None:
+                raise ValueError("a pipeline runs on a ref_name, a commit, or both")
+            target: dict = ({"type": "pipeline_ref_target", "ref_type": ref_type, "ref_name": ref_name} if ref_name
+                            else {"type": "pipeline_commit_target"})
+            if commit is not None:
+                target["commit"] = {"hash": self._resolve_or_fail(repo, commit)}
+            if pattern is not None:
+                target["selector"] = {"type": "custom", "pattern": pattern}
+            commit_hash, rendered = self._pipeline_target(repo, target)
+            number = self._next_build_number(repo) if build_number is None else int(build_number)
+            if number < self._next_build_number(repo):
+                raise ValueError(f"build number {number} is not after those of {repo.full_name}'s pipelines")
+            completed_on = completed_on or self.clock()
+            started_on = completed_on - timedelta(seconds=seconds)
+            pipeline = _Pipeline(
+                uuid=_braced_uuid(),
+                build_number=number,
+                target=rendered,
+                commit=commit_hash,
+                script=script,
+                creator=self._user(creator) if creator is not None else self._first_user(),
+                created_on=started_on - timedelta(seconds=self.auto_pending_seconds),
+                variables=[],
+            )
+            repo.pipelines.append(pipeline)
+            self._start_pipeline(repo, pipeline, started_on)
+            self._complete_pipeline(repo, pipeline, result, completed_on)
+            return self._pipeline_json(repo, pipeline)
 
     def advance_pipeline(self, workspace, slug, pipeline_uuid, state, result=None) -> dict:
         """Move a pipeline to PENDING, IN_PROGRESS or COMPLETED (with `result`, default SUCCESSFUL)."""
@@ -129,6 +188,10 @@ class PipelinesMixin:
             ends = starts + timedelta(seconds=pipeline.script.steps_seconds)
             if pipeline.state == "IN_PROGRESS" and now >= ends:
                 self._complete_pipeline(repo, pipeline, pipeline.script.outcome, ends)
+
+    @staticmethod
+    def _next_build_number(repo: _Repository) -> int:
+        return max((pipeline.build_number for pipeline in repo.pipelines), default=0) + 1
 
     def _pipeline(self, repo: _Repository, reference: str) -> _Pipeline:
         """By UUID (with or without braces) or, as Bitbucket also allows, by build number."""
@@ -220,7 +283,7 @@ class PipelinesMixin:
             )
         pipeline = _Pipeline(
             uuid=_braced_uuid(),
-            build_number=len(repo.pipelines) + 1,
+            build_number=self._next_build_number(repo),
             target=rendered_target,
             commit=commit_hash,
             script=script,

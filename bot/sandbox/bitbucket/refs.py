@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 
 from bot.sandbox.bitbucket.query import _filtered, _sorted
 from bot.sandbox.bitbucket.records import _Commit, _Repository, _Tag, _User
@@ -40,12 +41,12 @@ class RefsMixin:
             repo.branches[name] = commit_hash
             return commit_hash
 
-    def add_commit(self, workspace, slug, branch, *, message="More work", author=None) -> str:
-        """A push: one new commit on top of `branch`."""
+    def add_commit(self, workspace, slug, branch, *, message="More work", author=None, date=None) -> str:
+        """A push: one new commit on top of `branch`, dated `date` (default: now)."""
         with self._lock:
             repo = self._repository(workspace, slug)
             author_user = self._user(author) if author is not None else None
-            repo.branches[branch] = self._new_commit(repo, message, [repo.branches[branch]], author_user)
+            repo.branches[branch] = self._new_commit(repo, message, [repo.branches[branch]], author_user, date=date)
             return repo.branches[branch]
 
     def add_tag(self, workspace, slug, name, *, commit=None, message=None, tagger=None, date=None) -> str:
@@ -70,10 +71,10 @@ class RefsMixin:
             repo = self._repository(workspace, slug)
             return [self._tag_json(repo, tag) for tag in sorted(repo.tags.values(), key=lambda tag: tag.name)]
 
-    def _new_commit(self, repo, message, parents, author: _User | None = None) -> str:
+    def _new_commit(self, repo, message, parents, author: _User | None = None, *, date: datetime | None = None) -> str:
         self._hash_sequence += 1  # hashes are deterministic, so seeded data looks the same every run
         commit_hash = hashlib.sha1(f"fake-bitbucket:{self._hash_sequence}:{message}".encode()).hexdigest()
-        repo.commits[commit_hash] = _Commit(commit_hash, message, self.clock(), author, list(parents))
+        repo.commits[commit_hash] = _Commit(commit_hash, message, date or self.clock(), author, list(parents))
         return commit_hash
 
     def _resolve_commit(self, repo: _Repository, revision: str) -> str | None:
