@@ -1,4 +1,5 @@
-"""The sandbox's demo workspace: a small team, three repositories, a handful of pull requests to act on.
+"""The sandbox's demo workspace: a small team, three repositories, a handful of pull requests to act on, and the
+api's releases with the pipelines that built and deployed them (each deployment names a pipeline that exists).
 
 Everything is dated relative to the fake's clock, so "stale" pull requests stay stale whenever the sandbox runs.
 """
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from bot.sandbox.history import seed_history
 
 if TYPE_CHECKING:
-    from bot.sandbox.bitbucket import FakeBitbucket
+    from bot.sandbox.bitbucket.server import FakeBitbucket
 
 WORKSPACE = "acme"
 SANDBOX_TOKEN = "sandbox-token"
@@ -25,7 +26,27 @@ PEOPLE = {
 }
 
 RELEASES = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0")
+RELEASE_DAYS_AGO = (45, 30, 21, 13, 4)  # when each was committed (and tagged two minutes later)
+UNRELEASED = "main"  # the commit on top of the last release
 ENVIRONMENTS = ("Test", "Staging", "Production")
+MAIN, TAG = "(main)", "(tag)"  # a build of the main branch, of a release tag
+
+# acme/api's pipelines, oldest first: (build number, what ran: a deploy to an environment or a build of MAIN or
+# of a TAG, the release it ran on, how many days ago it completed, its result, who started it).
+API_PIPELINES = (
+    (31, "Production", "v1.2.0", 20, "SUCCESSFUL", "alice"),
+    (32, MAIN, "v1.3.0", 12.99, "SUCCESSFUL", "alice"),
+    (33, TAG, "v1.3.0", 12.98, "SUCCESSFUL", "alice"),
+    (34, "Test", "v1.3.0", 12.5, "SUCCESSFUL", "alice"),
+    (35, "Staging", "v1.3.0", 12, "SUCCESSFUL", "alice"),
+    (36, "Production", "v1.3.0", 10, "SUCCESSFUL", "alice"),
+    (37, MAIN, "v1.4.0", 3.99, "SUCCESSFUL", "alice"),
+    (38, TAG, "v1.4.0", 3.98, "SUCCESSFUL", "alice"),
+    (39, "Test", "v1.4.0", 3.1, "FAILED", "alice"),  # a failed deploy, then deployed again
+    (40, "Test", "v1.4.0", 3, "SUCCESSFUL", "alice"),
+    (41, "Staging", "v1.4.0", 2, "SUCCESSFUL", "alice"),
+    (42, "Test", UNRELEASED, 0.25, "SUCCESSFUL", "bob"),
+)
 
 
 def demo_workspace(fake: FakeBitbucket) -> None:
@@ -45,14 +66,19 @@ def _seed_api(fake: FakeBitbucket) -> None:
     now = fake.clock()
     fake.add_repository(WORKSPACE, "api", name="API")
     release_commits = {}
-    for version in RELEASES:
+    for version, days_ago in zip(RELEASES, RELEASE_DAYS_AGO):
+        released = now - timedelta(days=days_ago)
         release_commits[version] = fake.add_commit(
-            WORKSPACE, "api", "main", message=f"Release {version}", author="alice"
+            WORKSPACE, "api", "main", message=f"Release {version}", author="alice", date=released
         )
         fake.add_tag(
-            WORKSPACE, "api", version, commit=release_commits[version], message=f"Release {version}\n", tagger="alice"
+            WORKSPACE, "api", version, commit=release_commits[version], message=f"Release {version}\n", tagger="alice",
+            date=released + timedelta(minutes=2),
         )
-    unreleased = fake.add_commit(WORKSPACE, "api", "main", message="Tidy the health check", author="bob")
+    unreleased = fake.add_commit(
+        WORKSPACE, "api", "main", message="Tidy the health check", author="bob", date=now - timedelta(hours=8)
+    )
+    release_commits[UNRELEASED] = unreleased
 
     fake.add_pull_request(
         WORKSPACE, "api",
@@ -90,28 +116,21 @@ def _seed_api(fake: FakeBitbucket) -> None:
     for environment in ENVIRONMENTS:
         fake.add_environment(WORKSPACE, "api", environment)
         fake.set_pipeline_script(WORKSPACE, "api", f"deploy-to-{environment.lower()}", steps_seconds=4.0)
-    history = [  # (environment, release, days ago, build number)
-        ("Production", "v1.2.0", 20, 31),
-        ("Staging", "v1.3.0", 12, 35),
-        ("Production", "v1.3.0", 10, 36),
-        ("Test", "v1.4.0", 3, 40),
-        ("Staging", "v1.4.0", 2, 41),
-    ]
-    for environment, version, days_ago, build_number in history:
-        fake.add_deployment(
-            WORKSPACE, "api", environment,
-            commit=release_commits[version],
-            release_name=f"#{build_number}",
+    # The pipelines that ran, deploys among them: each deploy records its deployment (release "#<build number>"),
+    # so `/bb builds api` and `/bb deployments api` tell the same story.
+    for build_number, environment, release, days_ago, result, who in API_PIPELINES:
+        on_tag = release != UNRELEASED and environment != MAIN
+        fake.add_pipeline(
+            WORKSPACE, "api",
+            pattern=f"deploy-to-{environment.lower()}" if environment not in (MAIN, TAG) else None,
+            ref_name=release if on_tag else "main",
+            ref_type="tag" if on_tag else "branch",
+            commit=release_commits[release],
+            result=result,
             completed_on=now - timedelta(days=days_ago),
-            deployer="alice",
+            creator=who,
+            build_number=build_number,
         )
-    fake.add_deployment(
-        WORKSPACE, "api", "Test",
-        commit=unreleased,
-        release_name="#42",
-        completed_on=now - timedelta(hours=6),
-        deployer="bob",
-    )
     # Three months of merged history, so `/bb stats api` has a real chart to draw.
     seed_history(fake, WORKSPACE, "api", people=list(PEOPLE), count=60, now=now, days=90, keep_open=False)
 

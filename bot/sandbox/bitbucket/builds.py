@@ -9,7 +9,7 @@ pull requests), in the shapes Atlassian's API description gives.
   start and when they finish; custom pipelines (deploys) are left out here, so a failed deploy does not
   read as a failed build. Tests add other CI systems' statuses with `add_commit_status`.
 
-Mixed into `FakeBitbucket`; it uses that class's lock, lookups and helpers.
+Mixed into `FakeBitbucket`; it uses that class's lock, lookups and helpers. Its routes are in `routes.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote
 
-from bot.sandbox import bitbucket as core
+from bot.sandbox.bitbucket.query import _filtered, _sorted
+from bot.sandbox.bitbucket.wire import WEB_ROOT, _ApiError, _iso, _link, _not_found, _Response, _same_uuid
 
 COMMIT_STATUS_STATES = ("SUCCESSFUL", "FAILED", "INPROGRESS", "STOPPED")
 STORAGE_PREFIX = "/log-storage/"
@@ -25,6 +26,9 @@ _RANGE = re.compile(r"^bytes=(?P<first>\d*)-(?P<last>\d*)$")
 
 
 class BuildsMixin:
+    """Needs `_lock`, `_repository`, `_repo_for`, `_pull_request_for`, `_pipeline`, `_resolve_commit`, `_resolve_or_fail`,
+    `_commit_stub`, `_repository_stub`, `_repo_api`, `_page`, `origin` and `clock`."""
+
     # ------------------------------------------------------------------ test controls
 
     def add_commit_status(self, workspace, slug, commit, *, key: str, state: str, name: str | None = None,
@@ -48,7 +52,7 @@ class BuildsMixin:
     # ------------------------------------------------------------------ state
 
     def _put_status(self, repo, commit_hash, *, key, state, name, url, refname, description="") -> dict:
-        now = core._iso(self.clock())
+        now = _iso(self.clock())
         statuses = repo.statuses.setdefault(commit_hash, {})
         previous = statuses.get(key)
         status = {
@@ -79,7 +83,7 @@ class BuildsMixin:
         self._put_status(
             repo, pipeline.commit, key=pipeline.uuid.strip("{}")[:8], state=state,
             name=f"Pipeline #{pipeline.build_number} for {ref_name or pipeline.commit[:7]}",
-            url=f"{core.WEB_ROOT}/{repo.full_name}/addon/pipelines/home#!/results/{pipeline.build_number}",
+            url=f"{WEB_ROOT}/{repo.full_name}/addon/pipelines/home#!/results/{pipeline.build_number}",
             refname=ref_name,
         )
 
@@ -88,8 +92,8 @@ class BuildsMixin:
         commit_hash = status["commit"]["hash"]
         body = {**status, "commit": self._commit_stub(repo, commit_hash), "repository": self._repository_stub(repo)}
         body["links"] = {
-            "self": core._link(f"{api}/commit/{commit_hash}/statuses/build/{quote(status['key'], safe='')}"),
-            "commit": core._link(f"{api}/commit/{commit_hash}"),
+            "self": _link(f"{api}/commit/{commit_hash}/statuses/build/{quote(status['key'], safe='')}"),
+            "commit": _link(f"{api}/commit/{commit_hash}"),
         }
         return body
 
@@ -125,9 +129,9 @@ class BuildsMixin:
                 "pipeline": {"type": "pipeline", "uuid": pipeline.uuid},
             }
             if pipeline.started_on is not None and state["name"] != "PENDING":
-                step["started_on"] = core._iso(pipeline.started_on)
+                step["started_on"] = _iso(pipeline.started_on)
             if pipeline.completed_on is not None:
-                step["completed_on"] = core._iso(pipeline.completed_on)
+                step["completed_on"] = _iso(pipeline.completed_on)
             steps.append(step)
         return steps
 
@@ -138,9 +142,9 @@ class BuildsMixin:
 
     def _step_for(self, repo, pipeline, step_reference: str) -> dict:
         for step in self._steps_json(repo, pipeline):
-            if core._same_uuid(step["uuid"], step_reference):
+            if _same_uuid(step["uuid"], step_reference):
                 return step
-        raise core._not_found("Not found", detail=f"Step {step_reference} not found in pipeline {pipeline.uuid}")
+        raise _not_found("Not found", detail=f"Step {step_reference} not found in pipeline {pipeline.uuid}")
 
     def _log_of(self, pipeline, step_name: str) -> str:
         logs = pipeline.script.logs or {}
@@ -150,42 +154,42 @@ class BuildsMixin:
 
     # ------------------------------------------------------------------ handlers
 
-    def _list_commit_statuses(self, call) -> core._Response:
+    def _list_commit_statuses(self, call) -> _Response:
         repo = self._repo_for(call)
         commit_hash = self._resolve_commit(repo, call.params["rev"])
         if commit_hash is None:
-            raise core._not_found(f"Commit not found: {call.params['rev']}")
-        items = core._filtered(self._statuses_of(repo, commit_hash), call.arg("q"))
-        return core._Response(200, self._page(call, core._sorted(items, call.arg("sort") or "created_on")))
+            raise _not_found(f"Commit not found: {call.params['rev']}")
+        items = _filtered(self._statuses_of(repo, commit_hash), call.arg("q"))
+        return _Response(200, self._page(call, _sorted(items, call.arg("sort") or "created_on")))
 
-    def _list_pull_request_statuses(self, call) -> core._Response:
+    def _list_pull_request_statuses(self, call) -> _Response:
         repo, pull_request = self._pull_request_for(call)
         head = repo.branches.get(pull_request.source) if pull_request.state == "OPEN" else None
-        items = core._filtered(self._statuses_of(repo, head or pull_request.source_hash), call.arg("q"))
-        return core._Response(200, self._page(call, core._sorted(items, call.arg("sort") or "created_on")))
+        items = _filtered(self._statuses_of(repo, head or pull_request.source_hash), call.arg("q"))
+        return _Response(200, self._page(call, _sorted(items, call.arg("sort") or "created_on")))
 
-    def _list_pipeline_steps(self, call) -> core._Response:
+    def _list_pipeline_steps(self, call) -> _Response:
         repo = self._repo_for(call)
         pipeline = self._pipeline(repo, call.params["pipeline"])
-        return core._Response(200, self._page(call, self._steps_json(repo, pipeline)))
+        return _Response(200, self._page(call, self._steps_json(repo, pipeline)))
 
-    def _get_step_log(self, call) -> core._Response:
+    def _get_step_log(self, call) -> _Response:
         repo = self._repo_for(call)
         pipeline = self._pipeline(repo, call.params["pipeline"])
         step = self._step_for(repo, pipeline, call.params["step"])
         if step["state"]["name"] == "PENDING":
-            raise core._not_found("Not found", detail="The log file does not exist for this step.")
+            raise _not_found("Not found", detail="The log file does not exist for this step.")
         if step["state"]["name"] == "COMPLETED":
             # Finished logs move to long-term storage; the API redirects there.
             location = f"{self.origin}{STORAGE_PREFIX}{quote(repo.full_name, safe='')}/{pipeline.build_number}/{quote(step['uuid'])}"
-            return core._Response(307, None, {"Location": location})
+            return _Response(307, None, {"Location": location})
         return self._log_response(call, self._log_of(pipeline, step["name"]).encode())
 
-    def _serve_log_storage(self, call) -> core._Response:
+    def _serve_log_storage(self, call) -> _Response:
         """Long-term storage: no credentials needed (a signed URL, on Bitbucket)."""
         parts = [unquote(part) for part in call.raw_path[len(STORAGE_PREFIX):].split("/")]
         if len(parts) != 3:
-            raise core._not_found("Not found")
+            raise _not_found("Not found")
         full_name, number, step_uuid = parts
         workspace, _, slug = full_name.partition("/")
         repo = self._repository(workspace, slug)
@@ -193,13 +197,13 @@ class BuildsMixin:
         step = self._step_for(repo, pipeline, step_uuid)
         return self._log_response(call, self._log_of(pipeline, step["name"]).encode())
 
-    def _log_response(self, call, content: bytes) -> core._Response:
+    def _log_response(self, call, content: bytes) -> _Response:
         wanted = call.headers.get("range")
         if not wanted:
-            return core._Response(200, content)
+            return _Response(200, content)
         match = _RANGE.match(wanted.strip())
         if not match or not content:
-            raise core._ApiError(416, "Requested range not satisfiable")
+            raise _ApiError(416, "Requested range not satisfiable")
         first, last = match["first"], match["last"]
         if first == "":
             start = max(0, len(content) - int(last or 0))
@@ -208,14 +212,6 @@ class BuildsMixin:
             start = int(first)
             end = min(len(content) - 1, int(last)) if last else len(content) - 1
         if start >= len(content) or start > end:
-            raise core._ApiError(416, "Requested range not satisfiable")
-        return core._Response(206, content[start:end + 1], {"Content-Range": f"bytes {start}-{end}/{len(content)}"})
+            raise _ApiError(416, "Requested range not satisfiable")
+        return _Response(206, content[start:end + 1], {"Content-Range": f"bytes {start}-{end}/{len(content)}"})
 
-
-def routes(repo: str, pull_request: str) -> list[tuple[str, str, str]]:
-    return [
-        ("GET", pull_request + r"/statuses", "_list_pull_request_statuses"),
-        ("GET", repo + r"/commit/(?P<rev>[^/]+)/statuses", "_list_commit_statuses"),
-        ("GET", repo + r"/pipelines/(?P<pipeline>[^/]+)/steps/?", "_list_pipeline_steps"),
-        ("GET", repo + r"/pipelines/(?P<pipeline>[^/]+)/steps/(?P<step>[^/]+)/log", "_get_step_log"),
-    ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.sandbox.bitbucket.wire import _iso, _Response
+
 ACTIVITY_PAGELEN_MAX = 50
 
 
@@ -32,8 +34,6 @@ class ActivityMixin:
             comments.append((self._user(who), text, at or self.clock(), len(comments) + 1))
 
     def _list_activity(self, call) -> Any:
-        from bot.sandbox.bitbucket import _Response
-
         repo = self._repo_for(call)
         items = []
         for pull_request in repo.pull_requests.values():
@@ -67,8 +67,3 @@ class ActivityMixin:
             found.append(update(pull_request.state, pull_request.updated_on, pull_request.closed_by or pull_request.author))
         return found
 
-
-def _iso(moment: datetime) -> str:
-    from bot.sandbox.bitbucket import _iso as iso
-
-    return iso(moment)
