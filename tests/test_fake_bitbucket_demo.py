@@ -9,7 +9,7 @@ import re
 import pytest
 import requests
 
-from bot.config import Settings
+from bot.core.config import Settings
 from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
 
 WS = "acme"
@@ -118,7 +118,7 @@ def test_a_release_commit_is_older_than_its_deployments(demo):
 
 def test_builds_and_deployments_agree_in_the_sandbox_shell(tmp_path):
     """`/bb deployments api` names pipelines that `/bb builds api` lists."""
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)

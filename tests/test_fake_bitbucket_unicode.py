@@ -11,7 +11,7 @@ from urllib.parse import quote, unquote
 import pytest
 import requests
 
-from bot.config import Settings
+from bot.core.config import Settings
 from bot.sandbox.bitbucket import FakeBitbucket
 
 WS, REPO = "acme", "api"
@@ -120,7 +120,7 @@ def test_a_failure_while_answering_is_a_500_json_error_and_a_log_record(fake, ca
 
 def test_tag_with_a_non_ascii_name_from_the_sandbox_shell(tmp_path, capfd):
     """`/bb tag api v1.0-ß🚀` in the sandbox: the tag is made, the answer says so, the console shows no traceback."""
-    from bot.shell import Console
+    from bot.app.shell import Console
 
     lines: list[str] = []
     console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
