@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "slack-app-manifest.yml"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "slack-app-manifest.yml"
 SCOPE_KINDS = ("bot", "user")  # oauth_config.scopes.bot (the bot token), .user (a person's token: Sign in with Slack)
 
 _KEY = re.compile(r"""^(?P<key>"[^"]*"|'[^']*'|[^\s"'#:\[\]{}-][^:#]*?)\s*:(?:\s+(?P<rest>.*))?$""")
