@@ -12,7 +12,7 @@ import threading
 
 from waitress.server import create_server
 
-from bot import features, metrics, signin
+from bot import features, metrics, relay, signin
 from bot.app import create_bolt_app
 from bot.services import Services
 from bot.web import MAX_BODY_BYTES, Request, Response, Router
@@ -51,9 +51,14 @@ def build_wsgi(services: Services):
 
 def _health(services: Services):
     def handle(request: Request) -> Response:
-        if services.store.ping():
-            return Response.json({"status": "ok", "database": "ok"})
-        return Response.json({"status": "unavailable", "database": "not answering"}, 503)
+        if not services.store.ping():
+            return Response.json({"status": "unavailable", "database": "not answering"}, 503)
+        # What the webhook's intake would answer: a database that answers reads but cannot take an append (a full
+        # disk) has deliveries answered 503, and so is health.
+        problem = relay.delivery_writer(services).problem()
+        if problem:
+            return Response.json({"status": "unavailable", "database": "ok", "intake": f"webhook deliveries cannot be stored: {problem}"}, 503)
+        return Response.json({"status": "ok", "database": "ok"})
 
     return handle
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,22 @@ def store_delivery(db, delivery: Delivery, *, now: float) -> bool:
     return cursor.rowcount == 1 and not delivery.refused
 
 
+PROBE_BYTES = 256 * 1024  # the largest delivery Bitbucket sends
+
+
+def probe_append(store, *, now: float) -> None:
+    """Append a delivery-sized row and delete it, committed (a rollback never touches the disk): raises where an
+    append of a delivery would fail (a full disk, a read-only database)."""
+    probe = f"health-probe:{uuid.uuid4()}"
+    with store.transaction(lock=None) as db:
+        db.execute(
+            """INSERT INTO deliveries (request_uuid, content_sha256, event_key, received_at, body, state)
+               VALUES (?, ?, '', ?, ?, 'probe')""",
+            (probe, probe, now, bytes(PROBE_BYTES)),
+        )
+        db.execute("DELETE FROM deliveries WHERE request_uuid = ?", (probe,))
+
+
 @dataclass
 class _Job:
     delivery: Delivery
@@ -122,8 +139,33 @@ class DeliveryWriter:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
+    failing: str = ""  # why the last append failed ("" once one succeeds): what `/healthz` tells
+
     def write(self, delivery: Delivery, timeout: float = 30.0) -> bool:
-        """True when stored now, False for a duplicate; raises when it could not be stored."""
+        """True when stored now, False for a duplicate; raises when it could not be stored (and remembers why,
+        for `/healthz`, until an append succeeds again)."""
+        try:
+            stored = self._write(delivery, timeout)
+        except Exception as error:
+            self.failing = f"{type(error).__name__}: {error}"[:300] or type(error).__name__
+            raise
+        self.failing = ""
+        return stored
+
+    def problem(self) -> str:
+        """What the intake would answer now: "" when it can append, else why not. While appends fail, each call
+        tries an append of the largest delivery (committed, then deleted), so health recovers with the disk."""
+        if not self.failing:
+            return ""
+        try:
+            probe_append(self.store, now=self.clock())
+        except Exception as error:  # noqa: BLE001 - still failing: say why
+            self.failing = f"{type(error).__name__}: {error}"[:300] or type(error).__name__
+            return self.failing
+        self.failing = ""
+        return ""
+
+    def _write(self, delivery: Delivery, timeout: float) -> bool:
         if self.store.kind == "postgresql":
             stored = store_delivery(self.store, delivery, now=self.clock())
             if stored:
