@@ -7,14 +7,13 @@ a forged or stale request a 401 and a malformed one a 400, all before Bolt sees 
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.core.web import MAX_BODY_BYTES, Request, Response
+from bot.core.web import MAX_BODY_BYTES, Request, Response, loads_bounded
 
 
 # Slack posts forms (commands, interactivity) and JSON (Events API); a missing Content-Type is read as a form.
@@ -25,17 +24,62 @@ SLACK_MAX_BYTES = MAX_BODY_BYTES
 
 
 def is_well_formed(body: str, content_type: str) -> bool:
-    """Pure: a form with the fields of a command or a `payload` holding a JSON object, or a JSON object."""
+    """Pure: a form with the fields of a command or a `payload` holding a JSON object, or a JSON object; JSON
+    nested absurdly deep is not (a RecursionError), nor a payload whose shapes Bolt would trip on."""
     try:
         if content_type.startswith("application/json"):
-            return isinstance(json.loads(body), dict)
+            return not shape_problem(loads_bounded(body))
         form = parse_qs(body, strict_parsing=False, keep_blank_values=True)
         if "payload" in form:
-            payload = json.loads(form["payload"][0])
-            return isinstance(payload, dict) and isinstance(payload.get("type"), str)
+            payload = loads_bounded(form["payload"][0])
+            return isinstance(payload, dict) and isinstance(payload.get("type"), str) and not shape_problem(payload)
         return "command" in form or "ssl_check" in form
     except ValueError:
         return False
+
+
+# What Bolt reads before any listener of ours runs (its context extraction and its matchers), by the shape it
+# takes for granted: a payload where these are something else is a 400 here rather than a 500 inside Bolt.
+_ID_FIELDS = ("enterprise", "team", "user", "channel")  # a string, or an object whose `id` is a string
+_TEXT_FIELDS = ("type", "subtype", "team_id", "user_id", "channel_id", "enterprise_id", "api_app_id", "thread_ts", "callback_id",
+                "action_id", "block_id", "trigger_id", "response_url", "command", "tab", "channel_type", "bot_id", "user_team")
+_OBJECT_FIELDS = ("view", "message", "previous_message", "container", "state", "item", "assistant_thread", "function_data",
+                  "workflow_step")
+
+
+def shape_problem(payload, where: str = "the payload", depth: int = 0) -> str:
+    """Pure: what in `payload` is not the shape Bolt relies on ("" when nothing)."""
+    if not isinstance(payload, dict):
+        return f"{where} is not an object"
+    for name in _ID_FIELDS:
+        value = payload.get(name)
+        if value is not None and not isinstance(value, str) and not (isinstance(value, dict) and isinstance(value.get("id"), (str, type(None)))):
+            return f"{where}.{name} is neither a string nor an object with a string id"
+    for name in _TEXT_FIELDS:
+        if payload.get(name) is not None and not isinstance(payload[name], str):
+            return f"{where}.{name} is not a string"
+    if depth > 3:
+        return ""
+    nested = [(name, payload[name]) for name in _OBJECT_FIELDS if payload.get(name) is not None]
+    if "event" in payload:
+        nested.append(("event", payload["event"]))  # Bolt reads `payload.get("event", {}).get(...)`: null is not enough
+    authorizations = payload.get("authorizations")
+    if authorizations is not None:
+        if not isinstance(authorizations, list):
+            return f"{where}.authorizations is not a list"
+        nested += [(f"authorizations[{n}]", item) for n, item in enumerate(authorizations[:10])]
+    if payload.get("type") == "block_actions" and depth == 0:
+        actions = payload.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return f"{where}.actions is not a list of actions"
+        nested += [(f"actions[{n}]", action) for n, action in enumerate(actions[:25])]
+        if not all(isinstance(action, dict) and isinstance(action.get("action_id"), str) for action in actions):
+            return f"{where}.actions holds an action without a string action_id"
+    for name, value in nested:
+        problem = shape_problem(value, f"{where}.{name}", depth + 1)
+        if problem:
+            return problem
+    return ""
 
 
 def make_handler(bolt_app: App, signing_secret: str):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 
 from bot.core import metrics
 from bot import relay
 from bot.core.background import note_foreground
-from bot.core.web import Request, Response
+from bot.core.web import Request, Response, loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,8 @@ def make_handler(services):
         # Only a signed delivery counts as one arriving: a stranger's flood must not hold the relay back.
         note_foreground()  # the relay's router and the outbox step aside while deliveries arrive
         try:
-            payload = json.loads(body)
-        except ValueError:  # UnicodeDecodeError is a ValueError too
+            payload = loads_bounded(body)
+        except ValueError:  # UnicodeDecodeError is a ValueError too, and so is JSON nested absurdly deep
             return _refused("malformed", "the body is not JSON", 400)
         if not isinstance(payload, dict):
             return _refused("malformed", "the body is not a JSON object", 400)
@@ -70,12 +69,15 @@ def make_handler(services):
         if not event_key:
             return _refused("malformed", "X-Event-Key is missing", 400)
         attempt = request.header("X-Attempt-Number") or "1"
+        # X-Event-Key is not signed: a body that is not an event of that key is kept as failed and refused.
+        unfit = relay.mismatch(event_key, payload)
         delivery = relay.Delivery(
             event_key=event_key,
             body=body,
             request_uuid=(request.header("X-Request-UUID") or "").strip()[:100],
             hook_uuid=(request.header("X-Hook-UUID") or "").strip()[:100],
             attempt=int(attempt) if attempt.isascii() and attempt.isdigit() and len(attempt) <= 6 else 1,
+            refused=unfit,
         )
         try:
             stored = relay.delivery_writer(services).write(delivery)
@@ -83,6 +85,9 @@ def make_handler(services):
             log.exception("webhook %s not stored", delivery.id)
             metrics.WEBHOOK_DELIVERIES.labels(event_key, "not_stored").inc()
             return Response.json({"error": "not stored; try again"}, 503)
+        if unfit:
+            log.warning("webhook %s refused: %s", delivery.id, unfit)
+            return _refused("mismatched", f"the body does not fit X-Event-Key: {unfit}", 400)
         metrics.WEBHOOK_DELIVERIES.labels(event_key, "accepted" if stored else "duplicate").inc()
         return Response.json({"ok": True, "duplicate": not stored})
 

@@ -496,3 +496,38 @@ def test_a_linked_person_reruns_and_stops_builds_as_themselves_without_the_role(
     stop = app.click(ids.STOP_PIPELINE, button(listing, ids.STOP_PIPELINE)["value"], user_id="U2")
     assert "stopped pipeline #2" in app.answer_text(stop)
     assert whose(repo, repo.requests_to("POST", "stopPipeline")[-1].headers["authorization"]) == "bob"
+
+
+def test_with_debug_logging_the_sign_in_logs_no_token_code_or_state(app, repo, slack, caplog, monkeypatch, tmp_path):
+    """slack_sdk logs whole requests and answers at DEBUG: the `openid.connect.token` answer (the person's `xoxp-`
+    token, the ID token) and the code sent for it. The logging `bitbucket-chatops` sets up redacts them."""
+    from bot.app import cli
+    from bot.core import logredact
+
+    for name in list(logging.root.manager.loggerDict):  # start from loggers without the filter
+        if name.startswith(logredact.PREFIXES) or name in logredact.LOGGERS:
+            logger = logging.getLogger(name)
+            logger.filters = [f for f in logger.filters if not isinstance(f, logredact.RedactSecrets)]
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "other.db"))
+    monkeypatch.chdir(tmp_path)
+    cli.main(["deliveries"])  # the logging set-up every command goes through
+    caplog.set_level(logging.DEBUG)
+
+    repo.consent_user = "alice"
+    slack.oidc_user = "U1"
+    link = login_link(app)
+    browser = Browser(PUBLIC_URL, app.url)
+    assert browser.open(link).status_code == 200
+    browser.close()
+
+    secrets = [parse_qs(urlsplit(link).query)["state"][0]]
+    for visited in browser.visited:
+        query = parse_qs(urlsplit(visited.headers.get("Location", "")).query)
+        secrets += query.get("state", []) + query.get("code", [])
+    (token_call,) = [c for c in slack.calls if c.method == "openid.connect.token"]
+    secrets += [token_call.response["access_token"], token_call.response["id_token"]]
+    assert token_call.response["access_token"].startswith("xoxp-") and len(secrets) >= 7  # 3 states, 2 codes, 2 tokens
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "openid.connect.token" in logged  # slack_sdk did log the exchange, at DEBUG
+    assert [secret for secret in secrets if secret in logged] == []

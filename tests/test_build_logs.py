@@ -134,7 +134,8 @@ def test_a_pull_requests_card_shows_the_build_state_of_its_source_commit(bot, ap
     status("FAILED", 1)
     failed = card("Builds: :x:")
     assert "Unit tests &lt;!here&gt;> failed" in text_of(failed.to_api()) and "<!here>" not in json.dumps(failed.blocks)
-    webhookkit.post(url, "pullrequest:approved", webhookkit.pull_request_payload(api, "acme", "api", pr["id"], actor="rob"), WEBHOOK_SECRET)
+    webhookkit.post(url, "pullrequest:approved", webhookkit.pull_request_payload(api, "acme", "api", pr["id"], actor="rob",
+                                                                          approval={"user": api.user("rob")}), WEBHOOK_SECRET)
     slack.wait_for(lambda: slack.thread(CHANNEL, failed.ts)[1:])  # the approval's reply: the card was redrawn too
     assert "Builds: :x:" in text_of(card("Builds").to_api())  # an event on the same commit keeps the builds
     status("SUCCESSFUL", 2)

@@ -110,3 +110,46 @@ def test_a_store_whose_server_is_gone_raises_unavailable_not_a_driver_error(rela
     finally:
         relay.mend()
         store.close()
+
+
+def test_health_says_what_the_intake_would_answer_when_sqlite_cannot_grow(bot, monkeypatch):
+    """A full disk: reads still work (the old health said ok) but appends fail and deliveries get 503. Health
+    answers 503 with the reason as long as an append would fail, and ok again once it would not."""
+    import sqlite3
+
+    import requests
+
+    from tests import webhookkit
+    from tests.harness import WEBHOOK_SECRET
+
+    def push(n: int, size: int = 20_000):
+        payload = {"repository": {"full_name": "acme/api"}, "push": {"changes": []}, "n": n, "pad": "x" * size}
+        return webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:push", payload, WEBHOOK_SECRET)
+
+    assert push(1).status_code == 200
+    assert requests.get(f"{bot.url}/healthz", timeout=5).status_code == 200
+    store = bot.services.store
+    full = store.query("PRAGMA page_count")[0]["page_count"]
+
+    def limit(pages: int) -> None:  # SQLite's own cap on the file: appends fail as on a full disk ("database or disk is full")
+        for conn in list(store._connections):
+            conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    real_connect = sqlite3.connect
+
+    def capped_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.execute(f"PRAGMA max_page_count = {full}")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", capped_connect)
+    limit(full)
+    assert push(2, 250_000).status_code == 503  # more than the pages the file has free
+    health = requests.get(f"{bot.url}/healthz", timeout=5)
+    assert health.status_code == 503 and "full" in health.json()["intake"], health.text
+    assert requests.get(f"{bot.url}/healthz", timeout=5).status_code == 503  # still, while it would fail
+
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    limit(1_000_000_000)
+    assert requests.get(f"{bot.url}/healthz", timeout=5).json() == {"status": "ok", "database": "ok"}
+    assert push(3).status_code == 200

@@ -175,6 +175,24 @@ def test_the_role_is_checked_again_on_the_click(bot, api):
     assert pipelines_started(api) == []
 
 
+def test_someone_else_clicking_a_deploy_confirmation_needs_the_role_too(bot, api):
+    question = ask(bot, "deploy api v1.4.0 to production")  # asked by an admin
+    answer = confirm(bot, question, ids.CONFIRM_DEPLOY, user_id="U2")
+    assert "`deployer:production` or `deployer`" in text_of(answer)
+    assert pipelines_started(api) == [] and bot.services.store.query("SELECT id FROM deploys") == []
+
+
+def test_the_role_is_checked_again_on_the_click_of_a_rollback_and_for_someone_else(bot, api):
+    seed_history(api)
+    ask(bot, "grant <@U2> deployer:production acme/api")
+    question = ask(bot, "rollback api production", user_id="U2")
+    ask(bot, "revoke <@U2> deployer:production acme/api")
+    assert "`deployer:production` or `deployer`" in text_of(confirm(bot, question, ids.CONFIRM_ROLLBACK, user_id="U2"))
+    by_admin = ask(bot, "rollback api production")
+    assert "`deployer:production` or `deployer`" in text_of(confirm(bot, by_admin, ids.CONFIRM_ROLLBACK, user_id="U3"))
+    assert pipelines_started(api) == [] and bot.services.store.query("SELECT id FROM deploys") == []
+
+
 def test_an_unknown_environment_gets_the_list_of_real_ones(bot, api):
     answer = text_of(ask(bot, "deploy api v1.4.0 to prod"))
     assert "`prod`" in answer and "`Test`, `Staging`, `Production`" in answer

@@ -136,6 +136,31 @@ def test_freezing_needs_the_deployer_role_for_that_environment(bot, api):
     assert "`for soon` is not a duration" in text_of(usage) and "/bb freeze REPO ENV|all" in text_of(usage)
 
 
+def test_an_admins_freeze_is_lifted_by_an_admin_only_and_says_so(bot, api):
+    """A `deployer:production` cannot unfreeze (nor replace with a freeze of their own) the admin's freeze meant to
+    stop them, then deploy; the freeze says who may lift it, in `/bb freezes` and in the refusal."""
+    ask(bot, f"grant <@{DEPLOYER}> deployer:production acme/api")
+    ask(bot, "freeze api production incident 42")
+    refused = said(bot, "unfreeze api production", user_id=DEPLOYER)
+    assert "set by an admin: only an admin can lift it" in refused and "Nothing was changed" in refused
+    assert "only an admin can replace it" in said(bot, "freeze api production for 1m", user_id=DEPLOYER)
+    assert "You need the `deployer` role" in said(bot, "unfreeze api all", user_id=DEPLOYER)
+    deploy = said(bot, "deploy api main to production", user_id=DEPLOYER)
+    assert "is frozen" in deploy and "only an admin can lift it" in deploy
+    assert "only an admin" in said(bot, "freezes api", user_id=DEPLOYER)
+    assert api.requests_to("POST", "/pipelines/") == [] and audit(bot, "unfreeze") == []
+    assert "unfroze *Production* of acme/api" in said(bot, "unfreeze api production", user_id=ADMIN)
+
+
+def test_a_deployers_own_freeze_is_lifted_by_a_deployer(bot, api):
+    ask(bot, f"grant <@{DEPLOYER}> deployer:production acme/api")
+    ask(bot, "grant <@UOTHER> deployer:production acme/api")
+    said(bot, "freeze api production", user_id=DEPLOYER)
+    listed = said(bot, "freezes api", user_id="UOTHER")
+    assert "anyone who may deploy there can lift it" in listed
+    assert "unfroze *Production* of acme/api" in said(bot, "unfreeze api production", user_id="UOTHER")
+
+
 def test_a_freeze_outlives_a_restart_and_holds_on_another_replica(settings, slack, api, clock):
     first = RunningBot(settings, slack, clock=clock)
     try:

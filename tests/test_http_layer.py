@@ -107,7 +107,7 @@ def rotating(tmp_path, slack, bitbucket):
 def test_deliveries_signed_with_a_former_webhook_secret_are_accepted_during_a_rotation(rotating):
     url = f"{rotating.url}/bitbucket/webhook"
     for number, secret in enumerate((WEBHOOK_SECRET, OLD_SECRET, OLDER_SECRET)):
-        body = json.dumps({"repository": {"full_name": "acme/api"}, "n": number}).encode()
+        body = json.dumps({"repository": {"full_name": "acme/api"}, "push": {"changes": []}, "n": number}).encode()
         assert webhookkit.post(url, "repo:push", body, secret).status_code == 200
     assert deliveries_stored(rotating) == 3
     assert webhookkit.post(url, "repo:push", push_body(), "never-a-secret-here").status_code == 401
@@ -121,10 +121,65 @@ def test_without_a_rotation_a_former_secret_is_refused(bot):
 # --- sizes, content types, methods ---------------------------------------------------------------------
 
 
+class BodyReadSpy:
+    """Wraps the bot's WSGI application: how many bytes of each request's body the application read."""
+
+    def __init__(self, bot):
+        self.server, self.app, self.read = bot.server.http, bot.server.http.application, []
+        self.server.application = self
+
+    def __call__(self, environ, start_response):
+        stream, counted = environ["wsgi.input"], [0]
+        self.read.append(counted)
+
+        class Counting:
+            def read(self, *args):
+                data = stream.read(*args)
+                counted[0] += len(data)
+                return data
+
+        environ["wsgi.input"] = Counting()
+        return self.app(environ, start_response)
+
+
+def announced_request(bot, path: str, content_type: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """A complete request whose Content-Length is its body's true length (waitress hands it over whole)."""
+    head = b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n" % (
+        path.encode(), content_type, extra, len(body))
+    with socket.create_connection(("127.0.0.1", bot.server.port), timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_delivery_announced_over_256_kb_is_our_413_and_not_one_byte_is_read(bot):
+    """Between our 256 KB and waitress's own limit (1 MB): only our check of Content-Length can answer, with our
+    JSON, and the application reads none of the body (waitress's 413 is a plain-text page)."""
+    spy = BodyReadSpy(bot)
+    body = b"x" * (WEBHOOK_MAX_BYTES + 100_000)
+    answer = announced_request(bot, "/bitbucket/webhook", b"application/json", body, b"X-Event-Key: repo:push\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and answer.endswith(b'{"error": "request body too large"}'), answer[:300]
+    assert [n[0] for n in spy.read] == [0]
+
+
+def test_a_slack_request_announced_over_its_limit_is_our_413_and_not_one_byte_is_read(bot, monkeypatch):
+    """The same on Slack's route; its limit is waitress's own, so it is lowered here to leave room between them."""
+    from handlers import slack_http
+
+    monkeypatch.setattr(slack_http, "SLACK_MAX_BYTES", 64 * 1024)
+    spy = BodyReadSpy(bot)
+    body = b"command=%2Fbb&text=" + b"x" * 100_000
+    answer = announced_request(bot, "/slack/events", b"application/x-www-form-urlencoded", body)
+    assert answer.startswith(b"HTTP/1.1 413") and answer.endswith(b'{"error": "request body too large"}'), answer[:300]
+    assert [n[0] for n in spy.read] == [0]
+
+
 def test_a_delivery_over_bitbuckets_256_kb_is_a_413_before_it_is_checked_or_parsed(bot):
     big = json.dumps({"repository": {"full_name": "acme/api"}, "pad": "x" * WEBHOOK_MAX_BYTES}).encode()
     assert webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:push", big, WEBHOOK_SECRET).status_code == 413  # even signed
-    just_under = json.dumps({"repository": {"full_name": "acme/api"}, "pad": "x" * (WEBHOOK_MAX_BYTES - 100)}).encode()
+    just_under = json.dumps({"repository": {"full_name": "acme/api"}, "push": {"changes": []}, "pad": "x" * (WEBHOOK_MAX_BYTES - 100)}).encode()
     assert webhookkit.post(f"{bot.url}/bitbucket/webhook", "repo:push", just_under, WEBHOOK_SECRET).status_code == 200
     assert deliveries_stored(bot) == 1
     # Announced far over any limit: refused from the header alone, nothing read.
@@ -209,3 +264,44 @@ def test_half_sent_and_slow_requests_do_not_hold_the_worker_threads(bot):
     finally:
         for conn in stalled:
             conn.close()
+
+
+# --- absurd or misshapen JSON on Slack's route -------------------------------------------------------------
+
+
+def _block_action(**changes) -> dict:
+    from urllib.parse import parse_qs
+
+    body = slackkit.block_action_body(action_id="bb_merge", value='{"repo": "acme/api", "pr": 1}', response_url="http://127.0.0.1:9/r")
+    return {**json.loads(parse_qs(body.decode())["payload"][0]), **changes}
+
+
+def _nested(depth: int):
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b'{"type": "event_callback", "event": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"),
+    (json.dumps({"type": "event_callback", "team_id": "T0001", "event": {"type": "app_home_opened", "user": "U1", "tab": "home",
+                                                                         "text": _nested(500)}}).encode(), "application/json"),
+    (b"payload=" + b"%5B" * 100_000 + b"%5D" * 100_000, FORM),
+    (slackkit.payload_body(_block_action(message={"type": "message", "ts": "1.2", "text": _nested(500)})), FORM),
+    (slackkit.payload_body(_block_action(actions="bb_merge")), FORM),
+    (slackkit.payload_body(_block_action(actions=[{"action_id": ["bb_merge"]}])), FORM),
+    (slackkit.payload_body(_block_action(user=["U1"])), FORM),
+    (json.dumps({"type": "event_callback", "team_id": "T0001", "authorizations": "all", "event": {"type": "app_home_opened"}}).encode(),
+     "application/json"),
+], ids=["events-api-100000-nested-arrays", "events-api-500-nested-lists", "payload-100000-nested-arrays",
+        "payload-500-nested-lists", "actions-a-string", "action-id-a-list", "user-a-list", "authorizations-a-string"])
+def test_absurd_or_misshapen_slack_json_is_a_400_and_nothing_is_acted_on(bot, body, content_type):
+    before = len(bot.slack.calls)
+    answer = slackkit.post_signed(f"{bot.url}/slack/events", body, SIGNING_SECRET, content_type=content_type)
+    assert answer.status_code == 400, answer.text
+    time.sleep(0.3)
+    assert bot.slack.calls[before:] == []

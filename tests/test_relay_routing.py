@@ -168,9 +168,14 @@ def test_a_delivery_is_stored_once_and_queued_once(store):
     payload = webhookkit.load_fixture("pullrequest.approved__zulip-approved_or_unapproved.json")
     first = deliver(store, "pullrequest:approved", payload, "uuid-1")
     again = deliver(store, "pullrequest:approved", payload, "uuid-1")
+    replayed = deliver(store, "pullrequest:approved", payload, "uuid-2")  # by content: a new UUID is no new event
+    rekeyed = deliver(store, "pullrequest:unapproved", payload, "uuid-3")  # nor is another key the body fits
     assert (first.duplicate, first.queued) == (False, 2)
     assert (again.duplicate, again.queued) == (True, 0)
+    assert (replayed.duplicate, replayed.queued) == (True, 0)
+    assert (rekeyed.duplicate, rekeyed.queued) == (True, 0)
     assert len(outbox_rows(store)) == 2
+    assert len(store.query("SELECT id FROM deliveries")) == 1
     assert store.query("SELECT state FROM deliveries")[0]["state"] == "relayed"
 
 

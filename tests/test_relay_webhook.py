@@ -156,12 +156,19 @@ def test_events_of_a_pull_request_arrive_in_order(bot, repo, slack):
 
 
 def test_a_retried_delivery_is_answered_and_not_relayed_again(bot, repo, slack):
+    """Deduplicated by X-Request-UUID, and by content: the same body under a new UUID, or under a new UUID and
+    another event key it also fits (`X-Event-Key` is not signed), is a duplicate too."""
     subscribe(bot)
     payload = webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("b" * 40, "Fix the build")])
     first = hook(bot, "repo:push", payload, request_uuid="same-uuid")
     again = hook(bot, "repo:push", payload, request_uuid="same-uuid")
+    replayed = hook(bot, "repo:push", payload, request_uuid="another-uuid")
+    rekeyed = hook(bot, "repo:push", payload, request_uuid="a-third-uuid", headers={"X-Event-Key": "pullrequest:updated"})
     assert (first.status_code, first.json()["duplicate"]) == (200, False)
     assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    assert (replayed.status_code, replayed.json()["duplicate"]) == (200, True)
+    assert (rekeyed.status_code, rekeyed.json()["duplicate"]) == (200, True)
+    assert deliveries_stored(bot) == 1
     hook(bot, "repo:push", webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("c" * 40, "Later")]))
     slack.wait_for(lambda: len(top_level(slack)) == 2)
     assert [m.text.count("pushed") for m in top_level(slack)] == [1, 1]
@@ -172,7 +179,8 @@ def test_unknown_and_issue_events_are_accepted_and_ignored(bot, repo, slack):
     subscribe(bot)
     for key in ("issue:created", "repo:fork", "pullrequest:comment_deleted", "made:up"):
         assert key not in RENDERERS
-        answer = hook(bot, key, {"repository": {"full_name": "acme/api"}, "actor": repo.user("ann")})
+        # each its own body (one body is one event, whatever the key) and one that fits the key
+        answer = hook(bot, key, {"repository": {"full_name": "acme/api"}, "actor": repo.user("ann"), "comment": {"id": key}})
         assert answer.status_code == 200 and answer.json()["duplicate"] is False
     hook(bot, "repo:push", webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("b" * 40, "Fix")]))
     slack.wait_for(lambda: top_level(slack))
@@ -341,7 +349,7 @@ def test_failed_deliveries_are_listed_relayed_again_once_mended_and_forgotten(bo
     from tests.test_cli import run_cli
 
     subscribe(bot)
-    bad = {**webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("d" * 40, "Odd")]), "push": "not an object"}
+    bad = {**webhookkit.push_payload("acme", "api", actor=repo.user("ann"), branch="main", commits=[("d" * 40, "Odd")]), "repository": "acme/api"}
     assert hook(bot, "repo:push", bad, request_uuid="odd-1").status_code == 200
     store = bot.services.store
     slack.wait_for(lambda: store.query("SELECT state FROM deliveries WHERE request_uuid = 'odd-1'") == [{"state": "failed"}])
@@ -385,3 +393,62 @@ def test_a_flood_of_forged_deliveries_does_not_hold_the_relay_back(bot, repo, sl
         stop.set()
         for flooder in flooders:
             flooder.join(10)
+
+
+# --- a captured body resent under another X-Event-Key; absurd JSON ----------------------------------------
+
+
+@pytest.mark.parametrize("other_key", [
+    "pullrequest:fulfilled", "pullrequest:rejected", "pullrequest:approved", "pullrequest:comment_created", "repo:push",
+    "pullrequest:changes_request_created", "repo:commit_status_created",
+])
+def test_a_captured_body_resent_under_another_event_key_is_refused_kept_and_not_relayed(bot, repo, slack, other_key):
+    """Bitbucket's HMAC covers the body, not X-Event-Key: a `pullrequest:created` body resent (new UUID) as a merge,
+    a decline, an approval, a comment or a push is a 400, kept as failed with its reason, and relays nothing."""
+    from bot import relay
+
+    subscribe(bot)
+    pr_id = open_pull_request(repo)
+    created = webhookkit.pull_request_payload(repo, "acme", "api", pr_id, actor="ann")
+    assert hook(bot, "pullrequest:created", created, request_uuid="genuine").json() == {"ok": True, "duplicate": False}
+    card = slack.wait_for(lambda: top_level(slack))[0]
+
+    resent = hook(bot, other_key, created, request_uuid="captured-and-resent")
+    assert resent.status_code == 400 and other_key in resent.json()["error"], resent.text
+    again = hook(bot, other_key, created, request_uuid="captured-and-resent-again")
+    assert again.status_code == 400
+
+    failed = relay.failed_deliveries(bot.services.store)
+    assert [(f["request_uuid"], f["event_key"]) for f in failed] == [("captured-and-resent", other_key)]  # kept once
+    assert "refused" in failed[0]["outcome"] and other_key in failed[0]["outcome"]
+    time.sleep(0.5)
+    assert len(top_level(slack)) == 1 and len(slack.thread(CHANNEL, card.ts)) == 1
+    assert "Open" in text_of(slack.message(CHANNEL, card.ts).to_api())  # not turned into Merged or Declined
+    relay.retry_failed(bot.services.store)  # an operator's --retry does not relay it either
+    slack.wait_for(lambda: relay.failed_deliveries(bot.services.store) and bot.services.store.query(
+        "SELECT state FROM deliveries WHERE request_uuid = 'captured-and-resent'") == [{"state": "failed"}])
+    time.sleep(0.3)
+    assert len(slack.thread(CHANNEL, card.ts)) == 1
+
+
+def test_a_body_that_fits_its_key_is_taken_and_a_genuine_merge_after_a_refused_resend_is_relayed(bot, repo, slack):
+    """The refusal takes no body's place: the genuine delivery of a body refused under a wrong key still counts."""
+    subscribe(bot)
+    pr_id = open_pull_request(repo)
+    assert hook(bot, "pullrequest:created", webhookkit.pull_request_payload(repo, "acme", "api", pr_id, actor="ann")).status_code == 200
+    card = slack.wait_for(lambda: top_level(slack))[0]
+    merge_as(repo, pr_id, "ann")
+    merged = webhookkit.pull_request_payload(repo, "acme", "api", pr_id, actor="ann")
+    assert hook(bot, "pullrequest:rejected", merged).status_code == 400  # a merge is not a decline
+    assert hook(bot, "pullrequest:fulfilled", merged).json() == {"ok": True, "duplicate": False}
+    slack.wait_for(lambda: "*Merged* by Ann Author" in text_of(slack.message(CHANNEL, card.ts).to_api()))
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"repository": {"full_name": "acme/api"}, "pullrequest": {"id": 1, "title": ' + b"[" * 500 + b"]" * 500 + b"}}",
+], ids=["100000-nested-arrays", "a-title-of-500-nested-lists"])
+def test_absurdly_nested_json_is_a_400_and_nothing_is_stored(bot, repo, body):
+    answer = hook(bot, "pullrequest:created", body)
+    assert answer.status_code == 400, answer.text
+    assert deliveries_stored(bot) == 0

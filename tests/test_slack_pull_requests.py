@@ -269,6 +269,24 @@ def test_someone_else_clicking_a_confirmation_needs_the_role_too(bot, repo):
     assert repo.requests_to("POST", "/merge") == []
 
 
+def test_the_role_is_checked_again_on_the_click_of_a_decline(bot, repo):
+    """Decline has no gate of its own before the write: only the confirmed write's own check stands here."""
+    bot.answers(bot.command("grant <@U7|carol> merger acme/api", user_id=ADMIN))
+    _, confirm = ask_and_confirm(bot, "decline api 1", ids.CONFIRM_DECLINE, user_id="U7")
+    bot.answers(bot.command("revoke <@U7|carol> merger acme/api", user_id=ADMIN))
+    refusal = bot.answer_text(bot.click(ids.CONFIRM_DECLINE, confirm["value"], user_id="U7"))
+    assert "`merger` role" in refusal
+    assert repo.requests_to("POST", "/decline") == [] and writes(repo) == []
+    assert repo.pull_request("acme", "api", 1)["state"] == "OPEN"
+
+
+def test_someone_else_clicking_a_decline_confirmation_needs_the_role_too(bot, repo):
+    _, confirm = ask_and_confirm(bot, "decline api 1", ids.CONFIRM_DECLINE)  # asked by an admin
+    assert "`merger` role" in bot.answer_text(bot.click(ids.CONFIRM_DECLINE, confirm["value"], user_id="U1"))
+    assert repo.requests_to("POST", "/decline") == [] and writes(repo) == []
+    assert repo.pull_request("acme", "api", 1)["state"] == "OPEN"
+
+
 def test_decline_from_a_list_button(bot, repo):
     listing = bot.answers(bot.command("prs api", user_id=ADMIN))[0]
     ask = bot.click(ids.ASK_DECLINE, button(listing, ids.ASK_DECLINE)["value"], user_id=ADMIN)

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from bot.app import rotation
+from bot.core import logredact
 from bot.core.config import Settings
 
 SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # APScheduler logs every job run at INFO; ours say what matters themselves.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logredact.install()  # slack_sdk's DEBUG lines carry tokens, codes and states: redacted
     if args.command == "serve":
         return run_serve(settings, sandbox=args.sandbox, scheduler=not args.no_scheduler, socket_mode=args.socket_mode)
     if args.command == "deliveries":

@@ -12,7 +12,7 @@ import threading
 
 from waitress.server import create_server
 
-from bot import registry
+from bot import registry, relay
 from bot.core import metrics
 from bot.accounts import signin
 from bot.app.bolt import create_bolt_app
@@ -52,9 +52,14 @@ def build_wsgi(services: Services):
 
 def _health(services: Services):
     def handle(request: Request) -> Response:
-        if services.store.ping():
-            return Response.json({"status": "ok", "database": "ok"})
-        return Response.json({"status": "unavailable", "database": "not answering"}, 503)
+        if not services.store.ping():
+            return Response.json({"status": "unavailable", "database": "not answering"}, 503)
+        # What the webhook's intake would answer: a database that answers reads but cannot take an append (a full
+        # disk) has deliveries answered 503, and so is health.
+        problem = relay.delivery_writer(services).problem()
+        if problem:
+            return Response.json({"status": "unavailable", "database": "ok", "intake": f"webhook deliveries cannot be stored: {problem}"}, 503)
+        return Response.json({"status": "ok", "database": "ok"})
 
     return handle
 

@@ -23,6 +23,7 @@ from typing import Callable
 from slack_bolt.request import BoltRequest
 
 from bot import registry
+from bot.core import logredact
 from bot.core.config import Settings
 from bot.sandbox import slackkit
 from bot.app.textview import ShownButton, message_to_text
@@ -321,6 +322,7 @@ def configure_logging(settings: Settings) -> Path | None:
         path = None
     logging.captureWarnings(True)  # Python's warnings are log lines too
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logredact.install()  # slack_sdk's DEBUG lines carry tokens, codes and states: redacted
     return path
 
 

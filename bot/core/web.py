@@ -11,8 +11,31 @@ from urllib.parse import parse_qs
 MAX_BODY_BYTES = 1024 * 1024  # Bitbucket caps deliveries at 256 KB and Slack's payloads are small
 
 
+MAX_JSON_DEPTH = 64  # Bitbucket's deliveries nest about 8 deep, Slack's payloads under 20
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+def loads_bounded(data, max_depth: int = MAX_JSON_DEPTH):
+    """`json.loads`, but JSON nested deeper than `max_depth` (arrays and objects) is a ValueError like any other
+    malformed JSON: the parser's RecursionError is caught, and what parsed is measured without recursion, so
+    nothing downstream (Bolt, a renderer, `json.dumps`) recurses into it."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > max_depth:
+                    raise ValueError("JSON nested too deeply")
+                stack.append((child, depth + 1))
+    return value
 
 
 @dataclass

@@ -30,6 +30,8 @@ MIGRATIONS = [
         )""",
         "CREATE INDEX IF NOT EXISTS deploy_freezes_by_repo ON deploy_freezes (repo, ended_at)",
     )),
+    # A freeze set by an admin is lifted (or replaced) by an admin only: it may be meant to stop the deployers.
+    Migration("freezes", 2, ("ALTER TABLE deploy_freezes ADD COLUMN admin_only INTEGER NOT NULL DEFAULT 0",)),
 ]
 
 
@@ -45,10 +47,19 @@ class Freeze:
     channel_id: str = ""
     ended_at: float | None = None
     ended_by: str = ""
+    admin_only: bool = False  # set by an admin: only an admin lifts it
 
     @property
     def everywhere(self) -> bool:
         return self.environment == ALL
+
+
+class AdminOnly(Exception):
+    """Someone who is not an admin tried to end (or replace) freezes that only an admin may lift."""
+
+    def __init__(self, freezes: list[Freeze]):
+        super().__init__(f"{len(freezes)} freeze(s) set by an admin")
+        self.freezes = freezes
 
 
 def clock_of(services):
@@ -90,36 +101,53 @@ def active(store, repo: str | None = None, *, now: float) -> list[Freeze]:
         rows = store.query(f"SELECT * FROM deploy_freezes WHERE repo = ? AND {_ACTIVE} ORDER BY id", (repo.lower(), now))
     else:
         rows = store.query(f"SELECT * FROM deploy_freezes WHERE {_ACTIVE} ORDER BY repo, id", (now,))
-    return [Freeze(**row) for row in rows]
+    return [_row(row) for row in rows]
 
 
 def blocking_freeze(store, repo: str, environment: str, *, now: float) -> Freeze | None:
     return blocking(active(store, repo, now=now), environment, now)
 
 
+def _row(row: dict) -> Freeze:
+    return Freeze(**{**row, "admin_only": bool(row.get("admin_only"))})
+
+
+def _refuse_admin_only(db, where: str, params: tuple, admin: bool) -> None:
+    """Inside the transaction that would end them: AdminOnly when any is an admin's and `admin` is not."""
+    if admin:
+        return
+    locked = [_row(row) for row in db.query(f"SELECT * FROM deploy_freezes WHERE {where} AND admin_only = 1 ORDER BY id", params)]
+    if locked:
+        raise AdminOnly(locked)
+
+
 def freeze(store, repo: str, environment: str, *, user_id: str, channel_id: str, reason: str, ends_at: float | None,
-           now: float) -> Freeze:
-    """Freeze `environment` (or ALL); a freeze of the same place already in force is replaced by this one."""
+           now: float, admin: bool = False) -> Freeze:
+    """Freeze `environment` (or ALL); a freeze of the same place already in force is replaced by this one (an
+    admin's only by an admin: AdminOnly). An admin's freeze is `admin_only`."""
     with store.transaction() as db:
+        _refuse_admin_only(db, f"repo = ? AND lower(environment) = lower(?) AND {_ACTIVE}", (repo.lower(), environment, now), admin)
         db.execute(
             f"UPDATE deploy_freezes SET ended_at = ?, ended_by = ? WHERE repo = ? AND lower(environment) = lower(?) AND {_ACTIVE}",
             (now, user_id, repo.lower(), environment, now),
         )
         row = next(db.query(
-            """INSERT INTO deploy_freezes (repo, environment, reason, frozen_by, frozen_at, ends_at, channel_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *""",
-            (repo.lower(), environment, reason[:500], user_id, now, ends_at, channel_id),
+            """INSERT INTO deploy_freezes (repo, environment, reason, frozen_by, frozen_at, ends_at, channel_id, admin_only)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+            (repo.lower(), environment, reason[:500], user_id, now, ends_at, channel_id, 1 if admin else 0),
         ))
-    return Freeze(**row)
+    return _row(row)
 
 
-def unfreeze(store, repo: str, environment: str, *, user_id: str, now: float) -> list[Freeze]:
-    """End the freezes in force of `environment` (ALL: every freeze of the repository); the ones ended."""
+def unfreeze(store, repo: str, environment: str, *, user_id: str, now: float, admin: bool = False) -> list[Freeze]:
+    """End the freezes in force of `environment` (ALL: every freeze of the repository); the ones ended. Nothing
+    ends, and AdminOnly is raised, when one of them is an admin's and `admin` is not."""
     with store.transaction() as db:
         if environment == ALL:
             where, params = f"repo = ? AND {_ACTIVE}", (repo.lower(), now)
         else:
             where, params = f"repo = ? AND lower(environment) = lower(?) AND {_ACTIVE}", (repo.lower(), environment, now)
+        _refuse_admin_only(db, where, params, admin)
         rows = list(db.query(f"SELECT * FROM deploy_freezes WHERE {where} ORDER BY id", params))
         db.execute(f"UPDATE deploy_freezes SET ended_at = ?, ended_by = ? WHERE {where}", (now, user_id, *params))
-    return [Freeze(**row) for row in rows]
+    return [_row(row) for row in rows]

@@ -1,5 +1,6 @@
 """Deploy freezes from Slack: `/bb freeze`, `/bb unfreeze`, `/bb freezes`. Freezing needs the role that may
-deploy there (`deployer`, or `deployer:ENV` for one environment; every environment needs plain `deployer`)."""
+deploy there (`deployer`, or `deployer:ENV` for one environment; every environment needs plain `deployer`). A freeze
+set by an admin is lifted, or replaced, by an admin only: a deployer cannot end the freeze meant to stop them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bot import freezes
 from bot.core import render
 from bot.bitbucket import Environment
 from bot.core.commands import Command
+from bot.core.errors import NotAllowed
 from bot.deploys import match_environment
 from bot.core.invocation import Invocation, split_repo
 
@@ -25,16 +27,24 @@ def _require(inv: Invocation, action: str, repo: str, place: str) -> None:
     inv.services.permissions.require(inv.user_id, action, repo, None if place == freezes.ALL else place)
 
 
+def _is_admin(inv: Invocation) -> bool:
+    return inv.services.permissions.is_admin(inv.user_id)
+
+
 def freeze(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
     place = _place(inv, repo, command.args["environment"])
     _require(inv, "freeze", repo, place)
     now = freezes.clock_of(inv.services)()
     seconds = command.args.get("seconds")
-    made = freezes.freeze(
-        inv.services.store, repo, place, user_id=inv.user_id, channel_id=inv.channel_id,
-        reason=command.args.get("reason") or "", ends_at=now + seconds if seconds else None, now=now,
-    )
+    try:
+        made = freezes.freeze(
+            inv.services.store, repo, place, user_id=inv.user_id, channel_id=inv.channel_id,
+            reason=command.args.get("reason") or "", ends_at=now + seconds if seconds else None, now=now,
+            admin=_is_admin(inv),
+        )
+    except freezes.AdminOnly as refused:
+        raise NotAllowed(freeze_render.admin_only_refusal(refused.freezes, "replace")) from None
     inv.services.audit.record(inv.user_id, "freeze", f"{repo}@{place}", ok=True, result=f"freeze #{made.id}",
                               detail={"reason": made.reason, "ends_at": made.ends_at})
     inv.reply(freeze_render.frozen(made, now), public=True)
@@ -45,7 +55,10 @@ def unfreeze(inv: Invocation, command: Command) -> None:
     place = _place(inv, repo, command.args["environment"])
     _require(inv, "unfreeze", repo, place)
     clock = freezes.clock_of(inv.services)
-    ended = freezes.unfreeze(inv.services.store, repo, place, user_id=inv.user_id, now=clock())
+    try:
+        ended = freezes.unfreeze(inv.services.store, repo, place, user_id=inv.user_id, now=clock(), admin=_is_admin(inv))
+    except freezes.AdminOnly as refused:
+        raise NotAllowed(freeze_render.admin_only_refusal(refused.freezes, "lift")) from None
     if not ended and place != freezes.ALL and freezes.blocking_freeze(inv.services.store, repo, place, now=clock()):
         inv.reply(render.notice(freeze_render.not_all_there(repo, place)))
         return

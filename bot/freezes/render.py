@@ -39,14 +39,30 @@ def unfrozen(ended: list, repo: str, environment_label: str, user_id: str) -> Me
     return notice(f":sunny: {mention(user_id)} unfroze {places}. Deploys may go ahead.")
 
 
+def who_lifts(freeze) -> str:
+    """Who may end the freeze: an admin's, admins only; anyone else's, whoever may deploy there."""
+    if freeze.admin_only:
+        return "set by an admin: only an admin (listed in `CHATOPS_ADMINS`) can lift it"
+    return "anyone who may deploy there can lift it"
+
+
 def refusal(freeze, environment: str, now: float) -> str:
-    """Why a deploy or rollback is refused: who froze it, why, until when."""
+    """Why a deploy or rollback is refused: who froze it, why, until when, who may lift it."""
+    unfreeze = f"`/bb unfreeze {escape(freeze.repo)} {'all' if freeze.everywhere else escape(freeze.environment)}`"
+    if freeze.admin_only:
+        lift = f"It was set by an admin: only an admin can lift it ({unfreeze}) or push through with `--force`."
+    else:
+        lift = f"{unfreeze} ends the freeze (anyone who may deploy there can); an admin can push through with `--force`."
     return (
         f":ice_cube: *{escape(environment)}* of {escape(freeze.repo)} is frozen by {mention(freeze.frozen_by)} "
-        f"{when(freeze.ends_at, now)}{_why(freeze)}\nNothing was started. "
-        f"`/bb unfreeze {escape(freeze.repo)} {'all' if freeze.everywhere else escape(freeze.environment)}` ends the freeze; "
-        "an admin can push through with `--force`."
+        f"{when(freeze.ends_at, now)}{_why(freeze)}\nNothing was started. {lift}"
     )
+
+
+def admin_only_refusal(freezes: list, verb: str) -> str:
+    """Told to someone who is not an admin trying to lift (or replace) an admin's freeze; nothing changed."""
+    places = ", ".join(f"{place(f)} (by {mention(f.frozen_by)})" for f in freezes[:10])
+    return f"The freeze of {places} was set by an admin: only an admin can {verb} it. Nothing was changed."
 
 
 def forced_warning(freeze, now: float) -> str:
@@ -73,7 +89,7 @@ def listing(freezes: list, repo: str | None, now: float) -> Message:
         return notice(f":sunny: No deploy freeze holds in {scope}.")
     blocks = [header(truncate(f"Deploy freezes in {repo or 'every repository'}", 150))]
     lines = [
-        f"• {place(f)} {when(f.ends_at, now)}, by {mention(f.frozen_by)}{_why(f)}"
+        f"• {place(f)} {when(f.ends_at, now)}, by {mention(f.frozen_by)}{_why(f)}; {who_lifts(f)}"
         for f in freezes[:40]
     ]
     blocks.append(section("\n".join(lines)))

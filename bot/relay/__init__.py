@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 
 from bot.core import outbox
-from bot.relay.intake import Delivery, DeliveryWriter, store_delivery
+from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
     DeliveryRouter,
     Malformed,
@@ -59,7 +59,7 @@ from bot.relay.subscriptions import (
 from bot.core.store import Migration
 
 __all__ = [
-    "Delivery", "DeliveryWriter", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
+    "Delivery", "DeliveryWriter", "mismatch", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
     "failed_deliveries", "retry_failed", "forget_failed",
     "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
     "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
@@ -140,6 +140,12 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, id)",
         "CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at)",
         "DROP TABLE IF EXISTS webhook_deliveries",
+    )),
+    # Deduped on the body alone: X-Event-Key is not signed, so a captured body resent under another key is the same
+    # delivery. Rows stored before this step have no body_sha256 (NULLs never conflict) and keep content_sha256.
+    Migration("relay", 3, (
+        "ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_body_sha256 ON deliveries (body_sha256)",
     )),
 ]
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -23,17 +24,26 @@ router_wakeup = threading.Event()  # set after a commit that stored new deliveri
 
 @dataclass(frozen=True)
 class Delivery:
-    """One verified webhook request, as it came."""
+    """One verified webhook request, as it came. `refused`: why its body does not fit its event key (then it is
+    kept as failed, with that reason, and never routed)."""
 
     event_key: str
     body: bytes
     request_uuid: str = ""
     hook_uuid: str = ""
     attempt: int = 1
+    refused: str = ""
+
+    @property
+    def body_sha256(self) -> str:
+        """The dedupe key: the signed body alone. Bitbucket's HMAC does not cover `X-Event-Key`, and a body is one
+        event, so a captured body resent under a new UUID, or under another event key, is the same delivery."""
+        return hashlib.sha256(self.body).hexdigest()
 
     @property
     def content_sha256(self) -> str:
-        """The event key and the signed body: a replay of a captured delivery has both the same."""
+        """The event key and the body (the dedupe key before relay v3, still unique: deliveries stored before it
+        have no `body_sha256`, and a replay of one under its own key is still known)."""
         return hashlib.sha256(self.event_key.encode() + b"\n" + self.body).hexdigest()
 
     @property
@@ -42,15 +52,67 @@ class Delivery:
         return self.request_uuid or "sha256:" + self.content_sha256
 
 
+# What a body must hold for its event key (checked before it is stored): a signed body resent under another key
+# would otherwise be relayed with another meaning. Keys not listed are not checked (nor relayed).
+_MUST_HOLD = (
+    ("pullrequest:comment_", "comment"),
+    ("repo:commit_comment_", "comment"),
+    ("pullrequest:approved", "approval"),
+    ("pullrequest:unapproved", "approval"),
+    ("pullrequest:changes_request_", "changes_request"),
+    ("repo:push", "push"),
+    ("repo:commit_status_", "commit_status"),
+)
+_STATE_OF = {"pullrequest:fulfilled": "MERGED", "pullrequest:rejected": "DECLINED"}
+
+
+def mismatch(event_key: str, payload) -> str:
+    """Pure: why `payload` is not a body of `event_key` ("" when it fits)."""
+    if not isinstance(payload, dict):
+        return "the payload is not a JSON object"
+    for prefix, field in _MUST_HOLD:
+        if event_key.startswith(prefix) and not isinstance(payload.get(field), dict):
+            return f"a {event_key} body without a `{field}` object"
+    if event_key in _STATE_OF:
+        pull_request = payload.get("pullrequest")
+        state = pull_request.get("state") if isinstance(pull_request, dict) else None
+        if state != _STATE_OF[event_key]:
+            return f"a {event_key} body whose pull request is not {_STATE_OF[event_key]}"
+    return ""
+
+
 def store_delivery(db, delivery: Delivery, *, now: float) -> bool:
-    """Append the delivery for the router; False when it was seen before (the same X-Request-UUID, or the
-    same event and body again: a captured delivery replayed under a new UUID is not relayed twice)."""
+    """Append the delivery for the router; False when it was seen before (the same X-Request-UUID, or the same
+    body again, whatever its event key: a captured delivery replayed under a new UUID is not relayed twice).
+    A refused delivery is appended as failed with its reason, at most once per event key and body, and takes no
+    body's place (the genuine delivery of that body is still taken)."""
+    if delivery.refused:
+        state, outcome, body_sha256 = "failed", f"refused: {delivery.refused}"[:500], None
+    else:
+        state, outcome, body_sha256 = "pending", "", delivery.body_sha256
     cursor = db.execute(
-        """INSERT INTO deliveries (request_uuid, content_sha256, event_key, hook_uuid, attempt, received_at, body, state)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT DO NOTHING""",
-        (delivery.id, delivery.content_sha256, delivery.event_key, delivery.hook_uuid, delivery.attempt, now, delivery.body),
+        """INSERT INTO deliveries (request_uuid, content_sha256, body_sha256, event_key, hook_uuid, attempt, received_at, body, state, outcome)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+        (delivery.id, delivery.content_sha256, body_sha256, delivery.event_key, delivery.hook_uuid, delivery.attempt, now,
+         delivery.body, state, outcome),
     )
-    return cursor.rowcount == 1
+    return cursor.rowcount == 1 and not delivery.refused
+
+
+PROBE_BYTES = 256 * 1024  # the largest delivery Bitbucket sends
+
+
+def probe_append(store, *, now: float) -> None:
+    """Append a delivery-sized row and delete it, committed (a rollback never touches the disk): raises where an
+    append of a delivery would fail (a full disk, a read-only database)."""
+    probe = f"health-probe:{uuid.uuid4()}"
+    with store.transaction(lock=None) as db:
+        db.execute(
+            """INSERT INTO deliveries (request_uuid, content_sha256, event_key, received_at, body, state)
+               VALUES (?, ?, '', ?, ?, 'probe')""",
+            (probe, probe, now, bytes(PROBE_BYTES)),
+        )
+        db.execute("DELETE FROM deliveries WHERE request_uuid = ?", (probe,))
 
 
 @dataclass
@@ -77,8 +139,33 @@ class DeliveryWriter:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
+    failing: str = ""  # why the last append failed ("" once one succeeds): what `/healthz` tells
+
     def write(self, delivery: Delivery, timeout: float = 30.0) -> bool:
-        """True when stored now, False for a duplicate; raises when it could not be stored."""
+        """True when stored now, False for a duplicate; raises when it could not be stored (and remembers why,
+        for `/healthz`, until an append succeeds again)."""
+        try:
+            stored = self._write(delivery, timeout)
+        except Exception as error:
+            self.failing = f"{type(error).__name__}: {error}"[:300] or type(error).__name__
+            raise
+        self.failing = ""
+        return stored
+
+    def problem(self) -> str:
+        """What the intake would answer now: "" when it can append, else why not. While appends fail, each call
+        tries an append of the largest delivery (committed, then deleted), so health recovers with the disk."""
+        if not self.failing:
+            return ""
+        try:
+            probe_append(self.store, now=self.clock())
+        except Exception as error:  # noqa: BLE001 - still failing: say why
+            self.failing = f"{type(error).__name__}: {error}"[:300] or type(error).__name__
+            return self.failing
+        self.failing = ""
+        return ""
+
+    def _write(self, delivery: Delivery, timeout: float) -> bool:
         if self.store.kind == "postgresql":
             stored = store_delivery(self.store, delivery, now=self.clock())
             if stored:

@@ -20,7 +20,7 @@ from bot.core.background import BackgroundLoop, foreground_busy
 from bot.builds.pr_cards import card_updates as pull_request_cards
 from bot.builds.pr_cards import keep_builds
 from bot.builds.relay import failed_build_follow_up
-from bot.relay.intake import router_wakeup
+from bot.relay.intake import mismatch, router_wakeup
 from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
 from bot.relay.subscriptions import Subscription, working_subscriptions
 
@@ -76,6 +76,9 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     if event_key not in relay_render.RENDERERS:
         return Routed(request_uuid, "ignored", "not a relayed event")
     payload = json.loads(body)
+    unfit = mismatch(event_key, payload)  # refused at intake already; checked again for `deliveries --retry`
+    if unfit:
+        raise Malformed(unfit)
     repo = repository_of(payload)
     if ("subscriptions", repo) not in memo:
         memo["subscriptions", repo] = working_subscriptions(db, repo)
