@@ -78,4 +78,5 @@ class _HTTPHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """What http.server would print to stderr (each request, its errors): logging at DEBUG instead."""
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("simulated Bitbucket: %s - %s", self.address_string(), format % args)
+            # Queries carry OAuth states and codes: the line is logged without them.
+            log.debug("simulated Bitbucket: %s - %s", self.address_string(), re.sub(r"\?[^ \"]*", "?…", format % args))
