@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.accounts.feature import FEATURE as ACCOUNTS
 from bot.builds.feature import FEATURE as BUILDS
 from bot.core import audit, outbox, permissions, slack_events
+from bot.core.actions import WriteGuards
 from bot.core.commands import HELP, CommandTable
 from bot.core.config import Settings
 from bot.core.feature import Feature
@@ -90,9 +91,14 @@ def open_migrated(target: str, features=FEATURES) -> Store:
         raise
 
 
-def build_services(settings: Settings, *, store: Store | None = None) -> Services:
-    """The services of one process, on the bot's migrated store."""
-    return Services.build(settings, store=store or open_migrated(settings.database_target))
+def build_services(settings: Settings, *, store: Store | None = None, features=FEATURES) -> Services:
+    """The services of one process, on the bot's migrated store, with the features' parts and write guards."""
+    services = Services.build(settings, store=store or open_migrated(settings.database_target, features))
+    for feature in features:
+        if feature.provide is not None:
+            feature.provide(services)
+    services.provide(WriteGuards(tuple(guard for feature in features for guard in feature.write_guards)))
+    return services
 
 
 def check_lines(store: Store, features=FEATURES) -> list[tuple[str, str]]:

@@ -10,15 +10,17 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, MarkdownTextObject, SectionBlock
 
 from bot import accounts
-from bot.core import ids, render
+from bot.core import actions, ids, render
 from bot.accounts import signin
 from bot.accounts import LinkedAccount
-from bot.bitbucket import BitbucketError, PullRequest, Unauthorized
+from bot.bitbucket import BitbucketError, PullRequest
 from bot.core.commands import Command, parse_repo
 from bot.core.errors import NotLinked, UserError
+from bot.core.payloads import PullRequestButton
 from bot.core.render import Message
 from bot.core.invocation import Invocation, split_repo
 from bot.pull_requests import render as pr_render
+from bot.relay import render as relay_render
 
 log = logging.getLogger(__name__)
 
@@ -81,38 +83,52 @@ ACTION_HANDLERS = {ids.APPROVE: approve, ids.REQUEST_CHANGES: request_changes}
 
 
 def review(inv: Invocation, value: dict, action: str) -> None:
-    """Review as the clicker, with their own token; then bring the card's summary up to date."""
-    repo, pr_id = pull_request_of(value)
+    """Review as the clicker, with their own token (the one write path refuses the unlinked); a review already
+    given is said, not given again; then bring the card's summary up to date."""
+    button = PullRequestButton.from_value(value)
+    repo, pr_id = button.repo, button.pr_id
     services = inv.services
-    client = accounts.client_for_user(services, inv.user_id)
-    if client is None:
-        raise NotLinked(
-            "Reviews are made as you, never as the bot: link your Bitbucket account with `/bb login`, then click again."
-        )
     method, done, emoji = REVIEWS[action]
     workspace, slug = split_repo(repo)
-    target = f"{repo}#{pr_id}"
+    write = actions.Write(action, repo, f"{repo}#{pr_id}", acting=actions.PERSON)
     try:
-        getattr(client, method)(workspace, slug, pr_id)
-    except Unauthorized:
-        services.audit.record(inv.user_id, action, target, ok=False, result="sign-in refused")
-        raise NotLinked("Bitbucket no longer accepts your sign-in: run `/bb login` again, then click again.") from None
-    except BitbucketError as error:
-        services.audit.record(inv.user_id, action, target, ok=False, result=str(error))
-        raise
-    services.audit.record(inv.user_id, action, target, ok=True, result=done)
+        actions.check(services, inv.user_id, write)
+    except NotLinked:
+        raise NotLinked(
+            "Reviews are made as you, never as the bot: link your Bitbucket account with `/bb login`, then click again."
+        ) from None
     account = accounts.linked_account(services.store, inv.user_id)
+    if account is not None and _already(services, workspace, slug, pr_id, account, action):
+        inv.reply(render.notice(f"{emoji} You had already {done} #{pr_id} in {render.escape(repo)}; nothing changed."))
+        return
+    actions.perform(services, inv.user_id, write, lambda client: getattr(client, method)(workspace, slug, pr_id),
+                    describe=lambda _: done)
     try:
         # Read back as the bot, like every card the bot shows; only the review itself is the person's.
         pr = PullRequest.from_api(services.bitbucket.get_pull_request(workspace, slug, pr_id))
     except BitbucketError as error:
-        log.info("reviewed %s, but could not read it back: %s", target, error)
+        log.info("reviewed %s#%s, but could not read it back: %s", repo, pr_id, error)
         inv.reply(reviewed(f"#{pr_id}", repo, done, emoji, account))
+        return
+    if relay_render.is_relayed_card(inv.message) and inv.message.get("ts"):
+        # A card stays a card (the relay redraws it from Bitbucket's event); the outcome goes into its thread.
+        said = reviewed(render.link(pr.url, f"#{pr.id} {render.truncate(pr.title, 200)}"), repo, done, emoji, account, who=inv.user_id)
+        services.slack.chat_postMessage(channel=inv.channel_id, thread_ts=inv.message["ts"], text=said.text, blocks=said.blocks)
         return
     blocks = with_fresh_summary(inv.message.get("blocks") or [], repo, pr, render.utcnow()) if inv.message else None
     if blocks is not None:
         inv.respond(text=inv.message.get("text") or "", blocks=blocks, replace_original=True)
     inv.reply(reviewed(render.link(pr.url, f"#{pr.id} {render.truncate(pr.title, 200)}"), repo, done, emoji, account))
+
+
+def _already(services, workspace: str, slug: str, pr_id: int, account, action: str) -> bool:
+    """True when the person's account already gave this review (read as the bot, like the card)."""
+    try:
+        pr = PullRequest.from_api(services.bitbucket.get_pull_request(workspace, slug, pr_id))
+    except BitbucketError:
+        return False
+    given = pr.approved_by if action == "approve" else pr.changes_requested_by
+    return any(a.uuid and a.uuid.strip("{}").lower() == (account.bitbucket_uuid or "").strip("{}").lower() for a in given)
 
 
 def pull_request_of(value: dict) -> tuple[str, int]:
@@ -190,6 +206,8 @@ def logged_out(account: LinkedAccount) -> Message:
     )
 
 
-def reviewed(pr_label: str, repo: str, done: str, emoji: str, account: LinkedAccount | None) -> Message:
+def reviewed(pr_label: str, repo: str, done: str, emoji: str, account: LinkedAccount | None, *, who: str | None = None) -> Message:
+    """What the person is told (`who`: said to the thread, naming them)."""
     as_whom = f" as {_who(account)}" if account else ""
-    return render.notice(f"{emoji} You {done} {pr_label} in {render.escape(repo)}{as_whom}.")
+    subject = render.mention(who) if who else "You"
+    return render.notice(f"{emoji} {subject} {done} {pr_label} in {render.escape(repo)}{as_whom}.")

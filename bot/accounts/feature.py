@@ -3,6 +3,7 @@ changes as the person."""
 
 from bot import accounts
 from bot.accounts import commands, grammar
+from bot.core.actions import PersonalClients
 from bot.core.feature import Feature
 
 FEATURE = Feature(
@@ -11,4 +12,5 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
+    provide=lambda services: services.provide(PersonalClients(accounts.client_for_user)),
 )

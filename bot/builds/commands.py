@@ -6,13 +6,16 @@ Re-run and Stop are writes: they need the role `merger` on the repository, or a 
 
 from __future__ import annotations
 
-from bot import accounts
-from bot.core import ids, render
-from bot.bitbucket import Pipeline, outcome_unknown, pipeline_body
+import dataclasses
+
+from bot.core import actions, ids, render
+from bot.bitbucket import Pipeline, pipeline_body
 from bot.builds import render as builds_render
 from bot.builds.rules import rerun_target
 from bot.core.commands import Command
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import UserError
+from bot.core.payloads import PipelineButton
+from bot.deploys import commands as deploy_commands
 from bot.core.invocation import Invocation, split_repo
 from bot.pull_requests.commands import new_action_key
 
@@ -28,70 +31,71 @@ def list_builds(inv: Invocation, command: Command) -> None:
     inv.reply(builds_render.builds_list(repo, branch, pipelines, render.utcnow(), new_action_key()))
 
 
-def _writer(inv: Invocation, action: str, repo: str):
-    """The client that acts: the person's own when linked (Bitbucket decides), else the bot's for a `merger`."""
-    client = accounts.client_for_user(inv.services, inv.user_id)
-    if client is not None:
-        return client
-    try:
-        inv.services.permissions.require(inv.user_id, action, repo)
-    except NotAllowed as refusal:
-        raise NotAllowed(refusal.message + " Or link your own Bitbucket account with `/bb login`.") from None
-    return inv.services.bitbucket
-
-
-def _target(value: dict) -> tuple[str, int]:
-    repo, number = str(value.get("r", "")), value.get("n")
-    if "/" not in repo or not isinstance(number, int):
-        raise UserError("That button's data is not readable; run `/bb builds` again.")
-    return repo, number
+def _write(kind: str, button: PipelineButton) -> actions.Write:
+    """Re-run and Stop: the role `merger`, or a linked account (then Bitbucket's own permissions decide); once
+    per button (a key per rendered list, per relayed failure)."""
+    return actions.Write(kind, button.repo, f"{button.repo}#pipeline-{button.number}", permission=f"{kind.replace('rerun', 're-run')} builds",
+                         role_waived_when_linked=True, key=f"{kind}:{button.key}:{button.repo.lower()}#{button.number}")
 
 
 def rerun(inv: Invocation, value: dict) -> None:
-    repo, number = _target(value)
-    client = _writer(inv, "re-run builds", repo)
+    button = PipelineButton.from_value(value)
+    repo, number = button.repo, button.number
+    write = _write("rerun", button)
+    checked = actions.check(inv.services, inv.user_id, write)
     workspace, slug = split_repo(repo)
-    key = f"rerun:{value.get('k') or ''}:{repo.lower()}#{number}"  # this button's: a double click re-runs once
-    if not inv.services.store.claim(key, inv.user_id):
-        inv.reply(render.notice(f"That re-run of pipeline #{number} is already under way or done; see `/bb builds {render.escape(repo)}`."))
+    old = Pipeline.from_api(checked.client.get_pipeline(workspace, slug, str(number)))
+    if not old.target:
+        raise UserError(f"Bitbucket did not say what pipeline #{number} ran on, so it cannot be run again from here.")
+    environment = deploy_environment(inv.services.settings.deploy_pipeline, old.target)
+    if environment is not None:
+        # Re-running a deploy pipeline is a deploy: the same role, guards, builds, confirmation and audit.
+        deploy_commands.ask_redeploy(inv, repo, environment, old)
         return
-    target = f"{repo}#pipeline-{number}"
-    try:
-        old = Pipeline.from_api(client.get_pipeline(workspace, slug, str(number)))
-        if not old.target:
-            raise UserError(f"Bitbucket did not say what pipeline #{number} ran on, so it cannot be run again from here.")
-        body = pipeline_body(rerun_target(dict(old.target)))
-        new = Pipeline.from_api(client.trigger_pipeline(workspace, slug, body))
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "rerun", target, ok=False, result=str(error))
-        if not outcome_unknown(error):
-            inv.services.store.release_claim(key)  # nothing ran: the button may be tried again
-        raise
-    inv.services.audit.record(inv.user_id, "rerun", target, ok=True, result=f"pipeline #{new.build_number} started",
-                              detail={"target": body["target"]})
-    inv.reply(builds_render.rerun_started(repo, old, new, inv.user_id), public=True)
+    body = pipeline_body(rerun_target(dict(old.target)))
+    done = actions.perform(inv.services, inv.user_id, dataclasses.replace(write, detail={"target": body["target"]}),
+                           lambda client: client.trigger_pipeline(workspace, slug, body),
+                           describe=lambda started: f"pipeline #{started.get('build_number')} started")
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(f"re-run of pipeline #{number}") + f" See `/bb builds {render.escape(repo)}`."))
+        return
+    inv.reply(builds_render.rerun_started(repo, old, Pipeline.from_api(done.value), inv.user_id), public=True)
+
+
+def deploy_environment(template: str, target: dict) -> str | None:
+    """Pure: the environment a pipeline deploys to, when its target is the custom deploy pipeline
+    (`DEPLOY_PIPELINE`, `deploy-to-{environment}` by default); else None."""
+    selector = (target or {}).get("selector") or {}
+    if selector.get("type") != "custom" or not isinstance(selector.get("pattern"), str):
+        return None
+    head, marker, tail = template.partition("{environment}")
+    pattern = selector["pattern"]
+    if not marker:
+        return None
+    if len(pattern) > len(head) + len(tail) and pattern.startswith(head) and pattern.endswith(tail):
+        return pattern[len(head): len(pattern) - len(tail)]
+    return None
 
 
 def stop(inv: Invocation, value: dict) -> None:
-    repo, number = _target(value)
-    client = _writer(inv, "stop builds", repo)
+    button = PipelineButton.from_value(value)
+    repo, number = button.repo, button.number
     workspace, slug = split_repo(repo)
-    key = f"stop:{value.get('k') or ''}:{repo.lower()}#{number}"
-    if not inv.services.store.claim(key, inv.user_id):
+    found = {}
+
+    def stop_it(client):
+        found["pipeline"] = pipeline = Pipeline.from_api(client.get_pipeline(workspace, slug, str(number)))
+        if pipeline.state == "COMPLETED":
+            raise UserError(f"Pipeline #{number} of {render.escape(repo)} has already finished "
+                            f"({render.escape((pipeline.result or '').lower())}).")
+        client.stop_pipeline(workspace, slug, pipeline.uuid)
+        return "stopped"
+
+    done = actions.perform(inv.services, inv.user_id, _write("stop", button), stop_it)
+    if isinstance(done, actions.AlreadyDone):
         inv.reply(render.notice(f"Pipeline #{number} of {render.escape(repo)} is already being stopped."))
         return
-    target = f"{repo}#pipeline-{number}"
-    try:
-        pipeline = Pipeline.from_api(client.get_pipeline(workspace, slug, str(number)))
-        if pipeline.state == "COMPLETED":
-            raise UserError(f"Pipeline #{number} of {render.escape(repo)} has already finished ({render.escape((pipeline.result or '').lower())}).")
-        client.stop_pipeline(workspace, slug, pipeline.uuid)
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "stop", target, ok=False, result=str(error))
-        inv.services.store.release_claim(key)  # stopping twice is harmless: another click may try again
-        raise
-    inv.services.audit.record(inv.user_id, "stop", target, ok=True, result="stopped")
-    inv.reply(builds_render.stopped(repo, pipeline, inv.user_id), public=True)
+    inv.reply(builds_render.stopped(repo, found["pipeline"], inv.user_id), public=True)
 
 
 COMMAND_HANDLERS = {"builds": list_builds}

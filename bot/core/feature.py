@@ -42,6 +42,10 @@ class Feature:
     events: Mapping[str, EventHandler] = field(default_factory=dict)
     # Relay hooks: called by the relay's router for each routed delivery, inside its transaction (see bot.relay.hooks).
     relay_hooks: Sequence[Callable[..., Any]] = ()
+    # Guards on writes (bot.core.actions): guard(services, user_id, write) -> Blocked | None.
+    write_guards: Sequence[Callable[..., Any]] = ()
+    # Parts the feature gives the services when they are built: provide(services) (e.g. how to act as a person).
+    provide: Callable[[Any], None] | None = None
     background: BackgroundStarter | None = None
     jobs: JobsStarter | None = None
     check: CheckLines | None = None

@@ -6,6 +6,7 @@ and again on the click; the click acts once; a second deploy to the same place w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from bot.deploys import render as deploy_render
@@ -18,9 +19,11 @@ from bot.bitbucket import (
 )
 from bot.builds import rules as build_rules
 from bot.core.commands import Command
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import NotAllowed, UsageError, UserError
 from bot.core.invocation import Invocation, split_repo
-from bot.pull_requests.commands import acting_client, new_action_key
+from bot.core import actions
+from bot.core.payloads import DeployButton, PayloadError
+from bot.pull_requests.commands import new_action_key
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,26 @@ DEPLOYMENT_HISTORY = 200  # deployments read for a rollback or the overview (Bit
 # --- reading Bitbucket -------------------------------------------------------------------------------
 
 
-def _environment(inv: Invocation, repo: str, typed: str) -> Environment:
+def _environment(inv: Invocation, repo: str, typed: str, *, guessed_repo: bool = False) -> Environment:
+    """The environment typed; when the repository was the channel's (not typed) and the word names no environment,
+    the person left one out (`/bb rollback api`): say which there are, never guess."""
     workspace, slug = split_repo(repo)
     environments = [Environment.from_api(e) for e in inv.services.bitbucket.list_environments(workspace, slug)]
-    return deploys.match_environment(environments, typed)
+    try:
+        return deploys.match_environment(environments, typed)
+    except UserError:
+        if guessed_repo and environments:
+            names = ", ".join(render.code(e.name.lower()) for e in environments)
+            raise UsageError(f"Which environment of {render.code(repo)}: {names}? `{render.escape(typed)}` is none of them.",
+                             usage="/bb rollback REPO ENV · /bb deploy REPO REF to ENV") from None
+        raise
+
+
+def _force_asked(inv: Invocation, command: Command) -> bool:
+    force = bool(command.args.get("force"))
+    if force and not inv.services.permissions.is_admin(inv.user_id):  # said before Bitbucket is read
+        raise NotAllowed("`--force` is for admins (listed in `CHATOPS_ADMINS`); nothing was started.")
+    return force
 
 
 def _deployments(inv: Invocation, repo: str) -> list[Deployment]:
@@ -80,25 +99,14 @@ def _rollback_plan(inv: Invocation, repo: str, environment: Environment) -> depl
 # --- the gates: freezes and builds -----------------------------------------------------------------------
 
 
-def _freeze_gate(inv: Invocation, repo: str, environment_name: str, *, force: bool):
-    """The freeze a deploy would go through (only with an admin's `--force`); refused otherwise."""
-    now = freezes.clock_of(inv.services)()
-    freeze = freezes.blocking_freeze(inv.services.store, repo, environment_name, now=now)
-    if freeze is None:
+def _checked(inv: Invocation, kind: str, repo: str, environment: Environment, *, force: bool):
+    """The one write path's checks for a deploy or rollback to `environment` (role, freezes and the other guards);
+    the freeze an admin's `--force` goes through, to show in the question."""
+    write = actions.Write(kind, repo, f"{repo}@{environment.name}", environment=environment.name, force=force)
+    checked = actions.check(inv.services, inv.user_id, write)
+    if not checked.forced_through:
         return None
-    if not force:
-        raise UserError(freeze_render.refusal(freeze, environment_name, now))
-    if not inv.services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can push a deploy through a freeze with `--force`. "
-                         + freeze_render.refusal(freeze, environment_name, now))
-    return freeze
-
-
-def _require_force_allowed(inv: Invocation, command: Command) -> bool:
-    force = bool(command.args.get("force"))
-    if force and not inv.services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("`--force` is for admins (listed in `CHATOPS_ADMINS`); nothing was started.")
-    return force
+    return freezes.blocking_freeze(inv.services.store, repo, environment.name, now=freezes.clock_of(inv.services)())
 
 
 def _ci_gate(inv: Invocation, repo: str, commit: str) -> build_rules.Gate:
@@ -113,10 +121,9 @@ def _ci_gate(inv: Invocation, repo: str, commit: str) -> build_rules.Gate:
 
 def ask_deploy(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
-    force = _require_force_allowed(inv, command)
-    environment = _environment(inv, repo, command.args["environment"])
-    inv.services.permissions.require(inv.user_id, "deploy", repo, environment.name)
-    freeze = _freeze_gate(inv, repo, environment.name, force=force)
+    force = _force_asked(inv, command)
+    environment = _environment(inv, repo, command.args["environment"], guessed_repo=command.repo is None)
+    freeze = _checked(inv, "deploy", repo, environment, force=force)
     ref = _resolve(inv, repo, command.args["ref"])
     plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
     _ensure_free(inv, repo, environment, plan.pipeline)
@@ -125,12 +132,29 @@ def ask_deploy(inv: Invocation, command: Command) -> None:
     inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=force, now=now))
 
 
+def ask_redeploy(inv: Invocation, repo: str, environment_name: str, pipeline: Pipeline) -> None:
+    """Re-run of a deploy pipeline (`/bb builds` → Re-run on `deploy-to-staging`): it is a deploy of the commit that
+    pipeline ran, asked for like `/bb deploy` (role, freezes, locks, builds, the environment free, a confirmation)."""
+    target = pipeline.target or {}
+    commit = (target.get("commit") or {}).get("hash")
+    if not commit:
+        raise UserError(f"Bitbucket did not say which commit pipeline #{pipeline.build_number} deployed, so it cannot be run again from here.")
+    kind = target.get("ref_type") if target.get("ref_type") in ("branch", "tag") and target.get("ref_name") else "commit"
+    ref = ResolvedRef(kind, target.get("ref_name") if kind != "commit" else commit, commit)
+    environment = _environment(inv, repo, environment_name)
+    freeze = _checked(inv, "deploy", repo, environment, force=False)
+    plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
+    _ensure_free(inv, repo, environment, plan.pipeline)
+    ci = _ci_gate(inv, repo, ref.hash)
+    now = freezes.clock_of(inv.services)()
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=False, now=now))
+
+
 def ask_rollback(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
-    force = _require_force_allowed(inv, command)
-    environment = _environment(inv, repo, command.args["environment"])
-    inv.services.permissions.require(inv.user_id, "rollback", repo, environment.name)
-    freeze = _freeze_gate(inv, repo, environment.name, force=force)
+    force = _force_asked(inv, command)
+    environment = _environment(inv, repo, command.args["environment"], guessed_repo=command.repo is None)
+    freeze = _checked(inv, "rollback", repo, environment, force=force)
     plan = _rollback_plan(inv, repo, environment)
     _ensure_free(inv, repo, environment, plan.pipeline)
     now = freezes.clock_of(inv.services)()
@@ -141,88 +165,95 @@ def ask_rollback(inv: Invocation, command: Command) -> None:
 
 
 def confirm_deploy(inv: Invocation, value: dict) -> None:
+    button = DeployButton.from_value(value)
+    if not (button.ref_kind and button.ref_name and button.commit):
+        raise PayloadError()
+
     def plan(repo: str, environment: Environment) -> deploys.DeployPlan:
-        ref = ResolvedRef(str(value["t"]), str(value["n"]), str(value["h"]))  # what the person was shown
+        ref = ResolvedRef(button.ref_kind, button.ref_name, button.commit)  # what the person was shown
         return deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
 
-    repo = str(value.get("r", ""))
-    if "/" in repo and value.get("h") and not value.get("a"):
-        ci = _ci_gate(inv, repo, str(value["h"]))
+    repo = button.repo
+    if not button.anyway:
+        ci = _ci_gate(inv, repo, button.commit)
         if ci.failed:  # builds failed since the question: ask again, with the explicit "Deploy anyway"
-            inv.services.permissions.require(inv.user_id, "deploy", repo, str(value.get("e", "")))
-            again = plan(repo, _environment(inv, repo, str(value.get("e", ""))))
+            write = actions.Write("deploy", repo, f"{repo}@{button.environment}", environment=button.environment, force=button.forced)
+            actions.check(inv.services, inv.user_id, write)
+            again = plan(repo, _environment(inv, repo, button.environment))
             now = freezes.clock_of(inv.services)()
-            freeze = freezes.blocking_freeze(inv.services.store, repo, again.environment.name, now=now) if value.get("x") else None
-            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=bool(value.get("x")), now=now))
+            freeze = freezes.blocking_freeze(inv.services.store, repo, again.environment.name, now=now) if button.forced else None
+            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=button.forced, now=now))
             return
-    _start_once(inv, value, "deploy", plan)
+    _start_once(inv, button, "deploy", plan)
 
 
 def confirm_rollback(inv: Invocation, value: dict) -> None:
+    button = DeployButton.from_value(value)
+
     def plan(repo: str, environment: Environment) -> deploys.DeployPlan:
         again = _rollback_plan(inv, repo, environment)
-        if again.rollback_from.commit != value.get("f") or again.ref.hash != value.get("h"):
+        if again.rollback_from.commit != button.rollback_from or again.ref.hash != button.commit:
             raise UserError(deploy_render.rollback_changed(environment))
         return again
 
-    _start_once(inv, value, "rollback", plan)
+    _start_once(inv, button, "rollback", plan)
 
 
-def _start_once(inv: Invocation, value: dict, kind: str, make_plan) -> None:
-    """Role again, one claim per button, the environment free, the pipeline started, the audit, the answers."""
+def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> None:
+    """Through the one write path (role, freezes and the other guards, once per confirmation, audited): the
+    environment free, the pipeline started, the answers."""
     services = inv.services
-    repo, environment_name = str(value.get("r", "")), str(value.get("e", ""))
-    if "/" not in repo or not environment_name:
-        raise UserError("That button's data is not readable; run the command again.")
-    services.permissions.require(inv.user_id, kind, repo, environment_name)
-    forced = bool(value.get("x"))
-    if forced and not services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can confirm a forced deploy; nothing was started.")
-    freeze = _freeze_gate(inv, repo, environment_name, force=forced)  # checked again on the click
-    key = f"{kind}:{value.get('k') or ''}"
-    if not services.store.claim(key, inv.user_id):
-        inv.reply(render.notice(f"That {kind} is already under way or done."))
-        return
-    try:
-        plan = make_plan(repo, _environment(inv, repo, environment_name))
-        _ensure_free(inv, repo, plan.environment, plan.pipeline)
-        deploy_id = deploys.begin(services.store, plan, user_id=inv.user_id, channel_id=inv.channel_id)
-    except Exception:
-        services.store.release_claim(key)  # nothing started: the button may be tried again
-        raise
-    target = f"{repo}@{plan.environment.name}"
+    repo, environment_name, forced = button.repo, button.environment, button.forced
+    write = actions.Write(kind, repo, f"{repo}@{environment_name}", environment=environment_name, force=forced,
+                          key=button.key)
+    actions.check(services, inv.user_id, write)  # refused before Bitbucket is read
+    plan = make_plan(repo, _environment(inv, repo, environment_name))
+    freeze = freezes.blocking_freeze(services.store, repo, plan.environment.name, now=freezes.clock_of(services)()) if forced else None
     detail = {"ref": plan.ref.name, "commit": plan.ref.hash, "pipeline": plan.pipeline}
     if freeze is not None:
         detail["forced_through_freeze"] = freeze.id
-    if value.get("a"):
+    if button.anyway:
         detail["despite_failed_builds"] = True
+    write = dataclasses.replace(write, target=f"{repo}@{plan.environment.name}", environment=plan.environment.name, detail=detail)
     workspace, slug = split_repo(repo)
+    begun = {}
+
+    def start(client):
+        _ensure_free(inv, repo, plan.environment, plan.pipeline)
+        begun["id"] = deploys.begin(services.store, plan, user_id=inv.user_id, channel_id=inv.channel_id)
+        try:
+            return client.trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
+        except Exception as error:
+            if outcome_unknown(error):
+                # The trigger may have reached Bitbucket: keep the environment taken and let the follower look.
+                deploys.recheck_soon(services.store, begun["id"])
+            else:
+                deploys.abandon(services.store, begun["id"])
+            raise
+
     try:
-        started = acting_client(inv).trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
-    except Exception as error:
-        if outcome_unknown(error):
-            # The trigger may have reached Bitbucket: keep the environment taken and let the follower look.
-            deploys.recheck_soon(services.store, deploy_id)
-            services.audit.record(inv.user_id, kind, target, ok=False, result=f"no clear answer: {error}", detail=detail)
-            inv.replace_with(render.notice(
-                f":hourglass: Bitbucket did not answer clearly ({render.escape(error)}). The bot is checking whether "
-                "the pipeline started; if it did, its progress follows in this channel."
-            ))
-            return
-        deploys.abandon(services.store, deploy_id)
-        services.store.release_claim(key)  # nothing started: the same command may be tried again
-        services.audit.record(inv.user_id, kind, target, ok=False, result=str(error), detail=detail)
-        if not isinstance(error, BitbucketError):
-            log.exception("starting the pipeline failed")
-        inv.replace_with(deploy_render.not_started(plan, error) if isinstance(error, BitbucketError) else render.error_message(error))
+        done = actions.perform(services, inv.user_id, write, start,
+                               describe=lambda started: f"pipeline #{started.get('build_number')} started")
+    except actions.OutcomeUnknown:
+        inv.replace_with(render.notice(
+            ":hourglass: Bitbucket did not answer clearly. The bot is checking whether the pipeline started; if it "
+            "did, its progress follows in this channel."
+        ))
         return
-    record = deploys.record_started(services.store, deploy_id, Pipeline.from_api(started))
-    services.audit.record(inv.user_id, kind, target, ok=True, result=f"pipeline #{record.pipeline_number} started", detail=detail)
+    except BitbucketError as error:
+        if "id" not in begun:
+            raise
+        inv.replace_with(deploy_render.not_started(plan, error))
+        return
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(kind)))
+        return
+    record = deploys.record_started(services.store, begun["id"], Pipeline.from_api(done.value))
     inv.replace_with(deploy_render.started_note(record))
-    if forced and (freeze is not None or value.get("a")):
+    if forced and (freeze is not None or button.anyway):
         now = freezes.clock_of(services)()
         announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, freeze, now,
-                                                         past_failed_builds=bool(value.get("a")))
+                                                         past_failed_builds=button.anyway)
         inv.reply(announcement, public=True)
 
 

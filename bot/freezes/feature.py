@@ -2,6 +2,12 @@
 
 from bot import freezes
 from bot.core.feature import Feature
-from bot.freezes import commands, grammar
+from bot.freezes import commands, grammar, guard
 
-FEATURE = Feature("freezes", migrations=freezes.MIGRATIONS, commands=grammar.SPECS, command_handlers=commands.COMMAND_HANDLERS)
+FEATURE = Feature(
+    "freezes",
+    migrations=freezes.MIGRATIONS,
+    commands=grammar.SPECS,
+    command_handlers=commands.COMMAND_HANDLERS,
+    write_guards=(guard.frozen,),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -9,13 +10,14 @@ import secrets
 from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, PlainTextObject
 from slack_sdk.models.views import View
 
-from bot import accounts
 from bot.core import ids, render
-from bot.bitbucket import PullRequest, outcome_unknown
+from bot.bitbucket import BitbucketError, NotFound, PullRequest
+from bot.core import actions
 from bot.core.commands import Command, parse_repo
-from bot.core.errors import UserError
+from bot.core.errors import UsageError, UserError
+from bot.core.payloads import CancelButton, PullRequestButton
+from bot.relay import channel_repositories
 from bot.pull_requests import merge_gate
-from bot.pull_requests.merge_gate import acting_client
 from bot.core.invocation import Invocation, run_safely, split_repo
 from bot.pull_requests import render as pr_render
 
@@ -60,18 +62,15 @@ def create(inv: Invocation, command: Command) -> None:
 
 
 def create_and_announce(inv: Invocation, repo: str, source: str, destination: str | None, title: str, description: str = "") -> None:
+    """Opened as the person when they linked their account (so it is theirs in Bitbucket), else by the bot's."""
     workspace, slug = split_repo(repo)
-    target = f"{repo} {source} → {destination or '(main branch)'}"
-    try:
-        data = inv.services.bitbucket.create_pull_request(
-            workspace, slug, title=title, source=source, destination=destination, description=description
-        )
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "create_pull_request", target, ok=False, result=str(error))
-        raise
-    pr = PullRequest.from_api(data)
-    inv.services.audit.record(inv.user_id, "create_pull_request", f"{repo}#{pr.id}", ok=True, result="created")
-    inv.reply(pr_render.pull_request_created(repo, pr, inv.user_id), public=True)
+    write = actions.Write("create_pull_request", repo, f"{repo} {source} → {destination or '(main branch)'}",
+                          acting=actions.PERSON_OR_BOT)
+    done = actions.perform(inv.services, inv.user_id, write, lambda client: client.create_pull_request(
+        workspace, slug, title=title, source=source, destination=destination, description=description),
+        describe=lambda _: "created", target_of=lambda data: f"{repo}#{data.get('id')}")
+    pr = PullRequest.from_api(done.value)
+    inv.reply(pr_render.pull_request_created(repo, pr, inv.user_id, as_person=done.checked.as_person), public=True)
 
 
 def open_create_modal(inv: Invocation, repo: str) -> None:
@@ -158,56 +157,53 @@ def ask_decline_button(inv: Invocation, value: dict) -> None:
 
 
 def confirm_merge(inv: Invocation, value: dict) -> None:
-    repo, pr_id, strategy = value["r"], int(value["p"]), value.get("s")
-    if merge_gate.gated_on_click(inv, value):  # builds went red since the question
+    button = PullRequestButton.from_value(value)
+    if merge_gate.gated_on_click(inv, button):  # builds went red since the question
         return
 
     def merge(client, workspace, slug):
-        return client.merge_pull_request(workspace, slug, pr_id, strategy=strategy)
+        return client.merge_pull_request(workspace, slug, button.pr_id, strategy=button.strategy)
 
-    _act_once(inv, value, "merge", repo, pr_id, merge, lambda pr: pr_render.merged(repo, pr, inv.user_id, strategy), {"strategy": strategy})
+    _act_once(inv, button, "merge", merge, lambda pr: pr_render.merged(button.repo, pr, inv.user_id, button.strategy),
+              {"strategy": button.strategy})
 
 
 def confirm_decline(inv: Invocation, value: dict) -> None:
-    repo, pr_id = value["r"], int(value["p"])
+    button = PullRequestButton.from_value(value)
 
     def decline(client, workspace, slug):
-        return client.decline_pull_request(workspace, slug, pr_id)
+        return client.decline_pull_request(workspace, slug, button.pr_id)
 
-    _act_once(inv, value, "decline", repo, pr_id, decline, lambda pr: pr_render.declined(repo, pr, inv.user_id), {})
+    _act_once(inv, button, "decline", decline, lambda pr: pr_render.declined(button.repo, pr, inv.user_id), {})
 
 
 def cancel(inv: Invocation, value: dict) -> None:
+    """Cancel consumes the confirmation: any of its buttons clicked later (another device, a stale client) acts
+    nothing and says who cancelled."""
+    held = actions.cancel(inv.services, inv.user_id, CancelButton.from_value(value).key)
+    if held is not None and not held.cancelled_by:
+        inv.reply(render.notice(held.words("action")))
+        return
     inv.respond(delete_original=True)
 
 
-def _act_once(inv: Invocation, value: dict, action: str, repo: str, pr_id: int, call, announce, detail: dict) -> None:
-    """The confirmed write: permission again, one claim per button, the call, the audit, the outcome."""
-    services = inv.services
-    services.permissions.require(inv.user_id, action, repo)
-    key = f"{action}:{value.get('k') or ''}:{repo}#{pr_id}"
-    if not services.store.claim(key, inv.user_id):
-        inv.reply(render.notice(f"That {action} of #{pr_id} is already under way or done."))
-        return
+def _act_once(inv: Invocation, button: PullRequestButton, action: str, call, announce, detail: dict) -> None:
+    """The confirmed write, through the one write path: checked again, once per confirmation, audited."""
+    repo, pr_id = button.repo, button.pr_id
     workspace, slug = split_repo(repo)
-    client = acting_client(inv)
+    write = actions.Write(action, repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail)
     try:
-        data = call(client, workspace, slug)
-    except Exception as error:
-        services.audit.record(inv.user_id, action, f"{repo}#{pr_id}", ok=False, result=str(error), detail=detail)
-        if outcome_unknown(error):
-            # It may have happened: keep the claim, so this confirmation cannot do it a second time.
-            inv.replace_with(render.notice(
-                f":hourglass: Bitbucket did not answer clearly ({render.escape(error)}). Look at #{pr_id} in Bitbucket "
-                "before trying again."
-            ))
-            return
-        services.store.release_claim(key)  # nothing happened: the same confirmation may act again
+        done = actions.perform(inv.services, inv.user_id, write, lambda client: call(client, workspace, slug))
+    except actions.OutcomeUnknown as unknown:
+        inv.replace_with(render.notice(unknown.message))
+        return
+    except (UserError, BitbucketError) as error:
         inv.replace_with(render.error_message(error))
         return
-    pr = PullRequest.from_api(data)
-    services.audit.record(inv.user_id, action, f"{repo}#{pr_id}", ok=True, result=pr.state, detail=detail)
-    inv.replace_publicly(announce(pr))
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(f"{action} of #{pr_id}")))
+        return
+    inv.replace_publicly(announce(PullRequest.from_api(done.value)))
 
 
 def _repo_ref(value: dict):
@@ -219,23 +215,44 @@ def _repo_ref(value: dict):
 
 def tag(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
-    inv.services.permissions.require(inv.user_id, "tag", repo)
+    name = command.args["name"]
+    if command.repo is None:
+        _refuse_a_guessed_tag_name(inv, repo, name)
     workspace, slug = split_repo(repo)
-    bitbucket = inv.services.bitbucket
     ref_name = command.args.get("ref")
+    write = actions.Write("tag", repo, f"{repo}@{name}", acting=actions.BOT, detail={"ref": ref_name})
+    actions.check(inv.services, inv.user_id, write)  # refused before Bitbucket is read
+    bitbucket = inv.services.bitbucket
     if not ref_name:
         ref_name = (bitbucket.get_repository(workspace, slug).get("mainbranch") or {}).get("name") or "main"
-    name = command.args["name"]
-    target = f"{repo}@{name}"
-    try:
-        ref = bitbucket.resolve_ref(workspace, slug, ref_name)
-        data = bitbucket.create_tag(workspace, slug, name, ref.hash)
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "tag", target, ok=False, result=str(error), detail={"ref": ref_name})
-        raise
-    inv.services.audit.record(inv.user_id, "tag", target, ok=True, result=ref.hash, detail={"ref": ref_name})
-    tag_url = ((data or {}).get("links", {}).get("html") or {}).get("href")
-    inv.reply(pr_render.tagged(repo, name, ref, inv.user_id, tag_url), public=True)
+    resolved = {}
+
+    def create(client):
+        resolved["ref"] = client.resolve_ref(workspace, slug, ref_name)
+        return client.create_tag(workspace, slug, name, resolved["ref"].hash)
+
+    done = actions.perform(inv.services, inv.user_id, dataclasses.replace(write, detail={"ref": ref_name}), create)
+    tag_url = ((done.value or {}).get("links", {}).get("html") or {}).get("href")
+    inv.reply(pr_render.tagged(repo, name, resolved["ref"], inv.user_id, tag_url), public=True)
+
+
+def _refuse_a_guessed_tag_name(inv: Invocation, repo: str, name: str) -> None:
+    """`/bb tag api` in a channel that follows a repository: `api` names a repository, so it is not taken as the
+    tag's name (a write never happens on a guessed argument)."""
+    lowered = name.lower()
+    named = [r for r in channel_repositories(inv.services.store, inv.channel_id) if lowered in (r.lower(), r.split("/", 1)[1].lower())]
+    if not named and "/" not in name:
+        workspace = split_repo(repo)[0]
+        try:
+            inv.services.bitbucket.get_repository(workspace, name)
+            named = [f"{workspace}/{name}"]
+        except NotFound:
+            named = []
+    elif not named and "/" in name and name.count("/") == 1:
+        named = [name]
+    if named:
+        raise UsageError(f"Which tag? `{render.escape(name)}` names the repository {render.code(named[0])}, so it is not taken as a "
+                         f"tag name: write `/bb tag {render.escape(named[0])} NAME [REF]`.", usage="/bb tag REPO NAME [REF]")
 
 
 def on_create_pr_view(services, ack, body, view, invocation_for) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from bot import accounts
-from bot.core import ids, render
-from bot.bitbucket import CommitStatus, PullRequest, outcome_unknown
+from bot.core import actions, ids, render
+from bot.bitbucket import CommitStatus, PullRequest
 from bot.builds import render as builds_render
 from bot.builds import rules as build_rules
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import NotAllowed
+from bot.core.payloads import PullRequestButton
 from bot.core.invocation import Invocation, run_safely, split_repo
 from bot.pull_requests import render as pr_render
 
@@ -31,17 +31,17 @@ def confirmation(inv: Invocation, repo: str, pr, strategy: str | None, key: str)
     return asked
 
 
-def gated_on_click(inv: Invocation, value: dict) -> bool:
+def gated_on_click(inv: Invocation, button: PullRequestButton) -> bool:
     """Builds checked again on the click: True (and the gate shown instead) when they turned red meanwhile."""
-    repo, pr_id = str(value.get("r", "")), int(value.get("p") or 0)
-    inv.services.permissions.require(inv.user_id, "merge", repo)
+    repo, pr_id = button.repo, button.pr_id
+    actions.check(inv.services, inv.user_id, actions.Write("merge", repo, f"{repo}#{pr_id}"))
     gate = builds_of(inv, repo, pr_id)
     if not gate.red:
         return False
     workspace, slug = split_repo(repo)
     pr = PullRequest.from_api(inv.services.bitbucket.get_pull_request(workspace, slug, pr_id))
     admin = inv.services.permissions.is_admin(inv.user_id)
-    inv.replace_with(builds_render.merge_gate(repo, pr, value.get("s"), str(value.get("k") or ""), gate, admin=admin))
+    inv.replace_with(builds_render.merge_gate(repo, pr, button.strategy, button.key, gate, admin=admin))
     return True
 
 
@@ -53,11 +53,9 @@ def _require_admin(inv: Invocation) -> None:
 def ask_reason(inv: Invocation, value: dict) -> None:
     """Merge anyway…: an admin is asked why, in a form."""
     _require_admin(inv)
-    repo, pr_id = str(value.get("r", "")), int(value.get("p") or 0)
-    if "/" not in repo or not pr_id:
-        raise UserError("That button's data is not readable; run the command again.")
-    meta = json.dumps({"r": repo, "p": pr_id, "s": value.get("s"), "k": value.get("k"), "c": inv.channel_id})
-    inv.services.slack.views_open(trigger_id=inv.trigger_id, view=builds_render.merge_anyway_modal(meta, f"#{pr_id} in {repo}"))
+    button = PullRequestButton.from_value(value)
+    meta = json.dumps({**button.to_value(), "c": inv.channel_id})
+    inv.services.slack.views_open(trigger_id=inv.trigger_id, view=builds_render.merge_anyway_modal(meta, f"#{button.pr_id} in {button.repo}"))
 
 
 def reason_of(view: dict) -> str:
@@ -66,31 +64,21 @@ def reason_of(view: dict) -> str:
     return reason.strip() if isinstance(reason, str) else ""
 
 
-def acting_client(inv: Invocation):
-    """The person's own Bitbucket client when they linked their account (`/bb login`), else the bot's."""
-    return accounts.client_for_user(inv.services, inv.user_id) or inv.services.bitbucket
-
-
 def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
+    """An admin's merge past red or running builds, with a reason: the confirmation's key, so it merges once."""
     _require_admin(inv)
-    repo, pr_id, strategy = str(meta.get("r", "")), int(meta.get("p") or 0), meta.get("s")
+    button = PullRequestButton.from_value({k: v for k, v in meta.items() if k != "c"})
+    repo, pr_id, strategy = button.repo, button.pr_id, button.strategy
     gate = builds_of(inv, repo, pr_id)
-    key = f"merge:{meta.get('k') or ''}:{repo}#{pr_id}"  # the confirmation's own key: it merges once, either way
-    if not inv.services.store.claim(key, inv.user_id):
-        inv.reply(render.notice(f"That merge of #{pr_id} is already under way or done."))
-        return
     detail = {"strategy": strategy, "anyway": True, "reason": reason, "builds": [f"{s.name}: {s.state}" for s in gate.statuses]}
     workspace, slug = split_repo(repo)
-    try:
-        data = acting_client(inv).merge_pull_request(workspace, slug, pr_id, strategy=strategy)
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "merge", f"{repo}#{pr_id}", ok=False, result=str(error), detail=detail)
-        if not outcome_unknown(error):
-            inv.services.store.release_claim(key)
-        raise
-    pr = PullRequest.from_api(data)
-    inv.services.audit.record(inv.user_id, "merge", f"{repo}#{pr_id}", ok=True, result=pr.state, detail=detail)
-    inv.reply(builds_render.merged_anyway(repo, pr, inv.user_id, gate, reason), public=True)
+    write = actions.Write("merge", repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail)
+    done = actions.perform(inv.services, inv.user_id, write,
+                           lambda client: client.merge_pull_request(workspace, slug, pr_id, strategy=strategy))
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(f"merge of #{pr_id}")))
+        return
+    inv.reply(builds_render.merged_anyway(repo, PullRequest.from_api(done.value), inv.user_id, gate, reason), public=True)
 
 
 def on_merge_anyway_view(services, ack, body, view, invocation_for) -> None:

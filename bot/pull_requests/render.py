@@ -58,6 +58,7 @@ def reviewers_line(pr) -> str:
     # People who approved without being reviewers count too.
     reviewer_ids = {r.uuid for r in pr.reviewers}
     names += [_user_name(u) + " ✅" for u in pr.approved_by if u.uuid not in reviewer_ids]
+    names += [_user_name(u) + " ✋" for u in pr.changes_requested_by if u.uuid not in reviewer_ids and u.uuid not in approved]
     return ("Reviewers: " + ", ".join(names)) if names else "No reviewers"
 
 
@@ -131,11 +132,14 @@ def declined(repo: str, pr, by_user_id: str) -> Message:
     return outcome(f":no_entry_sign: {mention(by_user_id)} declined {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} in {escape(repo)}.")
 
 
-def pull_request_created(repo: str, pr, by_user_id: str) -> Message:
-    return outcome(
-        f":sparkles: {mention(by_user_id)} opened {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
-        f"in {escape(repo)}: {code(pr.source_branch)} → {code(pr.destination_branch)}."
-    )
+def pull_request_created(repo: str, pr, by_user_id: str, *, as_person: bool = True) -> Message:
+    """`as_person`: opened with the person's own Bitbucket account; else with the bot's, and said so."""
+    text = (f":sparkles: {mention(by_user_id)} opened {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
+            f"in {escape(repo)}: {code(pr.source_branch)} → {code(pr.destination_branch)}.")
+    if not as_person:
+        text += ("\nIt was opened with the bot's Bitbucket account, so Bitbucket shows the bot as its author: "
+                 "link your own with `/bb login` to open pull requests as yourself.")
+    return outcome(text)
 
 
 def tagged(repo: str, tag_name: str, ref, by_user_id: str, tag_url: str | None = None) -> Message:

@@ -146,13 +146,26 @@ def pull_request_card(repo: str, data: dict) -> Message:
     builds = builds_line(data)
     if builds:
         lines.append(builds)
-    blocks: list = [_section("\n".join(lines))]
+    blocks: list = [{**_section("\n".join(lines)), "block_id": card_block_id(repo, pr.id)}]
     if pr.state == "OPEN" and pr.id > 0 and _FULL_NAME.fullmatch(repo):
         # Buttons carry the repository and the number; no real pull request lacks them, and a name that is
         # not a repository's could not fit a button (nor be acted on).
         blocks.append(card_buttons(repo, pr))
     fallback = f"#{pr.id} {render.escape(render.truncate(pr.title, 200))} by {_account_name(pr.author)} in {render.escape(repo)}: {_plain_state(pr)}"
     return render.message(fallback, blocks)
+
+
+CARD_BLOCK_PREFIX = "card:"
+
+
+def card_block_id(repo: str, pr_id: int) -> str:
+    """The relayed card's first block: it tells a click on the card from one on a list."""
+    return f"{CARD_BLOCK_PREFIX}{repo}#{pr_id}"[:255]
+
+
+def is_relayed_card(message: dict | None) -> bool:
+    return any(isinstance(b, dict) and str(b.get("block_id") or "").startswith(CARD_BLOCK_PREFIX)
+               for b in (message or {}).get("blocks") or [])
 
 
 def builds_line(data: dict) -> str | None:

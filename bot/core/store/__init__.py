@@ -172,6 +172,11 @@ class Store:
         )
         return cursor.rowcount == 1
 
+    def claim_holder(self, key: str) -> str | None:
+        """Who holds the claim on `key` (a user id, or what a Cancel wrote), or None."""
+        row = self.query_one("SELECT user_id FROM action_claims WHERE key = ?", (key,))
+        return row["user_id"] if row else None
+
     def release_claim(self, key: str) -> None:
         """Give a claim back when the action did not happen (say, the person lacked the role)."""
         self.execute("DELETE FROM action_claims WHERE key = ?", (key,))
