@@ -365,6 +365,53 @@ def test_approve_and_request_changes_act_as_the_clicker_and_the_card_follows(app
     assert [e.action for e in app.services.audit.recent(2)] == ["request_changes", "approve"]
 
 
+def test_approving_twice_says_it_was_already_approved_and_writes_nothing_again(app, repo, slack):
+    log_in(app, repo, "alice", "U1")
+    ts = post_card(slack, repo)
+    assert "You approved" in app.answer_text(click_on_card(app, ids.APPROVE, ts, user_id="U1"), 2)
+    again = app.answer_text(click_on_card(app, ids.APPROVE, ts, user_id="U1"))
+    assert "already approved" in again and "You approved" not in again
+    assert len(writes_to_pull_request(repo)) == 1
+    assert [e.action for e in app.services.audit.recent(5) if e.action == "approve"] == ["approve"]
+
+
+def test_changes_requested_by_someone_not_a_reviewer_show_on_the_reviewer_line():
+    from bot.pull_requests import render as pr_render
+
+    pr = PullRequest.from_api({"id": 1, "title": "t", "reviewers": [{"display_name": "Alice", "uuid": "{a}"}],
+                               "participants": [{"user": {"display_name": "Zed", "uuid": "{z}"}, "state": "changes_requested"},
+                                                {"user": {"display_name": "Alice", "uuid": "{a}"}, "state": "approved"}]})
+    assert pr_render.reviewers_line(pr) == "Reviewers: Alice ✅, Zed ✋"
+
+
+def test_a_click_on_a_relayed_card_keeps_the_card_and_answers_in_its_thread(app, repo, slack):
+    from bot.relay import render as relay_render
+
+    log_in(app, repo, "alice", "U1")
+    card = relay_render.pull_request_card("acme/api", repo.pull_request("acme", "api", 1))
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    ts = client.chat_postMessage(channel="C1", text=card.text, blocks=card.blocks)["ts"]
+    before = slack.message("C1", ts).blocks
+    click_on_card(app, ids.APPROVE, ts, user_id="U1")
+    replies = slack.wait_for(lambda: [m for m in slack.thread("C1", ts) if m.ts != ts])
+    assert "<@U1> approved" in replies[0].text and "Alice Liddell" in replies[0].text
+    assert slack.message("C1", ts).blocks == before  # the card keeps its face (the relay redraws it from the event)
+    assert reviews(repo)["alice"] == "approved"
+
+
+def test_a_pull_request_opened_by_a_linked_person_is_theirs_and_an_unlinked_ones_says_it_is_the_bots(app, repo, slack):
+    log_in(app, repo, "alice", "U1")
+    repo.add_branch("acme", "api", "feature/a")
+    repo.add_branch("acme", "api", "feature/b")
+    mine = app.answer_text(app.command("pr acme/api feature/a into main Alice's change", user_id="U1"))
+    created = repo.requests_to("POST", "/pullrequests")
+    assert created[-1].headers["authorization"] == person_authorization(repo, "alice") != BOT_AUTHORIZATION
+    assert "opened" in mine and "bot's Bitbucket account" not in mine
+    theirs = app.answer_text(app.command("pr acme/api feature/b into main Unlinked", user_id="U9"))
+    assert repo.requests_to("POST", "/pullrequests")[-1].headers["authorization"] == BOT_AUTHORIZATION
+    assert "bot's Bitbucket account" in theirs and "/bb login" in theirs
+
+
 def test_bitbucket_refusals_come_back_in_its_words_privately(app, repo, slack):
     log_in(app, repo, "carol")
     ts = post_card(slack, repo)
