@@ -223,9 +223,10 @@ def test_two_clicks_at_once_merge_once(bot, repo):
 def test_merge_refused_by_bitbucket_shows_its_words_and_can_be_retried(bot, repo):
     repo.add_repository("acme", "infra", branches=("main", "feature/x"), merge_strategies=("squash",))
     repo.add_pull_request("acme", "infra", title="Infra change", source="feature/x", author=repo.user("alice"))
-    _, confirm = ask_and_confirm(bot, "merge infra 1 fast_forward", ids.CONFIRM_MERGE)
+    _, confirm = ask_and_confirm(bot, "merge infra 1", ids.CONFIRM_MERGE)
+    repo.fail_next("POST", r"/merge$", status=400, body={"type": "error", "error": {"message": "You can't merge until the checks pass"}})
     refusal = bot.answers(bot.click(ids.CONFIRM_MERGE, confirm["value"], user_id=ADMIN))[0]
-    assert refusal["replace_original"] is True and "Bitbucket said" in text_of(refusal)
+    assert refusal["replace_original"] is True and "Bitbucket said" in text_of(refusal) and "checks pass" in text_of(refusal)
     assert repo.pull_request("acme", "infra", 1)["state"] == "OPEN"
     assert bot.services.audit.recent()[0].ok is False
     again = bot.click(ids.CONFIRM_MERGE, confirm["value"], user_id=ADMIN)

@@ -198,3 +198,45 @@ def test_a_crafted_repository_in_a_button_reaches_nothing(bot, api, repo):
     answer = bot.answer_text(bot.click(ids.CONFIRM_DECLINE, value, user_id=ADMIN, channel_id=CHANNEL))
     assert "not readable" in answer
     assert len(api.requests) == before
+
+
+# --- defect 8: merge strategies ----------------------------------------------------------------------------
+
+
+def test_every_strategy_bitbucket_accepts_is_in_the_grammar_and_the_help():
+    from bot.pull_requests.grammar import MERGE_STRATEGIES
+    from bot.registry import COMMANDS
+
+    assert MERGE_STRATEGIES == ("merge_commit", "squash", "fast_forward", "squash_fast_forward", "rebase_fast_forward", "rebase_merge")
+    usage = COMMANDS.spec_for("merge").usage
+    assert all(strategy in usage for strategy in MERGE_STRATEGIES)
+    for strategy in MERGE_STRATEGIES:
+        assert COMMANDS.parse(f"merge acme/api 1 {strategy}").args["strategy"] == strategy
+
+
+def test_the_confirmation_offers_only_what_the_branch_allows_and_refuses_the_rest(bot, bitbucket):
+    bitbucket.add_user("ann", "Ann Author")
+    bitbucket.add_repository("acme", "infra", branches=("main", "fix"), merge_strategies=("squash", "fast_forward"))
+    bitbucket.add_pull_request("acme", "infra", title="Fix", source="fix", author="ann")
+    refused = said(bot, "merge acme/infra 1 rebase_merge")
+    assert "does not allow `rebase_merge`" in refused and "`squash`" in refused and "`fast_forward`" in refused
+    question = ask(bot, "merge acme/infra 1")
+    offered = [b for b in buttons_of(question) if b["action_id"] == ids.CONFIRM_MERGE]
+    assert [b["text"]["text"] for b in offered] == ["Merge (squash)", "Merge (fast_forward)"]
+    click(bot, None, ids.CONFIRM_MERGE, value=offered[1]["value"])
+    merges = bitbucket.requests_to("POST", "/merge")
+    assert merges[-1].json["merge_strategy"] == "fast_forward"
+    assert ONCE in click(bot, None, ids.CONFIRM_MERGE, value=offered[0]["value"])  # one confirmation, one merge
+    assert len(bitbucket.requests_to("POST", "/merge")) == 1
+
+
+def test_the_chosen_strategy_is_kept_through_the_failed_builds_gate(bot, bitbucket):
+    bitbucket.add_user("ann", "Ann Author")
+    bitbucket.add_repository("acme", "api", branches=("main", "feature/x"))
+    pr = bitbucket.add_pull_request("acme", "api", title="X", source="feature/x", author="ann")
+    commit = bitbucket.pull_request("acme", "api", 1)["source"]["commit"]["hash"]
+    bitbucket.add_commit_status("acme", "api", commit, key="ci", state="FAILED", name="Unit tests")
+    gated = ask(bot, "merge acme/api 1 squash")
+    assert "with `squash`" in text_of(gated) and "failed" in text_of(gated)
+    anyway = button(gated, ids.ASK_MERGE_ANYWAY)
+    assert '"s": "squash"' in anyway["value"] or '"s":"squash"' in anyway["value"]

@@ -56,6 +56,11 @@ def _dig(data: Mapping | None, *keys: str) -> Any:
     return data
 
 
+def _texts(data) -> tuple[str, ...]:
+    """A list of strings, or () for anything else."""
+    return tuple(item for item in data if isinstance(item, str)) if isinstance(data, list) else ()
+
+
 def _dig_text(data: Mapping | None, *keys: str) -> str | None:
     """`_dig` where the answer must be text: None for anything else."""
     return _text(_dig(data, *keys))
@@ -101,6 +106,10 @@ class PullRequest:
     url: str | None
     comment_count: int
     merge_commit: str | None
+    # What the destination branch allows (Bitbucket says so on the pull request's `destination.branch`); empty when
+    # it did not say.
+    merge_strategies: tuple[str, ...] = ()
+    default_merge_strategy: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping) -> "PullRequest":
@@ -126,6 +135,8 @@ class PullRequest:
             url=_dig_text(data, "links", "html", "href"),
             comment_count=_number(data.get("comment_count")),
             merge_commit=_dig_text(data, "merge_commit", "hash"),
+            merge_strategies=_texts(_dig(data, "destination", "branch", "merge_strategies")),
+            default_merge_strategy=_dig_text(data, "destination", "branch", "default_merge_strategy"),
         )
 
 

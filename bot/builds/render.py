@@ -171,7 +171,8 @@ def gate_summary(gate) -> str:
 def merge_gate(repo: str, pr, strategy: str | None, key: str, gate, *, admin: bool) -> Message:
     """The merge confirmation while builds failed or run: the statuses, and for admins only, Merge anyway."""
     title = link(pr.url, f"#{pr.id} {truncate(pr.title, 200)}")
-    head = f"Merge {title} ({code(pr.source_branch)} → {code(pr.destination_branch)})? *{gate_summary(gate)}*:"
+    how = f" with `{strategy}`" if strategy else ""
+    head = f"Merge {title} ({code(pr.source_branch)} → {code(pr.destination_branch)}){how}? *{gate_summary(gate)}*:"
     blocks = [_section(head), _section(statuses_text(gate))]
     if admin:
         value = {"r": repo, "p": pr.id, "s": strategy, "k": key}

@@ -138,6 +138,11 @@ def ask_merge(inv: Invocation, command: Command) -> None:
     pr = _open_pull_request(inv, repo, command.args["pr_id"])
     if pr.draft:  # the card's rule: Bitbucket refuses to merge a draft, so no confirmation is offered
         raise UserError(pr_render.draft_not_mergeable(repo, pr))
+    strategy = command.args.get("strategy")
+    if strategy and pr.merge_strategies and strategy not in pr.merge_strategies:
+        allowed = ", ".join(render.code(s) for s in pr.merge_strategies)
+        raise UsageError(f"{render.code(pr.destination_branch or 'The destination branch')} does not allow {render.code(strategy)}: "
+                         f"it allows {allowed}. Leave the strategy out to choose among them.")
     inv.reply(merge_gate.confirmation(inv, repo, pr, command.args.get("strategy"), new_action_key()))
 
 

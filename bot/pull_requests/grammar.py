@@ -14,7 +14,7 @@ def parse_strategy(token: str) -> str:
     strategy = STRATEGY_ALIASES.get(token.lower(), token.lower())
     if strategy not in MERGE_STRATEGIES:
         raise UsageError(
-            f"`{code_of(token)}` is not a merge strategy: use one of {', '.join(f'`{s}`' for s in MERGE_STRATEGIES[:3])}."
+            f"`{code_of(token)}` is not a merge strategy: use one of {', '.join(f'`{s}`' for s in MERGE_STRATEGIES)}."
             + did_you_mean(token, MERGE_STRATEGIES)
         )
     return strategy
@@ -60,7 +60,8 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("prs", "/bb prs [REPO]", "open pull requests, newest first", optional_repo("prs"), ("list", "pulls", "pullrequests")),
     CommandSpec("pr", "/bb pr REPO SOURCE [into DEST] [TITLE…]", "opens a pull request (a form when only REPO is given)", _parse_pr, ("open", "create"),
                 opens_form=lambda command: bool(command.args.get("modal"))),
-    CommandSpec("merge", "/bb merge REPO ID [merge_commit|squash|fast_forward]", "merges a pull request after you confirm", _parse_merge),
+    CommandSpec("merge", "/bb merge REPO ID [" + "|".join(MERGE_STRATEGIES) + "]",
+                "merges a pull request after you confirm (without a strategy: the ones its branch allows)", _parse_merge),
     CommandSpec("decline", "/bb decline REPO ID", "declines a pull request after you confirm", _parse_decline, ("reject",)),
     CommandSpec("tag", "/bb tag REPO NAME [REF]", "tags a branch, tag or commit (default: the main branch)", _parse_tag, (), "Releases"),
 )

@@ -18,6 +18,7 @@ from bot.core.render import (
     confirmation,
     context,
     escape,
+    fallback_text,
     header,
     link,
     mention,
@@ -96,13 +97,36 @@ def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_u
 
 
 def merge_confirmation(repo: str, pr, strategy: str | None, key: str) -> Message:
-    how = f" with `{strategy}`" if strategy else " with the branch's default strategy"
+    """The question; without a chosen strategy, one Merge button per strategy the destination branch allows (its
+    default first), all of one confirmation: the first click merges, the others then act nothing."""
+    offered = strategies_offered(pr, strategy)
+    if strategy or len(offered) <= 1:
+        how = f" with `{strategy or offered[0]}`" if (strategy or offered) else " with the branch's default strategy"
+    else:
+        how = f"? {code(pr.destination_branch)} allows " + ", ".join(code(s) for s in offered) + ": pick one"
     question = (
         f"Merge {link(pr.url, f'#{pr.id} {truncate(pr.title, 200)}')} "
-        f"({code(pr.source_branch)} → {code(pr.destination_branch)}){how}?"
+        f"({code(pr.source_branch)} → {code(pr.destination_branch)}){how}" + ("" if how.endswith("pick one") else "?")
     )
-    value = {"r": repo, "p": pr.id, "s": strategy, "k": key}
-    return confirmation(question, confirm_text="Merge", confirm_action=ids.CONFIRM_MERGE, value=value)
+    if len(offered) <= 1:
+        value = {"r": repo, "p": pr.id, "s": strategy or (offered[0] if offered else None), "k": key}
+        return confirmation(question, confirm_text="Merge", confirm_action=ids.CONFIRM_MERGE, value=value)
+    buttons = [button(f"Merge ({name})", ids.CONFIRM_MERGE, {"r": repo, "p": pr.id, "s": name, "k": key},
+                      style="primary" if index == 0 else None) for index, name in enumerate(offered)]
+    buttons.append(button("Cancel", ids.CANCEL, {"k": key}))
+    return message(fallback_text(question), [section(question), ActionsBlock(elements=buttons)])
+
+
+def strategies_offered(pr, strategy: str | None) -> list[str]:
+    """Pure: the strategies a merge confirmation offers: the chosen one, or what the destination branch allows,
+    its default first (none when Bitbucket did not say)."""
+    if strategy:
+        return [strategy]
+    allowed = list(pr.merge_strategies)
+    if pr.default_merge_strategy in allowed:
+        allowed.remove(pr.default_merge_strategy)
+        allowed.insert(0, pr.default_merge_strategy)
+    return allowed
 
 
 def draft_not_mergeable(repo: str, pr) -> str:
