@@ -54,7 +54,6 @@ class Routed:
     queued: int = 0
 
 
-
 def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks: tuple[RelayHook, ...] = ()) -> list[Routed]:
     """Route the oldest pending deliveries (at most `limit`) in one transaction; what happened to each. `hooks`: every
     feature's relay hooks, in the registry's order."""
