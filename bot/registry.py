@@ -1,8 +1,12 @@
 """The features of the bot, in one list. Everything else is built from it: the migrations, the command table and
-its help, the Slack dispatch (commands, buttons, forms, events), the background work, the scheduler's jobs and
-`check`. Adding a feature is one package with a `feature.py` and one line here.
+its help, the Slack dispatch (commands, buttons, forms, events), the background work, the scheduler's jobs,
+`check`, the relay hooks and who hears of a channel that refuses the bot. Adding a feature is one package with a
+`feature.py` and one line here.
 
-The core (bot/core) imports no feature and not this module; the composition root (bot/app, handlers/) does.
+The core (bot/core) imports no feature and not this module; the composition root (bot/app, handlers/) does. Every
+function takes `features=` (this list unless told), and `build_services(settings, features=…)` puts the tuple into
+the services (`FeatureSet`), where the server, the Slack dispatch and the features' own background work find it:
+so a process can run any tuple of features (a test adds a throwaway one).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from bot.core import audit, outbox, permissions, slack_events
 from bot.core.actions import WriteGuards
 from bot.core.commands import HELP, CommandTable
 from bot.core.config import Settings
-from bot.core.feature import Feature
+from bot.core.feature import Feature, FeatureSet
 from bot.core.services import Services
 from bot.core.store import Store, open_store
 from bot.deploys.feature import FEATURE as DEPLOYS
@@ -92,13 +96,21 @@ def open_migrated(target: str, features=FEATURES) -> Store:
 
 
 def build_services(settings: Settings, *, store: Store | None = None, features=FEATURES) -> Services:
-    """The services of one process, on the bot's migrated store, with the features' parts and write guards."""
+    """The services of one process running `features`, on the store migrated for them, with the features' parts
+    and write guards."""
     services = Services.build(settings, store=store or open_migrated(settings.database_target, features))
+    services.provide(FeatureSet(tuple(features)))
     for feature in features:
         if feature.provide is not None:
             feature.provide(services)
     services.provide(WriteGuards(tuple(guard for feature in features for guard in feature.write_guards)))
     return services
+
+
+def features_of(services: Services) -> tuple[Feature, ...]:
+    """The features the services were built for (`build_services`)."""
+    found = services.part(FeatureSet)
+    return found.features if found is not None else FEATURES
 
 
 def check_lines(store: Store, features=FEATURES) -> list[tuple[str, str]]:
@@ -115,3 +127,12 @@ def job_starters(features=FEATURES) -> list:
 
 def background_starters(features=FEATURES) -> list:
     return [feature.background for feature in features if feature.background is not None]
+
+
+def relay_hooks(features=FEATURES) -> tuple:
+    """Every feature's relay hooks, in this order (the relay's router calls them for each delivery)."""
+    return FeatureSet(tuple(features)).relay_hooks()
+
+
+def channel_refused_handlers(features=FEATURES) -> tuple:
+    return FeatureSet(tuple(features)).channel_refused_handlers()

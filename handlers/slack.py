@@ -21,6 +21,7 @@ from handlers import events
 
 log = logging.getLogger(__name__)
 
+# The registry's features' tables; `register` builds the same from the features the services run.
 COMMANDS = registry.COMMANDS
 COMMAND_HANDLERS = registry.command_handlers()
 ACTION_HANDLERS = registry.action_handlers()
@@ -35,20 +36,25 @@ def _ack_message(message: render.Message) -> dict:
 
 
 def register(app: App, services: Services) -> None:
+    """The listeners, dispatching to the features the services were built for (`registry.build_services`)."""
+    features = registry.features_of(services)
+    commands, command_handlers = registry.command_table(features), registry.command_handlers(features)
+    action_handlers, view_handlers = registry.action_handlers(features), registry.view_handlers(features)
+
     @app.command(ids.SLASH_COMMAND)
     def on_command(ack, body, respond):
         try:
-            command = COMMANDS.parse(body.get("text") or "")
+            command = commands.parse(body.get("text") or "")
         except UsageError as error:
             ack(**_ack_message(render.error_message(error)))
             return
         if command.name == "help":
-            ack(**_ack_message(render.help_message(COMMANDS, command.args.get("topic"))))
+            ack(**_ack_message(render.help_message(commands, command.args.get("topic"))))
             return
-        handler = COMMAND_HANDLERS[command.name]  # every parsed command has one (a test holds this)
+        handler = command_handlers[command.name]  # every parsed command has one (a test holds this)
         ack()
         inv = invocation_for(services, body, respond)
-        spec = COMMANDS.spec_for(command.name)
+        spec = commands.spec_for(command.name)
         # A trigger_id lives 3 seconds: a form is opened on the quick pool, not behind queued Bitbucket work.
         opens_form = bool(spec and spec.opens_form and spec.opens_form(command))
         services.submit(run_safely, inv, lambda: handler(inv, command), quick=opens_form)
@@ -60,7 +66,7 @@ def register(app: App, services: Services) -> None:
         action_id = action.get("action_id", "")
         if action_id in LINK_ONLY_ACTIONS:
             return
-        handler = ACTION_HANDLERS.get(action_id)
+        handler = action_handlers.get(action_id)
         inv = invocation_for(services, body, respond)
         if handler is None:
             log.warning("click on an unknown action %r", action_id)
@@ -71,9 +77,9 @@ def register(app: App, services: Services) -> None:
 
         services.submit(run_safely, inv, work)
 
-    for callback_id, view_handler in VIEW_HANDLERS.items():
+    for callback_id, view_handler in view_handlers.items():
         _register_view(app, services, callback_id, view_handler)
-    events.register(app, services, registry.event_handlers())
+    events.register(app, services, registry.event_handlers(features))
 
     @app.error
     def on_error(error, body):

@@ -50,15 +50,15 @@ class Sent:
 class RunningBot:
     """`serve`, in this process, on a free port; talked to only over HTTP."""
 
-    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, clock=None, parts=()):
+    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, clock=None, parts=(), features=None):
         """`clock` (an aware datetime's) and `parts` (e.g. a deploy follower's pace) go into the services before
-        anything starts."""
+        anything starts; `features`: the features it runs (the registry's unless told)."""
+        from bot import registry
         from bot.app.server import BotServer
-        from bot.registry import build_services
 
         self.settings = settings
         self.slack = slack
-        self.services = build_services(settings)
+        self.services = registry.build_services(settings, features=registry.FEATURES if features is None else features)
         if clock is not None:
             self.services.clock = clock
         for part in parts:

@@ -39,7 +39,7 @@ def fill(path: str) -> None:
         store.execute("INSERT INTO reminder_sent (reminder_id, day, sent_at, stale_count, outbox_id) VALUES (?, '2026-03-02', 5.0, 0, NULL)",
                       (schedule.id,))
         Permissions(store, frozenset()).grant(Grant("U2", "deployer", "production", "acme/api"), granted_by="UADMIN")
-        reminders.link_user(store, slack_user_id="U3", nickname="carol", account=None, linked_by="U3")
+        accounts.link(store, slack_user_id="U3", nickname="carol", account=None, linked_by="U3")
         cipher = accounts.TokenCipher(SECRET_KEY)
         accounts.save_login(store, cipher, accounts.LoginRequest("U4", "T1"), accounts.TokenSet("access-4", "refresh-4", 9e9),
                             {"uuid": "{u4}", "account_id": "557058:4", "nickname": "dave", "display_name": "Dave"}, now=2.0)

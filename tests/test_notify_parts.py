@@ -14,7 +14,7 @@ from bot.notify.planning import (
     pull_request_reasons,
     within_burst,
 )
-from bot.reminders import LinkedUser
+from bot.accounts import LinkedUser
 from bot.unfurl import BitbucketLink, parse_link
 
 ANN = {"display_name": "Ann", "uuid": "{a}", "account_id": "1:ann", "nickname": "ann"}
@@ -89,11 +89,12 @@ def _route(store, event_key: str, payload: dict, *, now: float) -> None:
     import json
     import uuid
 
+    from bot import registry
     from bot.relay import Delivery, route_pending, store_delivery
 
     with store.transaction() as db:
         assert store_delivery(db, Delivery(event_key, json.dumps(payload).encode(), str(uuid.uuid4())), now=now)
-    assert [r.state for r in route_pending(store, now=now)] == ["relayed"]
+    assert [r.state for r in route_pending(store, now=now, hooks=registry.relay_hooks())] == ["relayed"]
 
 
 @pytest.mark.both_backends

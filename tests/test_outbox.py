@@ -6,6 +6,7 @@ import time
 import pytest
 from slack_sdk import WebClient
 
+from bot import registry
 from bot.core import outbox
 from bot.core.outbox import Backoff, OutboxWorker
 from bot.core.render import notice
@@ -115,7 +116,7 @@ def test_a_channel_that_refuses_marks_its_subscriptions_broken(store, client, sl
     )
     slack.set_channel_error("C9", error)
     enqueue(store, "hello", channel="C9")
-    fast_worker(store, client).drain_once()
+    fast_worker(store, client, on_channel_refused=registry.channel_refused_handlers()).drain_once()
     assert list(states(store).values()) == ["dropped"]
     assert store.query_one("SELECT broken_reason FROM subscriptions")["broken_reason"] == error
 

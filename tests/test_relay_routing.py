@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot import relay
+from bot import registry, relay
+from bot.core import outbox
+from bot.core.render import notice
 from tests import webhookkit
 
 pytestmark = pytest.mark.both_backends
@@ -150,12 +152,12 @@ class Delivered:
     queued: int
 
 
-def deliver(store, event_key: str, payload: dict, request_uuid: str) -> Delivered:
-    """Intake (the append behind the webhook's 200), then the router's pass."""
+def deliver(store, event_key: str, payload: dict, request_uuid: str, *, hooks=None) -> Delivered:
+    """Intake (the append behind the webhook's 200), then the router's pass (with the registry's relay hooks)."""
     body = json.dumps(payload).encode()
     with store.transaction(lock=None) as db:
         stored = relay.store_delivery(db, relay.Delivery(event_key, body, request_uuid), now=1000.0)
-    routed = relay.route_pending(store, now=1000.0)
+    routed = relay.route_pending(store, now=1000.0, hooks=registry.relay_hooks() if hooks is None else hooks)
     return Delivered(duplicate=not stored, queued=sum(r.queued for r in routed))
 
 
@@ -225,3 +227,59 @@ def test_broken_subscriptions_get_nothing(store):
     relay.subscribe(store, channel_id="C1", repo="acme/api", families=ALL, branch_glob="", user_id="U1", now=2.0)  # mends it
     later = webhookkit.push_payload("acme", "api", actor=ACTOR, branch="main", commits=[("c" * 40, "Fix again")])
     assert deliver(store, "repo:push", later, "u2").queued == 1
+
+
+# --- relay hooks ---------------------------------------------------------------------------------------
+
+
+def test_a_relay_hook_is_handed_what_the_router_worked_out_and_may_queue_its_own(store):
+    relay.subscribe(store, channel_id="C1", repo="brydzewski/foo", families=ALL, branch_glob="", user_id="U1", now=1.0)
+    seen = []
+
+    def hook(event):
+        seen.append(event)
+        outbox.enqueue(event.db, channel="U9", message=notice(f"{event.event_key} seen"), key="hook")
+        event.queued += 1
+
+    merged = webhookkit.load_fixture("pullrequest.fulfilled__goscm-pr_fulfilled.json")
+    updated = webhookkit.load_fixture("pullrequest.updated__goscm-pr_updated.json")  # the same pull request, earlier
+    first = deliver(store, "pullrequest:fulfilled", merged, "u-merged", hooks=(hook,))
+    second = deliver(store, "pullrequest:updated", updated, "u-updated", hooks=(hook,))
+    assert [e.event_key for e in seen] == ["pullrequest:fulfilled", "pullrequest:updated"]
+    assert all(e.repo == "brydzewski/foo" and [s.channel_id for s in e.subscriptions] == ["C1"] for e in seen)
+    assert seen[0].pull_request_before is None and seen[0].pull_request["state"] == "MERGED"
+    # The second event is older: the hook is told the stored state, which stays the one shown.
+    assert seen[1].pull_request_before == seen[0].pull_request and seen[1].pull_request["state"] == "MERGED"
+    card = relay.pull_request_anchor("brydzewski/foo", seen[0].pull_request["id"])
+    assert [p.anchor for p in seen[1].posts if p.anchor] == [card]  # the card, redrawn from the stored state
+    assert (first.queued, second.queued) == (len(seen[0].posts) + 1, len(seen[1].posts) + 1)
+    assert [row["channel"] for row in outbox_rows(store)].count("U9") == 2
+
+
+def test_a_hook_that_fails_fails_its_delivery_and_nothing_of_it_is_kept(store):
+    relay.subscribe(store, channel_id="C1", repo="kolaszek/repository-name", families=ALL, branch_glob="", user_id="U1", now=1.0)
+
+    def hook(event):
+        outbox.enqueue(event.db, channel="U9", message=notice("half done"), key="hook")
+        raise RuntimeError("the hook broke")
+
+    payload = webhookkit.load_fixture("pullrequest.approved__zulip-approved_or_unapproved.json")
+    assert deliver(store, "pullrequest:approved", payload, "uuid-1", hooks=(hook,)).queued == 0
+    row = store.query_one("SELECT state, outcome FROM deliveries")
+    assert row["state"] == "failed" and "the hook broke" in row["outcome"]
+    assert outbox_rows(store) == [] and store.query("SELECT * FROM relay_pull_requests") == []
+
+
+def test_without_the_builds_hook_a_failed_pipeline_is_told_without_its_rerun(store):
+    relay.subscribe(store, channel_id="C1", repo="acme/api", families=("builds",), branch_glob="", user_id="U1", now=1.0)
+    failed = webhookkit.commit_status_payload("acme", "api", actor=ACTOR, name="Pipeline #7 for main", state="FAILED",
+                                              refname="main", key="7", updated_on="2026-01-01T10:00:00+00:00")
+    deliver(store, "repo:commit_status_updated", failed, "u1", hooks=())
+    (plain,) = outbox_rows(store)
+    assert not plain["anchor"] and "bb_rerun" not in plain["message"]
+    assert store.query("SELECT * FROM build_log_jobs") == []
+    relay.subscribe(store, channel_id="C2", repo="acme/api", families=("builds",), branch_glob="", user_id="U1", now=1.0)
+    again = {**failed, "commit_status": {**failed["commit_status"], "updated_on": "2026-01-01T11:00:00+00:00", "key": "8"}}
+    deliver(store, "repo:commit_status_updated", again, "u2")  # the registry's hooks: the builds hook adds its part
+    assert all(row["anchor"].startswith("build:acme/api#7") for row in outbox_rows(store)[1:])
+    assert len(store.query("SELECT * FROM build_log_jobs")) == 1

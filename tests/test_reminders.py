@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.reminders import render as reminder_render
-from bot import reminders
+from bot import accounts, reminders
 from bot.bitbucket import Account, BitbucketClient, PullRequest, ServerError
-from bot.reminders import LinkedUser, Schedule
+from bot.accounts import LinkedUser
+from bot.reminders import Schedule
 from bot.core.scheduler import OnClock, Scheduler, reminder_job_id
 from bot.reminders import ReminderJobs
 from bot.core.services import Services, bitbucket_auth
@@ -66,21 +67,21 @@ def test_waiting_on_the_reviewers_who_have_not_approved():
 
 def test_mentions_match_by_uuid_then_account_id_then_nickname_in_any_case():
     bob = account("bob", uuid="{B0B}")
-    assert reminders.slack_user_for(bob, [LinkedUser("U9", bitbucket_uuid="{b0b}")]) == "U9"
-    assert reminders.slack_user_for(bob, [LinkedUser("U8", account_id="557058:bob")]) == "U8"
-    assert reminders.slack_user_for(bob, [LinkedUser("U7", nickname="BoB")]) == "U7"
+    assert accounts.slack_user_for(bob, [LinkedUser("U9", bitbucket_uuid="{b0b}")]) == "U9"
+    assert accounts.slack_user_for(bob, [LinkedUser("U8", account_id="557058:bob")]) == "U8"
+    assert accounts.slack_user_for(bob, [LinkedUser("U7", nickname="BoB")]) == "U7"
     # A nickname does not tie two accounts that say they are different people.
-    assert reminders.slack_user_for(bob, [LinkedUser("U6", nickname="bob", bitbucket_uuid="{other}")]) is None
-    assert reminders.slack_user_for(bob, [LinkedUser("U5", nickname="robert")]) is None
+    assert accounts.slack_user_for(bob, [LinkedUser("U6", nickname="bob", bitbucket_uuid="{other}")]) is None
+    assert accounts.slack_user_for(bob, [LinkedUser("U5", nickname="robert")]) is None
     links = [LinkedUser("U7", nickname="bob"), LinkedUser("U9", bitbucket_uuid="{b0b}")]
-    assert reminders.slack_user_for(bob, links) == "U9"
+    assert accounts.slack_user_for(bob, links) == "U9"
 
 
 def test_a_workspace_member_is_found_by_nickname_uuid_or_account_id():
     members = [{"user": {"display_name": "Bob Builder", "nickname": "bob", "uuid": "{abc}", "account_id": "557058:1"}}]
     for wanted in ("BOB", "{ABC}", "abc", "557058:1"):
-        assert reminders.find_member(members, wanted).display_name == "Bob Builder"
-    assert reminders.find_member(members, "bobby") is None
+        assert accounts.find_member(members, wanted).display_name == "Bob Builder"
+    assert accounts.find_member(members, "bobby") is None
 
 
 # --- when a reminder is owed -------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ their browser back to `PUBLIC_URL/bitbucket/oauth/callback` with a `code` and th
   `CHATOPS_SECRET_KEY`, with the Slack user ID as associated data: a row copied onto another person does not
   decrypt. Former keys (`CHATOPS_OLD_SECRET_KEYS`) still open tokens, which are then sealed again with the
   current key (`TokenKeys`, `reseal`, `rotate_keys`).
+
+Who is linked to whom (`user_links`, `/bb link`, read by reminders, notify and the Home tab) is `links`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ from bot.bitbucket import (
     BearerToken,
     BitbucketClient,
     UserOAuthToken,
+)
+from bot.accounts.links import (  # re-exported: `accounts.linked_user(store, slack_user_id)` and the like
+    LinkedUser,
+    find_member,
+    is_account,
+    is_linked,
+    link,
+    linked_user,
+    linked_users,
+    slack_user_for,
 )
 from bot.core.config import Settings
 from bot.core.store import Migration, Store

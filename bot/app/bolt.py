@@ -12,10 +12,9 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.core.services import Services
+from handlers import slack as slack_handlers
 
 log = logging.getLogger(__name__)
-
-
 
 _ENV_LOCK = threading.Lock()
 
@@ -57,7 +56,5 @@ def create_bolt_app(services: Services) -> App:
             process_before_response=True,
             raise_error_for_unhandled_request=False,
         )
-    from handlers import slack as slack_handlers
-
-    slack_handlers.register(app, services)
+    slack_handlers.register(app, services)  # the features the services run (`registry.build_services`)
     return app

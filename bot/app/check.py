@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import accounts, registry
+from bot.accounts import signin
+from bot.bitbucket import BitbucketClient, BitbucketError
 from bot.core.config import Settings
+from bot.core.services import bitbucket_auth
+from bot.core.store.postgres_url import redact
 
 OK, FIX, INFO = "ok ", "FIX", " - "
 # Scopes added after the first install: an app installed before them must be updated and reinstalled.
@@ -20,11 +28,12 @@ class CheckLine:
         return f"[{self.status}] {self.text}"
 
 
-def check_lines(settings: Settings) -> list[CheckLine]:
+def check_lines(settings: Settings, *, features=registry.FEATURES) -> list[CheckLine]:
+    """`features`: whose `check` lines and tables (the registry's, unless told)."""
     lines = [CheckLine(FIX, problem) for problem in settings.problems()]
     lines += _bitbucket_lines(settings)
     lines += _slack_lines(settings)
-    lines += _database_lines(settings)
+    lines += _database_lines(settings, features)
     if settings.bitbucket_webhook_secret:  # when it is not set, `problems()` above said so already
         lines.append(CheckLine(OK, "BITBUCKET_WEBHOOK_SECRET is set: deliveries are verified"))
     lines.append(
@@ -38,9 +47,6 @@ def check_lines(settings: Settings) -> list[CheckLine]:
 
 
 def _login_line(settings: Settings) -> CheckLine:
-    from bot import accounts
-    from bot.accounts import signin
-
     missing = accounts.missing_settings(settings)
     if not missing:
         return CheckLine(OK, f"/bb login is on: the OAuth consumer's callback must be {settings.public_url}/bitbucket/oauth/callback, "
@@ -61,9 +67,6 @@ def _rotation_lines(settings: Settings) -> list[CheckLine]:
 
 
 def _bitbucket_lines(settings: Settings) -> list[CheckLine]:
-    from bot.bitbucket import BitbucketClient, BitbucketError
-    from bot.core.services import bitbucket_auth
-
     auth = bitbucket_auth(settings)
     if auth is None:
         return []
@@ -85,9 +88,6 @@ def _bitbucket_lines(settings: Settings) -> list[CheckLine]:
 def _slack_lines(settings: Settings) -> list[CheckLine]:
     if not settings.slack_bot_token:
         return []
-    from slack_sdk import WebClient
-    from slack_sdk.errors import SlackApiError
-
     try:
         result = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10).auth_test()
         lines = [CheckLine(OK, f"Slack auth.test: bot {result.get('user')} in workspace {result.get('team')}")]
@@ -105,19 +105,16 @@ def _slack_lines(settings: Settings) -> list[CheckLine]:
         return [CheckLine(FIX, f"Slack could not be reached at {settings.slack_api_url}: {type(error).__name__}")]
 
 
-def _database_lines(settings: Settings) -> list[CheckLine]:
-    from bot import registry as features
-    from bot.core.store.postgres_url import redact
-
+def _database_lines(settings: Settings, features) -> list[CheckLine]:
     try:
-        store = features.open_migrated(settings.database_target)
+        store = registry.open_migrated(settings.database_target, features)
     except Exception as error:  # noqa: BLE001 - a wrong URL, a server down, a folder not writable
         return [CheckLine(FIX, f"database {redact(settings.database_target)} cannot be opened: {error}")]
     try:
         lines = [CheckLine(INFO, f"database in use: {store.describe()}")]
         ok, where = store.writable()
         lines.append(CheckLine(OK, f"database writable: {where}") if ok else CheckLine(FIX, f"database not writable: {where}"))
-        lines += [CheckLine(status, text) for status, text in features.check_lines(store)]
+        lines += [CheckLine(status, text) for status, text in registry.check_lines(store, features)]
         return lines
     except Exception as error:  # noqa: BLE001
         return [CheckLine(FIX, f"database {store.describe()} failed: {error}")]

@@ -5,15 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from pathlib import Path
 
+from bot import registry, relay
 from bot.app import rotation
+from bot.app.check import run_check
+from bot.app.sandbox_settings import SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings
+from bot.app.server import BotServer
+from bot.app.shell import configure_logging, run_shell
 from bot.core import logredact
 from bot.core.config import Settings
-
-SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
-SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
-SANDBOX_BOT_TOKEN = "xoxb-sandbox"
-
+from bot.core.store import DatabaseError, is_postgres_url, open_store
+from bot.core.store.copy import CopyRefused, copy_database
+from bot.core.store.postgres_url import redact
+from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
+from bot.sandbox.slack import FakeSlack
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bitbucket-chatops", description="Drive Bitbucket Cloud from Slack.")
@@ -38,8 +45,6 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     if args.command == "shell":  # its logs go to a file, never between the conversation's lines
-        from bot.app.shell import configure_logging, run_shell
-
         return run_shell(settings, sandbox=args.sandbox, log_path=configure_logging(settings))
     logging.basicConfig(
         level=getattr(logging, settings.log_level, logging.INFO),
@@ -56,45 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
     if args.command in rotation.COMMANDS:
         return rotation.run(args, settings)
-    from bot.app.check import run_check
-
     return run_check(settings)
-
-
-def sandbox_settings(settings: Settings, bitbucket, slack=None) -> Settings:
-    """Point the bot at the simulated Bitbucket (and Slack, when one is given); no credentials needed."""
-    changes = dict(
-        bitbucket_api_url=bitbucket.base_url,
-        bitbucket_access_token="sandbox-token",
-        bitbucket_email="",
-        bitbucket_api_token="",
-        bitbucket_oauth_client_id="",
-        bitbucket_oauth_client_secret="",
-        bitbucket_oauth_authorize_url=bitbucket.oauth_authorize_url,
-        bitbucket_oauth_token_url=bitbucket.oauth_token_url,
-        bitbucket_workspace="acme",
-        bitbucket_webhook_secret=settings.bitbucket_webhook_secret or SANDBOX_WEBHOOK_SECRET,
-        database_path=settings.database_path if settings.database_path != "./data/chatops.db" else "./data/sandbox.db",
-    )
-    if slack is not None:
-        changes.update(slack_api_url=slack.api_url, slack_bot_token=SANDBOX_BOT_TOKEN, slack_signing_secret=SANDBOX_SIGNING_SECRET)
-    return settings.with_overrides(**changes)
 
 
 def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
     log = logging.getLogger("bitbucket-chatops")
     fakes = []
     if sandbox:
-        from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
-
         bitbucket = FakeBitbucket().start()
         demo_workspace(bitbucket)
         bitbucket.auto_advance_pipelines = True
         fakes.append(bitbucket)
         slack = None
         if not (settings.slack_bot_token and settings.slack_signing_secret):
-            from bot.sandbox.slack import FakeSlack
-
             slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, echo=lambda line: log.info("[sandbox slack] %s", line)).start()
             fakes.append(slack)
         settings = sandbox_settings(settings, bitbucket, slack)
@@ -107,13 +86,8 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
         print("bitbucket-chatops: see .env.example, or try `bitbucket-chatops shell --sandbox` with no configuration", file=sys.stderr)
         return 2
 
-    from bot.app.server import BotServer
-    from bot.registry import build_services
-    from bot.core.store import DatabaseError
-    from bot.core.store.postgres_url import redact
-
     try:
-        services = build_services(settings)
+        services = registry.build_services(settings)
     except DatabaseError as error:
         print(f"bitbucket-chatops: the database {redact(settings.database_target)} cannot be used: {error}", file=sys.stderr)
         return 2
@@ -135,15 +109,8 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
 
 def run_deliveries(settings: Settings, *, retry: bool, forget: bool) -> int:
     """`deliveries`: what could not be relayed, and why; `--retry` or `--forget` them."""
-    import time as clock
-
-    from bot import relay
-    from bot.registry import open_migrated
-    from bot.core.store import DatabaseError
-    from bot.core.store.postgres_url import redact
-
     try:
-        store = open_migrated(settings.database_target)
+        store = registry.open_migrated(settings.database_target)
     except DatabaseError as error:
         print(f"bitbucket-chatops: the database {redact(settings.database_target)} cannot be used: {error}", file=sys.stderr)
         return 2
@@ -155,7 +122,7 @@ def run_deliveries(settings: Settings, *, retry: bool, forget: bool) -> int:
         else:
             failed = relay.failed_deliveries(store)
             for row in failed:
-                when = clock.strftime("%Y-%m-%d %H:%M:%S", clock.gmtime(row["received_at"]))
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(row["received_at"]))
                 print(f"{when} UTC  {row['event_key']}  {row['request_uuid']}  {row['outcome']}")
             print(f"{len(failed)} webhook delivery(ies) could not be relayed" if failed else "every webhook delivery was relayed")
     finally:
@@ -165,13 +132,6 @@ def run_deliveries(settings: Settings, *, retry: bool, forget: bool) -> int:
 
 def run_db_copy(settings: Settings, *, source: str, target: str) -> int:
     """`db copy`: one line per table copied, or one line saying why nothing was."""
-    from pathlib import Path
-
-    from bot.registry import migrations
-    from bot.core.store import DatabaseError, is_postgres_url, open_store
-    from bot.core.store.copy import CopyRefused, copy_database
-    from bot.core.store.postgres_url import redact
-
     if not is_postgres_url(target):
         print("bitbucket-chatops: --to must be a PostgreSQL URL: postgresql://user:password@host:5432/database", file=sys.stderr)
         return 2
@@ -184,7 +144,7 @@ def run_db_copy(settings: Settings, *, source: str, target: str) -> int:
         print(f"bitbucket-chatops: the database {redact(target)} cannot be used: {error}", file=sys.stderr)
         return 2
     try:
-        copied = copy_database(source, store, migrations(), progress=lambda line: print(f"  {line}"))
+        copied = copy_database(source, store, registry.migrations(), progress=lambda line: print(f"  {line}"))
     except (CopyRefused, DatabaseError) as error:
         print(f"bitbucket-chatops: nothing was copied: {error}", file=sys.stderr)
         return 1

@@ -87,12 +87,13 @@ class BotServer:
         return self.http.effective_port
 
     def start_background(self) -> None:
-        """Every feature's background work, in the registry's order; then, unless `--no-scheduler`, the bid to run
+        """Every feature's background work (of the features the services were built for), in the registry's order; then, unless `--no-scheduler`, the bid to run
         the scheduler (one replica at a time), with every feature's jobs."""
-        for start in registry.background_starters():
+        features = registry.features_of(self.services)
+        for start in registry.background_starters(features):
             self._stops += start(self.services, scheduler=self.scheduler)
         if self.scheduler:
-            leadership = self.services.provide(Leadership(self.services, registry.job_starters()).start())
+            leadership = self.services.provide(Leadership(self.services, registry.job_starters(features)).start())
             self._stops.append(leadership.stop)
 
     def serve_forever(self) -> None:

@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,14 @@ from typing import Callable
 
 from slack_bolt.request import BoltRequest
 
-from bot import registry
-from bot.core import logredact
+from bot import registry, relay
+from bot.app.bolt import create_bolt_app
+from bot.app.shell_sandbox import PERSON_NAME, PERSON_NICKNAME, Sandbox
+from bot.app.textview import ShownButton, message_to_text
+from bot.core import logredact, outbox
 from bot.core.config import Settings
 from bot.sandbox import slackkit
-from bot.app.textview import ShownButton, message_to_text
+from bot.sandbox.slack import FakeSlack
 
 SHELL_USER, SHELL_CHANNEL, SHELL_TEAM = "USHELL", "CSHELL", "TSHELL"
 SHELL_SECRET = "shell-signing-secret"
@@ -46,8 +50,6 @@ class Shown:
 
 class Console:
     def __init__(self, settings: Settings, *, sandbox: bool, read: Callable[[str], str] = input, write: Callable[[str], None] = print):
-        from bot.sandbox.slack import FakeSlack
-
         self.read, self.write = read, write
         self.slack = FakeSlack(bot_token=SHELL_TOKEN, team_id=SHELL_TEAM).start()
         self.slack.add_user(SHELL_USER, "you")  # so your Home tab can be published
@@ -63,18 +65,16 @@ class Console:
         self.sandbox = None
         self.signed_in_as = ""
         if sandbox:
-            from bot.app.shell_sandbox import Sandbox
-
             self.sandbox = Sandbox(settings, self.slack, person=SHELL_USER)
             self.services, self.app = self.sandbox.services, self.sandbox.bolt_app
             self._sign_in()
             return
-        from bot.app.bolt import create_bolt_app
         self.services = registry.build_services(settings)
         self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).
-        self.stops = [stop for start in registry.background_starters() for stop in start(self.services, scheduler=False)]
+        features = registry.features_of(self.services)
+        self.stops = [stop for start in registry.background_starters(features) for stop in start(self.services, scheduler=False)]
 
     def close(self) -> None:
         if self.sandbox is not None:
@@ -88,8 +88,6 @@ class Console:
     def _sign_in(self) -> None:
         """In the sandbox the person starts signed in to a sandbox Bitbucket account, through the simulated
         consent page and the bot's own callback, as `/bb login` and a click on its link would do."""
-        from bot.app.shell_sandbox import PERSON_NAME, PERSON_NICKNAME
-
         try:
             page = self.sandbox.sign_in(SHELL_USER, SHELL_TEAM)
         except Exception:  # noqa: BLE001 - the shell still works; the banner then points at `/bb login`
@@ -245,9 +243,6 @@ class Console:
 
     def _save_files(self, shared: list) -> None:
         """A file the bot shared (a /bb stats chart) is saved on disk, and its path printed."""
-        import tempfile
-        from pathlib import Path
-
         folder = Path(self.__dict__.setdefault("files_dir", tempfile.mkdtemp(prefix="bitbucket-chatops-shell-")))
         for entry in shared:
             upload = self.slack.uploads.get(entry.get("id"))
@@ -259,12 +254,10 @@ class Console:
     def _wait_for_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            # Deliveries not yet routed will queue messages too.
-            due = self.services.store.query_one(
-                """SELECT (SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?)
-                        + (SELECT COUNT(*) FROM deliveries WHERE state = 'pending') AS n""", (time.time(),)
-            )
-            if not due["n"]:
+            # Deliveries not yet routed will queue messages too: counted first, so that one routed meanwhile has its
+            # messages counted in the outbox.
+            store = self.services.store
+            if not relay.waiting_deliveries(store) and not outbox.waiting(store, now=time.time()):
                 return
             time.sleep(0.05)
 

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 
 import requests
 
-from bot import accounts
+from bot import accounts, registry
+from bot.accounts import signin
+from bot.app.sandbox_settings import sandbox_settings
+from bot.app.server import BotServer
 from bot.core.config import Settings
 from bot.sandbox import deliveries
+from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +68,6 @@ class Sandbox:
 
     def __init__(self, settings: Settings, slack, person: str | None = None):
         """`slack`: the shell's simulated Slack; `person`: the Slack user it says is at the browser."""
-        from bot.accounts import signin
-        from bot.app.cli import sandbox_settings
-        from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
-        from bot.app.server import BotServer
-        from bot.registry import build_services
-
         self.bitbucket = FakeBitbucket().start()
         demo_workspace(self.bitbucket)
         self.bitbucket.auto_advance_pipelines = True
@@ -93,7 +91,7 @@ class Sandbox:
             # New each run: the simulated Bitbucket, and so every token it gave, lives only as long as the shell.
             chatops_secret_key=settings.chatops_secret_key or secrets.token_urlsafe(32),
         )
-        self.services = build_services(self.settings)
+        self.services = registry.build_services(self.settings)
         # The scheduler stays out (`/bb remind now` still works); the delivery worker and deploy follower run.
         self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=False)
         self._thread = threading.Thread(target=self.server.serve_forever, name="shell-server", daemon=True)
@@ -138,8 +136,6 @@ class Sandbox:
 
     def sign_in(self, slack_user_id: str, team_id: str) -> Page:
         """Link the person to the sandbox Bitbucket account as `/bb login` does: a login link, opened, consented."""
-        from bot.accounts import signin
-
         state = accounts.start_login(self.services.store, slack_user_id, team_id, now=time.time(), stage=accounts.STAGE_LINK)
         return self.visit(signin.start_url(self.settings, state))
 

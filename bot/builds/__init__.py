@@ -4,16 +4,20 @@
 | --- | --- |
 | `rules` | pure: the gate a set of build statuses makes, the failing step, an inert log tail, a re-run's target |
 | `render` | pure: `/bb builds`, the buttons, statuses in confirmations, the failed step with its log |
-| `relay` | pure: what the relay router adds to a failed pipeline's message (buttons, a job to read the log) |
+| `relay` | the builds' relay hook: what the relay router adds to a failed pipeline's message (buttons, a job to read the log) |
 | `logs` | the worker that reads a failed step's log off the request path and updates the message via the outbox |
 
-The Slack side is `handlers/builds.py` (`/bb builds`, Re-run, Stop) and `handlers/merge_gate.py`; the deploy CI
-gate is in `handlers/deploys.py`.
+The Slack side is `commands` (`/bb builds`, Re-run, Stop); the merge gate is `bot/pull_requests/merge_gate.py`, the
+deploy CI gate is in `bot/deploys/commands.py`. The build state on a relayed pull request's card is stored by the
+relay (`rules.keep_builds`, `rules.with_status` say what it becomes; `render.builds_line` draws it).
 """
 
 from __future__ import annotations
 
+from bot.builds.logs import check_lines, start_background
 from bot.core.store import Migration
+
+__all__ = ["MIGRATIONS", "check_lines", "start_background"]
 
 MIGRATIONS = [
     Migration("builds", 1, (
@@ -34,17 +38,3 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS build_log_jobs_due ON build_log_jobs (state, next_try_at)",
     )),
 ]
-
-
-def check_lines(store) -> list[tuple[str, str]]:
-    from bot.builds.logs import check_lines as lines
-
-    return lines(store)
-
-
-def start_background(services, *, scheduler: bool = True) -> list:
-    from bot.builds.logs import BuildLogReader
-
-    reader = BuildLogReader(services.store, services.bitbucket).start()
-    services.provide(reader)
-    return [reader.stop]

@@ -125,3 +125,9 @@ class BuildLogReader(BackgroundLoop):
             for target in json.loads(job["targets"]):
                 message = builds_render.with_failure(target["message"], step_name, tail, log_url)
                 outbox.enqueue(db, channel=target["channel"], message=message, key=target["key"], anchor=target["anchor"])
+
+
+def start_background(services, *, scheduler: bool = True) -> list:
+    reader = BuildLogReader(services.store, services.bitbucket).start()
+    services.provide(reader)
+    return [reader.stop]

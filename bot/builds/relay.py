@@ -1,6 +1,7 @@
-"""What the relay adds to a failed pipeline's message, inside the router's transaction and without I/O: a Re-run
-button, a note that the log is being read, an anchor (so the message can be updated later) and a job for the
-log reader, which fetches the step and its log off the request path and updates the message through the outbox."""
+"""The builds' relay hook: what the relay adds to a failed pipeline's message, inside the router's transaction and
+without I/O: a Re-run button, a note that the log is being read, an anchor (so the message can be updated later)
+and a job for the log reader, which fetches the step and its log off the request path and updates the message
+through the outbox. Declared in `builds/feature.py` (`relay_hooks`); the relay does not import it."""
 
 from __future__ import annotations
 
@@ -49,3 +50,9 @@ def failed_build_follow_up(payload: dict, repo: str, posts: list, writes: list, 
         (full_name, number, status.get("url") or "", json.dumps(targets, separators=(",", ":")), time.time() if now is None else now),
     )
     return changed, [*writes, job]
+
+
+def relay_hook(event) -> None:
+    """For each routed delivery (`bot.relay.hooks.RoutedEvent`): a failed pipeline's messages get their follow-up."""
+    if event.is_build:
+        event.posts, event.writes = failed_build_follow_up(event.payload, event.repo, event.posts, event.writes)

@@ -251,3 +251,17 @@ def with_failure(original: dict, step_name: str | None, tail: str | None, log_ur
     if step_name:
         text = truncate(f"{text} Failed in step {escape(step_name)}.", 3900)
     return Message(text=text, blocks=blocks)
+
+
+def builds_line(data: dict) -> str | None:
+    """`Builds: ❌ Unit tests failed · ✅ Lint passed`, or None without builds."""
+    statuses = ((data.get("builds") or {}).get("statuses")) or {}
+    if not statuses:
+        return None
+    order = {"FAILED": 0, "INPROGRESS": 1, "STOPPED": 2, "SUCCESSFUL": 3}
+    parts = []
+    for entry in sorted(statuses.values(), key=lambda e: order.get(e.get("state"), 4))[:6]:
+        emoji, words = STATE_WORDS.get(entry.get("state") or "", (":grey_question:", "unknown"))
+        parts.append(f"{emoji} {link(entry.get('url'), truncate(entry.get('name') or 'build', 80))} {words}")
+    more = len(statuses) - len(parts)
+    return "Builds: " + " · ".join(parts) + (f" · …and {more} more" if more > 0 else "")

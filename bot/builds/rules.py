@@ -1,4 +1,5 @@
-"""Pure rules of builds: which statuses count, the gate they make, the failing step, the log's tail, a re-run's target."""
+"""Pure rules of builds: which statuses count, the gate they make, the failing step, the log's tail, a re-run's target,
+and the builds kept on a pull request's relayed card (the relay stores them, these say what they become)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,40 @@ def rerun_target(target: dict) -> dict:
     if selector.get("type") and selector.get("type") != "default":
         again["selector"] = {k: selector[k] for k in ("type", "pattern") if selector.get(k)}
     return again
+
+
+# --- the builds of a pull request's source commit, kept on its relayed card ----------------------------
+
+
+def _source_commit(data: dict) -> str:
+    return (((data.get("source") or {}).get("commit")) or {}).get("hash") or ""
+
+
+def _same_commit(a: str, b: str) -> bool:
+    return bool(a and b) and (a.startswith(b) or b.startswith(a))
+
+
+def keep_builds(stored: dict | None, incoming: dict) -> None:
+    """A pull request event carries no builds: keep the ones of its source commit, if that did not move."""
+    builds = (stored or {}).get("builds")
+    if builds and "builds" not in incoming and _same_commit(builds.get("commit", ""), _source_commit(incoming)):
+        incoming["builds"] = builds
+
+
+def with_status(data: dict, status: dict) -> dict | None:
+    """The pull request with this build status recorded; None when it is not about its source commit, or older."""
+    commit = ((status.get("commit") or {}).get("hash")) or ""
+    source = _source_commit(data)
+    branch = ((data.get("source") or {}).get("branch") or {}).get("name")
+    if not (_same_commit(commit, source) or (not source and branch and branch == status.get("refname"))):
+        return None
+    builds = data.get("builds") or {}
+    if not _same_commit(builds.get("commit", ""), commit):
+        builds = {"commit": commit, "statuses": {}}
+    key = str(status.get("key") or status.get("name") or "build")
+    seen = builds["statuses"].get(key)
+    if seen and (seen.get("updated_on") or "") > (status.get("updated_on") or ""):
+        return None
+    entry = {"name": status.get("name") or key, "state": status.get("state") or "", "url": status.get("url") or "",
+             "updated_on": status.get("updated_on") or ""}
+    return {**data, "builds": {"commit": builds["commit"], "statuses": {**builds["statuses"], key: entry}}}

@@ -3,6 +3,10 @@ composition root builds the command table, the help, the Slack dispatch, the mig
 the scheduler's jobs and `check` from that list. The core knows this shape, never a feature.
 
 Every field is optional: a feature declares only what it has.
+
+What one feature offers the others at run time (relay hooks, who hears of a channel that refuses the bot, a
+channel's repositories) reaches them through `FeatureSet`, which the composition root puts into the services
+(`services.part(FeatureSet)`): neither the core nor a feature imports the registry.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ BackgroundStarter = Callable[..., list]
 JobsStarter = Callable[[Any, Any], Any]
 # lines(store) -> [(status, text)] for `bitbucket-chatops check`.
 CheckLines = Callable[[Store], list]
+# handler(db, channel, error_code), inside the transaction that drops an outbox item the channel refused.
+ChannelRefused = Callable[[Any, str, str], None]
+# repositories(store, channel_id) -> [workspace/slug]: the repositories a channel follows (a command's default REPO).
+ChannelRepositories = Callable[[Store, str], list]
 
 
 @dataclass(frozen=True)
@@ -49,3 +57,28 @@ class Feature:
     background: BackgroundStarter | None = None
     jobs: JobsStarter | None = None
     check: CheckLines | None = None
+    # Told by the outbox's worker when Slack refuses a channel (the relay marks its subscriptions broken).
+    on_channel_refused: ChannelRefused | None = None
+    # The repositories a channel follows: `Invocation.repo` defaults to the one of them (the relay's subscriptions).
+    channel_repositories: ChannelRepositories | None = None
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The features this process runs, in the registry's order, as the composition root handed them over:
+    `registry.build_services` provides it, and the parts that call other features' declarations read it here."""
+
+    features: tuple[Feature, ...]
+
+    def relay_hooks(self) -> tuple:
+        return tuple(hook for feature in self.features for hook in feature.relay_hooks)
+
+    def channel_refused_handlers(self) -> tuple:
+        return tuple(f.on_channel_refused for f in self.features if f.on_channel_refused is not None)
+
+    def channel_repositories(self, store: Store, channel_id: str) -> list[str]:
+        found: list[str] = []
+        for feature in self.features:
+            if feature.channel_repositories is not None:
+                found += [repo for repo in feature.channel_repositories(store, channel_id) if repo not in found]
+        return found

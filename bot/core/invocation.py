@@ -10,7 +10,7 @@ from bot.core import render
 from bot.bitbucket import BitbucketError
 from bot.core.commands import RepoRef
 from bot.core.errors import UsageError, UserError
-from bot.relay import channel_repositories
+from bot.core.feature import FeatureSet
 from bot.core.render import Message
 from bot.core.services import Services
 
@@ -65,7 +65,12 @@ class Invocation:
             slack.chat_postMessage(channel=self.user_id, text=message.text, blocks=message.blocks)
 
     def repo(self, ref: RepoRef | None) -> str:
-        return resolve_repo(ref, self.services.settings.bitbucket_workspace, channel_repositories(self.services.store, self.channel_id))
+        return resolve_repo(ref, self.services.settings.bitbucket_workspace, self.channel_repositories())
+
+    def channel_repositories(self) -> list[str]:
+        """The repositories this channel follows, as the features that know say (the relay's subscriptions)."""
+        features = self.services.part(FeatureSet)
+        return features.channel_repositories(self.services.store, self.channel_id) if features else []
 
 
 def resolve_repo(ref: RepoRef | None, default_workspace: str, channel_repos: list[str]) -> str:

@@ -16,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.core.web import Response
+
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
@@ -118,8 +120,6 @@ def authorized(token: str, authorization: str | None) -> bool:
 
 
 def make_handler(services):
-    from bot.core.web import Response
-
     def handle(request) -> Response:
         if not authorized(services.settings.metrics_token, request.header("Authorization")):
             return Response(401, b"unauthorized\n", [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Bearer realm="metrics"')])

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.core import metrics
 from bot.core.background import PROCESS_OWNER, BackgroundLoop
+from bot.core.feature import FeatureSet
 from bot.core.render import Message
 from bot.core.store import Migration
 
@@ -75,16 +76,6 @@ OWNER = PROCESS_OWNER  # who claims an item
 CLAIM_LEASE_SECONDS = 45.0
 RECLAIM_EVERY_SECONDS = 10.0  # with the lease: a dead worker's item is taken over within a minute
 
-# Called as handler(db, channel, error_code) inside the transaction that drops an item a channel refused
-# (the relay marks the channel's subscriptions broken): the outbox itself knows no feature's tables.
-_channel_refused_handlers: list = []
-
-
-def on_channel_refused(handler) -> None:
-    if handler not in _channel_refused_handlers:
-        _channel_refused_handlers.append(handler)
-
-
 def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None,
             fallback_user: str | None = None) -> int:
     """Queue one message; call inside the transaction that stores its cause. Returns the item's id.
@@ -107,6 +98,13 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
 def anchor_ts(store, channel: str, anchor: str) -> str | None:
     row = store.query_one("SELECT ts FROM slack_anchors WHERE channel = ? AND anchor = ?", (channel, anchor))
     return row["ts"] if row else None
+
+
+def waiting(store, *, now: float) -> int:
+    """How many items wait to be sent and are due by `now` (the shell waits for them)."""
+    return store.query_one(
+        "SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?", (now,)
+    )["n"]
 
 
 def check_lines(store) -> list[tuple[str, str]]:
@@ -150,10 +148,14 @@ class OutboxWorker(BackgroundLoop):
     thread_name = "outbox-worker"
     defers_to_foreground = True
 
-    def __init__(self, store, slack, *, backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
+    def __init__(self, store, slack, *, on_channel_refused=(), backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
+        """`on_channel_refused`: handler(db, channel, error_code) each, called inside the transaction that drops an
+        item a channel refused (the relay marks the channel's subscriptions broken): the outbox knows no feature's
+        tables. Every feature's, from the services' `FeatureSet`, in `start_background`."""
         super().__init__(_wakeup)
         self.store = store
         self.slack = slack
+        self.on_channel_refused = tuple(on_channel_refused)
         self.backoff = backoff
         self.idle_wait = idle_wait
         self.clock = clock
@@ -294,7 +296,7 @@ class OutboxWorker(BackgroundLoop):
                     "UPDATE outbox SET state = ?, last_error = ?, ts = ?, owner = '' WHERE id = ?",
                     ("sent" if rerouted_ts else "dropped", code, rerouted_ts, item.id),
                 )
-                for handler in _channel_refused_handlers:
+                for handler in self.on_channel_refused:
                     handler(db, item.channel, code)
         elif status >= 500 or code in TRANSIENT_ERRORS:
             self._retry_later(item, code)
@@ -358,6 +360,7 @@ def _owner_alive(owner: str) -> bool:
 
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    worker = OutboxWorker(services.store, services.slack).start()
+    features = services.part(FeatureSet)
+    worker = OutboxWorker(services.store, services.slack, on_channel_refused=features.channel_refused_handlers() if features else ()).start()
     services.provide(worker)
     return [worker.stop]

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bot import notify
+from bot import accounts, notify, relay
 from bot.bitbucket import BitbucketError, PullRequest
 from bot.reminders import waiting_on
 
@@ -60,21 +60,17 @@ def _cache(services) -> TtlCache:
     return services.part(HomeCache) or services.provide(HomeCache())
 
 
-def followed_repositories(store) -> list[str]:
-    return [row["repo"] for row in store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")]
-
-
 def gather(services, slack_user_id: str) -> HomeData:
     store = services.store
-    link = store.query_one("SELECT nickname, bitbucket_uuid, account_id FROM user_links WHERE slack_user_id = ?", (slack_user_id,))
+    link = accounts.linked_user(store, slack_user_id)
     if link is None:
         return HomeData(linked=False)
     data = HomeData(linked=True, enabled=notify.enabled_for(store, slack_user_id))
-    who = link["bitbucket_uuid"] or link["account_id"]
+    who = link.bitbucket_uuid or link.account_id
     if not who:
         data.problems.append("You are linked by nickname only, which Bitbucket cannot search by: `/bb login` links you fully.")
         return data
-    repos = followed_repositories(store)
+    repos = relay.subscribed_repositories(store)
     workspaces = list(dict.fromkeys([w for w in [services.settings.bitbucket_workspace] if w] + [r.split("/", 1)[0] for r in repos]))
     client, cache = services.bitbucket, _cache(services)
     for workspace in workspaces:
@@ -86,7 +82,7 @@ def gather(services, slack_user_id: str) -> HomeData:
         for item in values:
             pr = PullRequest.from_api(item)
             data.mine.append((pr.repository or workspace, pr))
-    field_name, value = ("uuid", link["bitbucket_uuid"]) if link["bitbucket_uuid"] else ("account_id", link["account_id"])
+    field_name, value = ("uuid", link.bitbucket_uuid) if link.bitbucket_uuid else ("account_id", link.account_id)
     query = f'reviewers.{field_name}="{value}" AND state="OPEN"'
     for repo in repos:
         workspace, slug = repo.split("/", 1)
@@ -98,18 +94,10 @@ def gather(services, slack_user_id: str) -> HomeData:
             continue
         for item in values:
             pr = PullRequest.from_api(item)
-            if any(_is(account, link) for account in waiting_on(pr)):
+            if any(accounts.is_account(account, link) for account in waiting_on(pr)):
                 data.reviews.append((repo, pr))
     data.reviews.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
     data.mine.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
     for repo, pr in data.mine:
-        rows = store.query("SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series",
-                           (repo.lower(), pr.source_branch or ""))
-        data.builds[(repo, pr.source_branch or "")] = [(row["series"], row["state"]) for row in rows]
+        data.builds[(repo, pr.source_branch or "")] = relay.build_states(store, repo.lower(), pr.source_branch or "")
     return data
-
-
-def _is(account, link) -> bool:
-    uuid = (account.uuid or "").strip("{}").lower()
-    return bool(uuid and uuid == (link["bitbucket_uuid"] or "").strip("{}").lower()) or bool(
-        account.account_id and account.account_id == link["account_id"])

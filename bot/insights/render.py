@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.insights.figures import Insights, PeriodFigures
-from bot.core.render import Message, code, context, escape, header, link, mention, message, notice, section
+from bot.core.render import Message, bitbucket_words, code, context, escape, header, link, mention, message, notice, section
+from bot.reminders.render import describe_days
 
 MAX_LOAD_ROWS = 8
 MAX_OLDEST = 3
@@ -135,14 +136,10 @@ def digest(insights: Insights) -> Message:
 
 
 def digest_failed(repo: str, error) -> Message:
-    from bot.core.render import bitbucket_words
-
     return notice(f":warning: This week's digest of {code(repo)} could not be made: Bitbucket said {bitbucket_words(error)}.")
 
 
 def digest_saved(repo: str, days: tuple[str, ...], at: str, zone: str, next_run: datetime | None, *, created: bool, by_user: str) -> Message:
-    from bot.reminders.render import describe_days
-
     when = f"on {describe_days(days)} at {at} ({escape(zone)})"
     following = f" Next: {next_run.strftime('%a %-d %b %H:%M')}." if next_run else ""
     verb = "set up" if created else "changed"

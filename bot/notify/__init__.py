@@ -1,7 +1,7 @@
 """Personal notifications: direct messages to linked people about their pull requests, reviews, mentions,
 builds and deploys.
 
-    webhook -> intake -> router (one transaction): relay's posts + plan_for_delivery -> outbox -> a DM
+    webhook -> intake -> router (one transaction): relay's posts + this feature's relay hook -> outbox -> a DM
     deploy follower (a deploy finishes, one transaction) -> deploy_finished -> outbox -> a DM
 
 | module | what |
@@ -19,15 +19,13 @@ from __future__ import annotations
 import json
 import time
 
-from bot import deploys
+from bot import accounts, deploys
 from bot.core import outbox
+from bot.core.store import Migration
 from bot.notify import messages
 from bot.notify.planning import KINDS, build_reasons, choose, enabled_kinds, pull_request_reasons, within_burst
-from bot.relay.routing import build_note, build_series, newer_pull_request, slim_pull_request
-from bot.reminders import LinkedUser
-from bot.core.store import Migration
 
-__all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "is_linked", "plan_for_delivery", "deploy_finished"]
+__all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "relay_hook", "deploy_finished"]
 
 BURSTS_KEPT_SECONDS = 86400.0  # a person's finished bursts are forgotten after a day
 
@@ -73,73 +71,49 @@ def set_enabled(store, slack_user_id: str, kinds, on: bool, *, now: float | None
         return enabled_for(db, slack_user_id)
 
 
-def is_linked(db, slack_user_id: str) -> bool:
-    return bool(list(db.query("SELECT 1 AS one FROM user_links WHERE slack_user_id = ?", (slack_user_id,))))
+# --- a relay hook: one routed delivery, inside the router's transaction -----------------------------------
 
 
-def _people(db) -> list[LinkedUser]:
-    return [LinkedUser(**row) for row in db.query("SELECT slack_user_id, nickname, bitbucket_uuid, account_id FROM user_links")]
+def relay_hook(event) -> None:
+    """The direct messages a relayed delivery causes (`bot.relay.hooks.RoutedEvent`), planned from the state the
+    router read before storing the event's (the pull request as it was tells who was newly added as a reviewer).
+    The linked people are read once per routing pass."""
+    if not (event.is_pull_request or event.is_build):
+        return
+    if ("notify", "people") not in event.memo:
+        event.memo["notify", "people"] = accounts.linked_users(event.db)
+    people = event.memo["notify", "people"]
+    if not people:
+        return  # nobody linked, nobody to tell
+    if event.is_pull_request:
+        event.queued += _plan_pull_request(event, people)
+    else:
+        event.queued += _plan_build(event, people)
 
 
-# --- from the router: one delivery, inside its transaction ---------------------------------------------
-
-
-def plan_for_delivery(db, event_key: str, payload: dict, repo: str, *, now: float | None = None, memo: dict | None = None) -> int:
-    """Queue the direct messages a delivery causes; call before the relay stores the event's new state
-    (the pull request as it was tells who was added as a reviewer). `memo` is kept across one routing pass
-    (the linked people are read once). Returns how many were queued."""
-    now = time.time() if now is None else now
-    memo = {} if memo is None else memo
-    if event_key.startswith("pullrequest:") or event_key.startswith("repo:commit_status_"):
-        if ("notify", "people") not in memo:
-            memo["notify", "people"] = _people(db)
-        people = memo["notify", "people"]
-        if not people:
-            return 0  # nobody linked, nobody to tell
-        if event_key.startswith("pullrequest:"):
-            return _plan_pull_request(db, event_key, payload, repo, people, now)
-        return _plan_build(db, payload, repo, people, now)
-    return 0
-
-
-def _stored_pull_request(db, repo: str, pr_id) -> dict | None:
-    row = db.execute("SELECT data FROM relay_pull_requests WHERE repo = ? AND pr_id = ?", (repo, pr_id)).fetchone()
-    return json.loads(row[0]) if row else None
-
-
-def _plan_pull_request(db, event_key: str, payload: dict, repo: str, people: list[LinkedUser], now: float) -> int:
-    incoming = slim_pull_request(event_key, payload)
-    if not isinstance(incoming.get("id"), int):
-        return 0
-    before = _stored_pull_request(db, repo, incoming["id"])
-    current = newer_pull_request(before, incoming)
+def _plan_pull_request(event, people: list[accounts.LinkedUser]) -> int:
+    db, current = event.db, event.pull_request
     queued = 0
-    for slack_user, reasons in pull_request_reasons(event_key, payload, current, before, people).items():
+    for slack_user, reasons in pull_request_reasons(event.event_key, event.payload, current, event.pull_request_before, people).items():
         reason = choose(reasons, enabled_for(db, slack_user))
         if reason is not None:
-            _queue_pull_request_news(db, slack_user, repo, current, reason, now)
+            _queue_pull_request_news(db, slack_user, event.repo, current, reason, event.now)
             queued += 1
     return queued
 
 
-def _plan_build(db, payload: dict, repo: str, people: list[LinkedUser], now: float) -> int:
-    status = payload.get("commit_status")
+def _plan_build(event, people: list[accounts.LinkedUser]) -> int:
+    status = event.payload.get("commit_status")
     if not isinstance(status, dict) or status.get("state") != "FAILED" or not status.get("refname"):
         return 0
-    row = db.execute(
-        "SELECT status_key, state, updated_on FROM relay_builds WHERE repo = ? AND refname = ? AND series = ?",
-        (repo, status["refname"], build_series(status)),
-    ).fetchone()
-    if build_note(status, dict(zip(("status_key", "state", "updated_on"), row)) if row else None, None) is None:
+    if event.build_note is None:
         return 0  # a failure already told
-    open_prs = [json.loads(r["data"]) for r in db.query("SELECT data FROM relay_pull_requests WHERE repo = ?", (repo,))]
-    open_prs = [pr for pr in open_prs if pr.get("state") == "OPEN"]
     queued = 0
-    for slack_user, found in build_reasons(status, open_prs, people).items():
-        if "builds" not in enabled_for(db, slack_user):
+    for slack_user, found in build_reasons(status, event.open_pull_requests, people).items():
+        if "builds" not in enabled_for(event.db, slack_user):
             continue
         for pr, reason in found:
-            _queue_pull_request_news(db, slack_user, repo, pr, reason, now)
+            _queue_pull_request_news(event.db, slack_user, event.repo, pr, reason, event.now)
             queued += 1
     return queued
 
@@ -170,7 +144,7 @@ def _queue_pull_request_news(db, slack_user: str, repo: str, pr: dict, reason, n
 
 def deploy_finished(db, record) -> None:
     """A deploy or rollback finished: the person who started it hears of it, if linked and willing."""
-    if record.phase != "COMPLETED" or not is_linked(db, record.user_id) or "deploys" not in enabled_for(db, record.user_id):
+    if record.phase != "COMPLETED" or not accounts.is_linked(db, record.user_id) or "deploys" not in enabled_for(db, record.user_id):
         return
     outbox.enqueue(db, channel=record.user_id, message=messages.deploy_dm(record), key=f"dm:{record.user_id}:deploy:{record.id}")
 

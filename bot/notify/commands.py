@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core import ids
-from bot import notify
+from bot import accounts, notify
 from bot.core.commands import Command
 from bot.home import commands as home_commands
 from bot.notify.grammar import NOTIFY_KINDS
@@ -22,7 +22,7 @@ def notify_command(inv: Invocation, command: Command) -> None:
         changed = f"{which} are now *{'on' if on else 'off'}*."
     else:
         enabled = notify.enabled_for(store, inv.user_id)
-    inv.reply(messages.settings_message(enabled, linked=notify.is_linked(store, inv.user_id), changed=changed))
+    inv.reply(messages.settings_message(enabled, linked=accounts.is_linked(store, inv.user_id), changed=changed))
 
 
 def toggle(inv: Invocation, value: dict) -> None:
@@ -35,7 +35,7 @@ def toggle(inv: Invocation, value: dict) -> None:
         home_commands.publish(inv.services, inv.user_id)
         return
     changed = f"Direct messages of kind *{kind}* are now *{'on' if on else 'off'}*."
-    inv.replace_with(messages.settings_message(enabled, linked=notify.is_linked(store, inv.user_id), changed=changed))
+    inv.replace_with(messages.settings_message(enabled, linked=accounts.is_linked(store, inv.user_id), changed=changed))
 
 
 COMMAND_HANDLERS = {"notify": notify_command}

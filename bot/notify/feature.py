@@ -10,4 +10,5 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
+    relay_hooks=(notify.relay_hook,),
 )

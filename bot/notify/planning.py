@@ -13,7 +13,7 @@ from bot.core import render
 from bot.bitbucket import Account
 from bot.notify.grammar import NOTIFY_KINDS
 from bot.relay.render import dig, quote, user_name
-from bot.reminders import LinkedUser, slack_user_for
+from bot.accounts import LinkedUser, slack_user_for
 
 KINDS = NOTIFY_KINDS
 WHY = {

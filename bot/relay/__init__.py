@@ -6,9 +6,13 @@
 | module | what |
 | --- | --- |
 | `intake` | the delivery as it came, and the group-committed append behind the webhook's answer |
-| `router` | the worker that routes stored deliveries into the outbox; failures kept with their reason |
+| `router` | the worker that routes stored deliveries into the outbox, calling the relay hooks; failures kept with their reason |
+| `hooks` | what a relay hook is handed (`RoutedEvent`): other features add to a delivery without the relay importing them |
 | `routing` | pure: which channel gets which message, the newest state of a pull request, build notes |
 | `subscriptions` | which channels relay which repositories; the webhooks the bot registered |
+
+The relay's tables are read by other features only through these functions: `pull_request_state`, `build_states`,
+`subscribed_repositories`, `channel_repositories`, `webhook_registrations`, `waiting_deliveries`.
 
 A pull request has one card per channel (the outbox anchor `pr:{repo}#{id}`), drawn from the newest state
 stored for it, so a late or repeated event cannot roll the card back; its events are replies in the card's
@@ -19,18 +23,23 @@ from __future__ import annotations
 
 import threading
 
-from bot.core import outbox
+from bot.core.feature import FeatureSet
+from bot.core.store import Migration
+from bot.relay.hooks import RelayHook, RoutedEvent
 from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
     DeliveryRouter,
     Malformed,
     Routed,
+    build_states,
     check_lines,
     failed_deliveries,
     forget_failed,
     prune_deliveries,
+    pull_request_state,
     retry_failed,
     route_pending,
+    waiting_deliveries,
 )
 from bot.relay.routing import (
     Post,
@@ -45,18 +54,21 @@ from bot.relay.routing import (
 )
 from bot.relay.subscriptions import (
     Subscription,
+    WebhookRegistration,
     branch_matches,
     channel_repositories,
     channel_subscriptions,
     find_our_hook,
     mark_channel_broken,
     record_registration,
+    record_webhook_url,
     remember_main_branch,
     subscribe,
+    subscribed_repositories,
     unsubscribe,
+    webhook_registrations,
     webhook_url,
 )
-from bot.core.store import Migration
 
 __all__ = [
     "Delivery", "DeliveryWriter", "mismatch", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
@@ -64,7 +76,8 @@ __all__ = [
     "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
     "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
     "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",
-    "MIGRATIONS", "delivery_writer", "start_background",
+    "MIGRATIONS", "delivery_writer", "start_background", "RelayHook", "RoutedEvent", "build_states", "pull_request_state",
+    "waiting_deliveries", "WebhookRegistration", "record_webhook_url", "subscribed_repositories", "webhook_registrations",
 ]
 
 _SCHEMA_V1 = [
@@ -161,14 +174,13 @@ def delivery_writer(services) -> DeliveryWriter:
 
 _writer_lock = threading.Lock()
 
-# The outbox tells the relay when Slack refuses a channel; the outbox itself knows no feature's tables.
-outbox.on_channel_refused(mark_channel_broken)
-
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    """The router, in every process (routing is one transaction at a time across replicas). On stop, the
-    deliveries already handed to the writer are written before the store closes."""
-    router = DeliveryRouter(services.store).start()
+    """The router, in every process (routing is one transaction at a time across replicas), with every feature's
+    relay hooks (from the services' `FeatureSet`, which the composition root provides). On stop, the deliveries
+    already handed to the writer are written before the store closes."""
+    features = services.part(FeatureSet)
+    router = DeliveryRouter(services.store, hooks=features.relay_hooks() if features else ()).start()
     services.provide(router)
 
     def stop():

@@ -11,4 +11,6 @@ FEATURE = Feature(
     command_handlers=commands.COMMAND_HANDLERS,
     background=relay.start_background,
     check=relay.check_lines,
+    on_channel_refused=relay.mark_channel_broken,
+    channel_repositories=relay.channel_repositories,
 )

@@ -15,6 +15,7 @@ from typing import Callable
 
 from bot.core import render
 from bot.bitbucket import PullRequest
+from bot.builds import render as build_render
 from bot.core.render import Message
 from bot.pull_requests import render as pr_render
 
@@ -169,9 +170,8 @@ def is_relayed_card(message: dict | None) -> bool:
 
 
 def builds_line(data: dict) -> str | None:
-    from bot.builds.pr_cards import builds_line as line  # the builds feature owns the stored `builds`
-
-    return line(data) if data.get("builds") else None
+    """The builds of the pull request's source commit (`builds.rules.with_status` keeps them in the stored state)."""
+    return build_render.builds_line(data) if data.get("builds") else None
 
 
 def pull_request_state_line(pr: PullRequest, data: dict) -> str:

@@ -1,9 +1,12 @@
-"""The router: stored deliveries -> route (pure) -> render (pure) -> outbox, behind the webhook's answer.
+"""The router: stored deliveries -> route (pure) -> render (pure) -> relay hooks -> outbox, behind the webhook's answer.
 
 One pass takes the oldest pending deliveries, in arrival order, inside one write transaction (on
 PostgreSQL the store's lock: one replica routes at a time, so a pull request's card is never drawn from
 two states at once). Each delivery is routed inside its own savepoint: one that cannot be routed (a
 malformed payload) is kept as failed with its reason, and its neighbours go on.
+
+The features that add to a delivery (builds: a failed pipeline's Re-run and log; notify: direct messages) are relay
+hooks (`bot.relay.hooks`), handed to the router by the composition root: the router imports none of them.
 """
 
 from __future__ import annotations
@@ -13,16 +16,24 @@ import logging
 import time
 from dataclasses import dataclass
 
+from bot.builds.rules import keep_builds, with_status
 from bot.core import metrics, outbox
-from bot import notify
-from bot.relay import render as relay_render
 from bot.core.background import BackgroundLoop, foreground_busy
-from bot.builds.pr_cards import card_updates as pull_request_cards
-from bot.builds.pr_cards import keep_builds
-from bot.builds.relay import failed_build_follow_up
+from bot.relay import render as relay_render
+from bot.relay.hooks import RelayHook, RoutedEvent
 from bot.relay.intake import mismatch, router_wakeup
-from bot.relay.routing import Post, build_note, build_series, newer_pull_request, plan_build, plan_pull_request, plan_push, slim_pull_request
-from bot.relay.subscriptions import Subscription, working_subscriptions
+from bot.relay.routing import (
+    Post,
+    build_note,
+    build_series,
+    newer_pull_request,
+    plan_build,
+    plan_pull_request,
+    plan_push,
+    pull_request_anchor,
+    slim_pull_request,
+)
+from bot.relay.subscriptions import working_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +54,9 @@ class Routed:
     queued: int = 0
 
 
-Write = tuple[str, tuple]
-
-
-def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> list[Routed]:
-    """Route the oldest pending deliveries (at most `limit`) in one transaction; what happened to each."""
+def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks: tuple[RelayHook, ...] = ()) -> list[Routed]:
+    """Route the oldest pending deliveries (at most `limit`) in one transaction; what happened to each. `hooks`: every
+    feature's relay hooks, in the registry's order."""
     now = time.time() if now is None else now
     with store.transaction() as db:
         rows = list(db.query("SELECT id, request_uuid, event_key, body FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)))
@@ -56,7 +65,7 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
         for row in rows:
             try:
                 with db.savepoint("delivery"):
-                    result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo, now=now)
+                    result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo, now=now, hooks=hooks)
             except Exception as error:  # noqa: BLE001 - kept with its reason; the others go on
                 log.warning("webhook %s (%s) could not be relayed: %s: %s", row["request_uuid"], row["event_key"], type(error).__name__, error)
                 result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500])
@@ -70,9 +79,10 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH) -> lis
     return results
 
 
-def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *, now: float | None = None) -> Routed:
-    """Route one delivery inside the caller's transaction: its state changes, its queued messages, and the
-    direct messages it causes (planned before the new state is stored: it tells who was newly added)."""
+def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *, now: float | None = None,
+              hooks: tuple[RelayHook, ...] = ()) -> Routed:
+    """Route one delivery inside the caller's transaction: its state changes, its queued messages, and what the
+    relay hooks add (planned before the new state is stored: the hooks see the state as it was)."""
     if event_key not in relay_render.RENDERERS:
         return Routed(request_uuid, "ignored", "not a relayed event")
     payload = json.loads(body)
@@ -82,13 +92,16 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     repo = repository_of(payload)
     if ("subscriptions", repo) not in memo:
         memo["subscriptions", repo] = working_subscriptions(db, repo)
-    posts, writes = plan(db, event_key, payload, repo, memo["subscriptions", repo], memo)
-    direct = notify.plan_for_delivery(db, event_key, payload, repo, now=now, memo=memo)
-    for sql, params in writes:
+    event = RoutedEvent(db, event_key, payload, repo, memo["subscriptions", repo], time.time() if now is None else now, memo)
+    plan(event)
+    for hook in hooks:
+        hook(event)
+    for sql, params in event.writes:
         db.execute(sql, params)
+    posts = event.posts + event.cards
     for post in posts:
         outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
-    return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + direct)
+    return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + event.queued)
 
 
 def repository_of(payload) -> str:
@@ -104,38 +117,40 @@ def repository_of(payload) -> str:
     return full_name.lower()
 
 
-def plan(db, event_key: str, payload: dict, repo: str, subscriptions: list[Subscription], memo: dict) -> tuple[list[Post], list[Write]]:
-    """Read what routing needs; return the posts and the state the event changes."""
-    if event_key.startswith("pullrequest:"):
-        return _plan_pull_request(db, event_key, payload, repo, subscriptions)
-    if event_key == "repo:push":
-        return plan_push(payload, repo, subscriptions), []
-    if event_key.startswith("repo:commit_status_"):
+def plan(event: RoutedEvent) -> None:
+    """Read what routing needs; set the event's posts, the state it changes, and what the hooks are told."""
+    if event.is_pull_request:
+        _plan_pull_request(event)
+    elif event.event_key == "repo:push":
+        event.posts = plan_push(event.payload, event.repo, event.subscriptions)
+    elif event.is_build:
+        memo, repo = event.memo, event.repo
         if ("main_branch", repo) not in memo:
-            row = db.execute("SELECT main_branch FROM webhook_registrations WHERE repo = ?", (repo,)).fetchone()
+            row = event.db.execute("SELECT main_branch FROM webhook_registrations WHERE repo = ?", (repo,)).fetchone()
             memo["main_branch", repo] = row[0] if row else ""
-        return _plan_build(db, payload, repo, memo["main_branch", repo], subscriptions)
-    return [], []
+        _plan_build(event, memo["main_branch", repo])
 
 
-def _plan_pull_request(db, event_key: str, payload: dict, repo: str, subscriptions: list[Subscription]) -> tuple[list[Post], list[Write]]:
-    incoming = slim_pull_request(event_key, payload)
+def _plan_pull_request(event: RoutedEvent) -> None:
+    db, repo = event.db, event.repo
+    incoming = slim_pull_request(event.event_key, event.payload)
     if not isinstance(incoming.get("id"), int):
         raise Malformed("`pullrequest.id` is not a number")
-    row = db.execute("SELECT data FROM relay_pull_requests WHERE repo = ? AND pr_id = ?", (repo, incoming["id"])).fetchone()
-    keep_builds(json.loads(row[0]) if row else None, incoming)
-    current = newer_pull_request(json.loads(row[0]) if row else None, incoming)
-    writes = []
+    before = pull_request_state(db, repo, incoming["id"])
+    keep_builds(before, incoming)
+    current = newer_pull_request(before, incoming)
     if current is incoming:
-        writes.append((
+        event.writes.append((
             """INSERT INTO relay_pull_requests (repo, pr_id, updated_on, data) VALUES (?, ?, ?, ?)
                ON CONFLICT (repo, pr_id) DO UPDATE SET updated_on = excluded.updated_on, data = excluded.data""",
             (repo, incoming["id"], incoming.get("updated_on") or "", json.dumps(current, separators=(",", ":"))),
         ))
-    return plan_pull_request(event_key, payload, repo, current, subscriptions), writes
+    event.pull_request_before, event.pull_request = before, current
+    event.posts = plan_pull_request(event.event_key, event.payload, repo, current, event.subscriptions)
 
 
-def _plan_build(db, payload: dict, repo: str, main_branch: str, subscriptions: list[Subscription]) -> tuple[list[Post], list[Write]]:
+def _plan_build(event: RoutedEvent, main_branch: str) -> None:
+    db, payload, repo = event.db, event.payload, event.repo
     status = payload.get("commit_status") or {}
     if not isinstance(status, dict):
         raise Malformed("`commit_status` is not an object")
@@ -146,18 +161,64 @@ def _plan_build(db, payload: dict, repo: str, main_branch: str, subscriptions: l
     previous = dict(zip(("status_key", "state", "updated_on"), row)) if row else None
     main_branch = main_branch or ((payload.get("repository") or {}).get("mainbranch") or {}).get("name")
     note = build_note(status, previous, main_branch)
-    writes = []
     if previous is None or (previous.get("updated_on") or "") <= (status.get("updated_on") or ""):
-        writes.append((
+        event.writes.append((
             """INSERT INTO relay_builds (repo, refname, series, status_key, state, updated_on) VALUES (?, ?, ?, ?, ?, ?)
                ON CONFLICT (repo, refname, series) DO UPDATE SET status_key = excluded.status_key, state = excluded.state,
                    updated_on = excluded.updated_on""",
             (repo, refname, series, status.get("key") or "", status.get("state") or "", status.get("updated_on") or ""),
         ))
-    posts = [] if note is None else plan_build(payload, repo, note, subscriptions)
-    card_posts, card_writes = pull_request_cards(db, payload, repo, subscriptions)  # the build state on PR cards
-    posts, writes = failed_build_follow_up(payload, repo, posts, writes + card_writes)  # a failed pipeline: Re-run, its log later
-    return posts + card_posts, writes
+    event.build_before, event.build_note = previous, note
+    event.posts = [] if note is None else plan_build(payload, repo, note, event.subscriptions)
+    event.open_pull_requests = _open_pull_requests(db, repo)
+    _redraw_cards(event, status)  # the build state on the cards of the pull requests it is about
+
+
+OPEN = '%"state":"OPEN"%'  # stored pull requests are compact JSON
+
+
+def _open_pull_requests(db, repo: str) -> list[dict]:
+    found = (json.loads(row["data"]) for row in db.query("SELECT data FROM relay_pull_requests WHERE repo = ? AND data LIKE ?", (repo, OPEN)))
+    return [data for data in found if data.get("state") == "OPEN"]
+
+
+def _redraw_cards(event: RoutedEvent, status: dict) -> None:
+    """The cards of the open pull requests this build status is about, redrawn, and their stored state."""
+    repo = event.repo
+    for stored in event.open_pull_requests:
+        data = with_status(stored, status)
+        if data is None:
+            continue
+        event.writes.append(("UPDATE relay_pull_requests SET data = ? WHERE repo = ? AND pr_id = ?",
+                             (json.dumps(data, separators=(",", ":")), repo, data["id"])))
+        destination = ((data.get("destination") or {}).get("branch") or {}).get("name")
+        anchor = pull_request_anchor(repo, data["id"])
+        card = relay_render.pull_request_card(repo, data)
+        event.cards += [Post(sub.channel_id, card, f"{sub.channel_id}|{anchor}", anchor=anchor)
+                        for sub in event.subscriptions if sub.wants("pullrequests", destination)]
+
+
+# --- what the relay keeps, for other features to read --------------------------------------------------
+
+
+def pull_request_state(db, repo: str, pr_id: int) -> dict | None:
+    """The newest state stored of a pull request (what its cards show), or None. `db`: the store or a transaction."""
+    rows = list(db.query("SELECT data FROM relay_pull_requests WHERE repo = ? AND pr_id = ?", (repo, pr_id)))
+    return json.loads(rows[0]["data"]) if rows else None
+
+
+def build_states(db, repo: str, refname: str) -> list[tuple[str, str]]:
+    """The last result seen of each build series on a branch: [(series, state)], by series."""
+    rows = db.query("SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series", (repo, refname))
+    return [(row["series"], row["state"]) for row in rows]
+
+
+def waiting_deliveries(store) -> int:
+    """How many stored deliveries wait to be routed."""
+    return store.query_one("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")["n"]
+
+
+# --- the deliveries ------------------------------------------------------------------------------------
 
 
 def prune_deliveries(store, *, now: float) -> int:
@@ -211,9 +272,11 @@ class DeliveryRouter(BackgroundLoop):
     thread_name = "relay-router"
     defers_to_foreground = True
 
-    def __init__(self, store, *, idle_wait: float = 0.5, prune_every: float = 3600.0, clock=time.time):
+    def __init__(self, store, *, hooks: tuple[RelayHook, ...] = (), idle_wait: float = 0.5, prune_every: float = 3600.0,
+                 clock=time.time):
         super().__init__(router_wakeup)
         self.store = store
+        self.hooks = tuple(hooks)
         self.idle_wait = idle_wait
         self.prune_every = prune_every
         self.clock = clock
@@ -227,7 +290,7 @@ class DeliveryRouter(BackgroundLoop):
         # While deliveries arrive, small batches: a routing transaction holds SQLite's one write lock, and the
         # intake's appends wait for it.
         limit = BATCH // 4 if foreground_busy() else BATCH
-        return len(route_pending(self.store, now=now, limit=limit)) >= limit
+        return len(route_pending(self.store, now=now, limit=limit, hooks=self.hooks)) >= limit
 
     def idle_time(self) -> float:
         return self.idle_wait

@@ -62,6 +62,11 @@ def channel_subscriptions(store, channel_id: str) -> list[Subscription]:
     return [Subscription.from_row(row) for row in rows]
 
 
+def subscribed_repositories(store) -> list[str]:
+    """Every repository some channel relays (broken subscriptions included), once each, by name."""
+    return [row["repo"] for row in store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")]
+
+
 def channel_repositories(store, channel_id: str) -> list[str]:
     """The repositories a channel is subscribed to: the default REPO of a command typed there."""
     return [row["repo"] for row in store.query("SELECT repo FROM subscriptions WHERE channel_id = ? ORDER BY repo", (channel_id,))]
@@ -99,6 +104,25 @@ def remember_main_branch(store, *, repo: str, main_branch: str, user_id: str, no
 def record_registration(store, *, repo: str, hook_uuid: str, url: str) -> None:
     """The repository's webhook (after `remember_main_branch` made its row)."""
     store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ? WHERE repo = ?", (hook_uuid, url, repo))
+
+
+@dataclass(frozen=True)
+class WebhookRegistration:
+    repo: str
+    hook_uuid: str  # '' when the webhook was added by hand (only the main branch is known)
+    url: str
+    main_branch: str
+
+
+def webhook_registrations(store) -> list[WebhookRegistration]:
+    """The repositories' webhooks the bot knows of, by repository (`webhooks update` moves them)."""
+    rows = store.query("SELECT repo, hook_uuid, url, main_branch FROM webhook_registrations ORDER BY repo")
+    return [WebhookRegistration(**row) for row in rows]
+
+
+def record_webhook_url(store, *, repo: str, url: str) -> None:
+    """The repository's webhook now calls `url` (`webhooks update` moved it)."""
+    store.execute("UPDATE webhook_registrations SET url = ? WHERE repo = ?", (url, repo))
 
 
 def find_our_hook(hooks: list[dict], url: str) -> dict | None:

@@ -1,19 +1,21 @@
 """Stale pull request reminders: a schedule per channel and repository, the pure choice of what is stale and of
 when a reminder is owed, and the one run that turns a schedule into a message in the outbox.
 
-APScheduler (`bot/scheduler.py`) decides when to look; SQLite decides whether to send. A scheduled reminder is
+Who a reminder mentions comes from the accounts feature's links (`accounts.linked_users`).
+
+APScheduler (`bot/core/scheduler.py`) decides when to look; SQLite decides whether to send. A scheduled reminder is
 sent at most once per reminder per local day: its "sent" mark is written in the same transaction that queues
 the message, so a crash can neither lose it nor send it twice, and a cron run racing a catch-up run is harmless.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
+from bot import accounts
 from bot.core import metrics, outbox
 from bot.reminders import render as reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
@@ -151,60 +153,16 @@ def _identity(account: Account) -> str:
     return (account.uuid or account.account_id or account.nickname or account.display_name).lower()
 
 
-@dataclass(frozen=True)
-class LinkedUser:
-    """A row of `user_links`: a Slack user and the Bitbucket account they are tied to."""
-
-    slack_user_id: str
-    nickname: str = ""
-    bitbucket_uuid: str = ""
-    account_id: str = ""
-
-
-def slack_user_for(account: Account, links: Iterable[LinkedUser]) -> str | None:
-    """The Slack user linked to a Bitbucket account: by uuid, else account_id, else nickname (any case).
-
-    A nickname is not unique in Bitbucket, so it decides only where no uuid or account_id could."""
-    links = list(links)
-    uuid, account_id, nickname = _uuid_key(account.uuid), account.account_id or "", (account.nickname or "").casefold()
-    for matches in (
-        lambda link: uuid and _uuid_key(link.bitbucket_uuid) == uuid,
-        lambda link: account_id and link.account_id == account_id,
-        lambda link: nickname and link.nickname.casefold() == nickname
-        and not (uuid and link.bitbucket_uuid) and not (account_id and link.account_id),
-    ):
-        for link in links:
-            if matches(link):
-                return link.slack_user_id
-    return None
-
-
-def _uuid_key(uuid: str | None) -> str:
-    return (uuid or "").strip("{}").lower()
-
-
-def mentions_for(prs: Iterable[PullRequest], links: Iterable[LinkedUser]) -> dict[Account, str]:
+def mentions_for(prs: Iterable[PullRequest], links: Iterable[accounts.LinkedUser]) -> dict[Account, str]:
     """Slack user IDs of the linked reviewers the listed pull requests are waiting on."""
     links = list(links)
     found = {}
     for pr in prs:
         for reviewer in waiting_on(pr):
-            slack_user = slack_user_for(reviewer, links)
+            slack_user = accounts.slack_user_for(reviewer, links)
             if slack_user:
                 found[reviewer] = slack_user
     return found
-
-
-def find_member(members: Iterable[Mapping], wanted: str) -> Account | None:
-    """A workspace member (`workspace_membership` objects) by nickname (any case), uuid or account_id."""
-    wanted_key = wanted.casefold()
-    for membership in members:
-        user = membership.get("user") or {}
-        if (user.get("nickname") or "").casefold() == wanted_key or user.get("account_id") == wanted:
-            return Account.from_api(user)
-        if user.get("uuid") and _uuid_key(user["uuid"]) == _uuid_key(wanted):
-            return Account.from_api(user)
-    return None
 
 
 def transient(error: BitbucketError) -> bool:
@@ -251,31 +209,6 @@ def delete_schedule(store: Store, reminder_id: int) -> bool:
     return store.execute("DELETE FROM reminders WHERE id = ?", (reminder_id,)).rowcount > 0
 
 
-def linked_users(store: Store) -> list[LinkedUser]:
-    rows = store.query("SELECT slack_user_id, nickname, bitbucket_uuid, account_id FROM user_links")
-    return [LinkedUser(**row) for row in rows]
-
-
-def link_user(store: Store, *, slack_user_id: str, nickname: str, account: Account | None, linked_by: str) -> None:
-    """Tie a Slack user to a Bitbucket account (found in the workspace, or known only by its nickname)."""
-    store.execute(
-        """INSERT INTO user_links (slack_user_id, nickname, bitbucket_uuid, account_id, display_name, linked_by, linked_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (slack_user_id) DO UPDATE SET
-             nickname = excluded.nickname, bitbucket_uuid = excluded.bitbucket_uuid, account_id = excluded.account_id,
-             display_name = excluded.display_name, linked_by = excluded.linked_by, linked_at = excluded.linked_at""",
-        (
-            slack_user_id,
-            (account.nickname if account and account.nickname else nickname),
-            (account.uuid or "") if account else "",
-            (account.account_id or "") if account else "",
-            account.display_name if account else "",
-            linked_by,
-            time.time(),
-        ),
-    )
-
-
 # --- one reminder: Bitbucket in, a message out -----------------------------------------------------
 
 
@@ -296,7 +229,7 @@ def compose(services, repo: str, after_seconds: int, now: datetime) -> Reminder:
     waiting = {pr.id: waiting_on(pr) for pr in stale}
     message = reminder_render.stale_pull_requests(
         repo, stale, now=now, after_seconds=after_seconds, waiting=waiting,
-        mentions=mentions_for(stale, linked_users(services.store)), repo_url=f"https://bitbucket.org/{repo}",
+        mentions=mentions_for(stale, accounts.linked_users(services.store)), repo_url=f"https://bitbucket.org/{repo}",
     )
     return Reminder(repo, stale, message)
 

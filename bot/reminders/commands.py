@@ -1,19 +1,15 @@
-"""Slack entry points of the reminders feature: `/bb remind`, `remind off`, `remind now`, `reminders`, `link`."""
+"""Slack entry points of the reminders feature: `/bb remind`, `remind off`, `remind now`, `reminders`."""
 
 from __future__ import annotations
 
-import logging
-
 from bot.reminders import render as reminder_render
 from bot import reminders
-from bot.bitbucket import BitbucketError
 from bot.core.commands import Command, RepoRef
 from bot.reminders.grammar import REMIND_DEFAULTS
-from bot.core.errors import NotAllowed, UsageError, UserError
+from bot.core.errors import UsageError, UserError
 from bot.core.render import code
 from bot.core.invocation import Invocation, resolve_repo, split_repo
 
-log = logging.getLogger(__name__)
 
 
 
@@ -108,54 +104,10 @@ def list_reminders(inv: Invocation, command: Command) -> None:
     inv.reply(reminder_render.schedules(items, _zone_name(inv)))
 
 
-# --- /bb link [@user] BITBUCKET_NICKNAME -------------------------------------------------------------------
-
-
-def link(inv: Invocation, command: Command) -> None:
-    services = inv.services
-    target = command.args.get("user_id") or inv.user_id
-    nickname = command.args["nickname"]
-    if target != inv.user_id and not services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can link someone else. Link yourself with `/bb link NICKNAME`.")
-    account, note = _find_account(inv, nickname)
-    reminders.link_user(services.store, slack_user_id=target, nickname=nickname, account=account, linked_by=inv.user_id)
-    services.audit.record(
-        inv.user_id, "link", target, ok=True, result=(account.uuid or "") if account else "nickname only",
-        detail={"nickname": account.nickname if account and account.nickname else nickname},
-    )
-    inv.reply(reminder_render.linked(target, account, nickname, note=note))
-
-
-def _find_account(inv: Invocation, nickname: str):
-    """The workspace member with that nickname (or uuid, or account_id), and a note for the person when the
-    workspace could not say: then the link holds the nickname alone, which mentions match too."""
-    workspace = inv.services.settings.bitbucket_workspace or _channel_workspace(inv)
-    if not workspace:
-        return None, "No default workspace (`BITBUCKET_WORKSPACE`) to look the nickname up in; linked by nickname."
-    try:
-        members = inv.services.bitbucket.list_workspace_members(workspace)
-    except BitbucketError as error:
-        log.info("workspace members of %s not readable: %s", workspace, error.status)
-        return None, f"Could not read the members of {code(workspace)} ({code(error.message)}); linked by nickname."
-    account = reminders.find_member(members, nickname)
-    if account is None:
-        return None, (
-            f":warning: Nobody in {code(workspace)} has the nickname {code(nickname)}; linked by nickname anyway. "
-            "Check the spelling on the person's Bitbucket profile."
-        )
-    return account, ""
-
-
-def _channel_workspace(inv: Invocation) -> str:
-    schedules = reminders.channel_schedules(inv.services.store, inv.channel_id)
-    return split_repo(schedules[0].repo)[0] if schedules else ""
-
-
 COMMAND_HANDLERS = {
     "remind": remind,
     "remind_off": remind_off,
     "remind_now": remind_now,
     "reminders": list_reminders,
-    "link": link,
 }
 ACTION_HANDLERS: dict = {}  # action_id -> handler(inv, value)

@@ -1,4 +1,4 @@
-"""Stale pull request reminders for channels, on the scheduler; `/bb link` ties Slack users to Bitbucket accounts."""
+"""Stale pull request reminders for channels, on the scheduler."""
 
 from bot import reminders
 from bot.core.feature import Feature

@@ -151,9 +151,3 @@ def nothing_stale(repo: str, after_seconds: int) -> Message:
     return notice(
         f":sparkles: No open pull request in {code(repo)} has gone {describe_age(after_seconds)} without activity; nothing posted."
     )
-
-
-def linked(slack_user: str, account: Account | None, nickname: str, *, note: str = "") -> Message:
-    who = f"*{escape(account.display_name)}* ({code(account.nickname or nickname)})" if account else code(nickname)
-    text = f":link: {mention(slack_user)} is linked to the Bitbucket account {who}: reminders mention them."
-    return notice(text + (f"\n{note}" if note else ""))

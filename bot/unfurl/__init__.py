@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from bot.unfurl import render as unfurl_render
+from bot import relay
 from bot.bitbucket import BitbucketError, Pipeline
+from bot.unfurl import render as unfurl_render
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ def _builds(services, link: BitbucketLink, data: dict) -> list[tuple[str, str]]:
     except BitbucketError as error:
         log.info("builds of %s#%s not readable (%s): showing what the relay saw", link.repo, link.ref, error.status)
         branch = ((data.get("source") or {}).get("branch") or {}).get("name") or ""
-        rows = services.store.query("SELECT series, state FROM relay_builds WHERE repo = ? AND refname = ? ORDER BY series", (link.repo, branch))
-        return [(row["series"], row["state"]) for row in rows]
+        return relay.build_states(services.store, link.repo, branch)
     newest: dict[str, tuple[str, str]] = {}
     for status in statuses:  # newest first: the first of each key is its state now
         newest.setdefault(status.get("key") or "", (status.get("name") or status.get("key") or "build", status.get("state") or ""))

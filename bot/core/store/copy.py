@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from bot.core.store import DatabaseError, Store
+from bot.core.store import DatabaseError, SQLiteStore, Store
 
 NOT_COPIED = {"schema_migrations", "leases", "_write_check", "sqlite_sequence", "sqlite_stat1"}
 BATCH = 500
@@ -55,8 +55,6 @@ def copy_database(source_path: str, target: Store, migrations: list, *, progress
     taken = sorted(t for t in target_tables(target) - NOT_COPIED if target.query(f"SELECT 1 AS one FROM {t} LIMIT 1"))
     if taken:
         raise CopyRefused(f"the target database is not empty ({', '.join(taken[:5])} hold rows): copy into an empty one")
-
-    from bot.core.store import SQLiteStore
 
     source_store = SQLiteStore(source_path)
     try:
