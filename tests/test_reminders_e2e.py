@@ -30,7 +30,7 @@ class MovableClock:
 
 @pytest.fixture
 def repo(bitbucket):
-    """acme/api: two stale pull requests (5 and 3 days idle), a fresh one, a stale draft and an old merged one."""
+    """acme/api: two stale pull requests (5 and 4 days idle: 3 and 2 working days), a fresh one, a stale draft and an old merged one."""
     bitbucket.add_repository("acme", "api")
     for nickname, name in (("alice", "Alice Author"), ("bob", "Bob Builder"), ("carol", "Carol <!channel>")):
         bitbucket.add_user(nickname, name)
@@ -38,7 +38,7 @@ def repo(bitbucket):
     bitbucket.add_pull_request("acme", "api", title="Add <!channel> login", source="feature/login", author="alice",
                                reviewers=("bob", "carol"), created_on=days(9), updated_on=days(5))
     bitbucket.add_pull_request("acme", "api", title="Tidy the README", source="docs/readme", author="bob",
-                               reviewers=("alice", "carol"), approved_by=("alice",), created_on=days(4), updated_on=days(3))
+                               reviewers=("alice", "carol"), approved_by=("alice",), created_on=days(5), updated_on=days(4))
     bitbucket.add_pull_request("acme", "api", title="Fresh work", source="feature/fresh", author="carol",
                                reviewers=("bob",), created_on=days(1), updated_on=MONDAY.replace(hour=7))
     bitbucket.add_pull_request("acme", "api", title="Half done", source="wip/draft", author="carol", draft=True,
@@ -148,7 +148,7 @@ def test_remind_now_with_nothing_stale_posts_nothing(settings, slack, repo):
         # of one repository in the order they were queued: once this one is in Slack, anything the first
         # `remind now` had queued would have been sent before it.
         repo.add_pull_request("acme", "quiet", title="Gone quiet", source="feature/quiet", author="alice",
-                              created_on=MONDAY - timedelta(days=4), updated_on=MONDAY - timedelta(days=3))
+                              created_on=MONDAY - timedelta(days=5), updated_on=MONDAY - timedelta(days=4))
         assert "Posted the reminder for `acme/quiet` in this channel: 1 pull request" in say(bot, "remind now acme/quiet")
         slack.wait_for(lambda: [m for m in posted(slack) if "Gone quiet" in m.text])
         sent = [m.text for m in posted(slack)]

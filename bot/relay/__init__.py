@@ -49,6 +49,7 @@ from bot.relay.subscriptions import (
     channel_repositories,
     channel_subscriptions,
     find_our_hook,
+    followed_repositories,
     mark_channel_broken,
     record_registration,
     remember_main_branch,
