@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.insights.figures import Insights, PeriodFigures
-from bot.core.render import Message, code, context, escape, header, link, mention, message, notice, section
+from bot.core.render import Message, bitbucket_words, code, context, escape, header, link, mention, message, notice, section
+from bot.reminders.render import describe_days
 
 MAX_LOAD_ROWS = 8
 MAX_OLDEST = 3
@@ -135,14 +136,10 @@ def digest(insights: Insights) -> Message:
 
 
 def digest_failed(repo: str, error) -> Message:
-    from bot.core.render import bitbucket_words
-
     return notice(f":warning: This week's digest of {code(repo)} could not be made: Bitbucket said {bitbucket_words(error)}.")
 
 
 def digest_saved(repo: str, days: tuple[str, ...], at: str, zone: str, next_run: datetime | None, *, created: bool, by_user: str) -> Message:
-    from bot.reminders.render import describe_days
-
     when = f"on {describe_days(days)} at {at} ({escape(zone)})"
     following = f" Next: {next_run.strftime('%a %-d %b %H:%M')}." if next_run else ""
     verb = "set up" if created else "changed"
@@ -151,3 +148,16 @@ def digest_saved(repo: str, days: tuple[str, ...], at: str, zone: str, next_run:
 
 def digest_stopped(repo: str, by_user: str) -> Message:
     return notice(f":no_bell: {mention(by_user)} stopped the weekly digest of {code(repo)} here.")
+
+
+def digest_list(items, zone: str) -> Message:
+    """The channel's digests, each with its next run (`items`: (digest, next run) pairs)."""
+    if not items:
+        return notice("This channel has no weekly digest. Set one up with `/bb digest REPO [on DAYS] [at HH:MM]`; "
+                      "`/bb digest now REPO` posts this week's at once.")
+    lines = [
+        f"• {code(item.repo)}: on {describe_days(item.days)} at {item.at} ({escape(zone)})"
+        + (f" · next {next_run.strftime('%a %-d %b %H:%M')}" if next_run else "")
+        for item, next_run in items
+    ]
+    return notice("*Weekly digests in this channel*\n" + "\n".join(lines))
