@@ -215,3 +215,34 @@ def test_a_reminder_missed_while_down_is_sent_once_when_the_bot_is_back(settings
         assert marks == [{"reminder_id": 1, "day": "2026-03-02"}, {"reminder_id": 2, "day": "2026-03-02"}]
     finally:
         again.stop()
+
+
+def test_a_bare_remind_shows_the_channels_reminders_and_changes_nothing(bot, repo):
+    assert "no reminders" in say(bot, "remind")
+    assert "set up reminders here for `acme/api`" in say(bot, "remind acme/api after 36h at 16:30 on mon,wed")
+    assert "`acme/api`: pull requests with no activity for 36h, at 16:30 on mon,wed (UTC)" in say(bot, "remind")
+    (kept,) = reminders.channel_schedules(bot.services.store, CHANNEL)
+    assert (kept.after_seconds, kept.at, kept.days) == (36 * 3600, "16:30", ("mon", "wed"))
+
+
+def test_the_channels_reminder_leaves_out_noise_and_lists_the_15_oldest(settings, slack, repo):
+    for n in range(20):
+        repo.add_pull_request("acme", "api", title=f"Old change {n}", source=f"feature/old-{n}", author="alice",
+                              created_on=MONDAY - timedelta(days=40), updated_on=MONDAY - timedelta(days=30 - n))
+    repo.add_user("renovate", "Renovate Bot")
+    for title, author in (("WIP: not yet", "alice"), ("[WIP] nor this", "bob"), ("Draft: nor that", "bob"),
+                          ("Bump requests", "renovate")):
+        repo.add_pull_request("acme", "api", title=title, source=f"noise/{len(title)}", author=author,
+                              created_on=MONDAY - timedelta(days=60), updated_on=MONDAY - timedelta(days=60))
+    bot = start(settings, slack, MovableClock(MONDAY.replace(hour=10)), scheduler=False)
+    try:
+        assert "22 pull requests" in say(bot, "remind now acme/api")
+        (reminder,) = slack.wait_for(lambda: posted(slack))
+        text = text_of({"text": reminder.text, "blocks": reminder.blocks})
+        sections = [b for b in reminder.blocks if b["type"] == "section"]
+        assert len(sections) == 15 and "Old change 0" in sections[0]["text"]["text"]
+        assert "…and 7 more, less idle: `/bb prs acme/api`" in text
+        for noise in ("not yet", "nor this", "nor that", "Bump requests", "Half done"):
+            assert noise not in text
+    finally:
+        bot.stop()

@@ -46,10 +46,12 @@ class OnClock(BaseTrigger):
         self.clock = clock
 
     def get_next_fire_time(self, previous_fire_time, now):
+        # Shifted in UTC: an aware local time shifted by a timedelta keeps its wall clock, so across a daylight
+        # saving change between the two clocks' dates it would land an hour off.
         offset = timedelta(seconds=round((self.clock() - now).total_seconds()))
-        previous = previous_fire_time + offset if previous_fire_time else None
-        fire = self.trigger.get_next_fire_time(previous, now + offset)
-        return fire - offset if fire else None
+        previous = previous_fire_time.astimezone(timezone.utc) + offset if previous_fire_time else None
+        fire = self.trigger.get_next_fire_time(previous, now.astimezone(timezone.utc) + offset)
+        return fire.astimezone(timezone.utc) - offset if fire else None
 
     def __str__(self) -> str:
         return str(self.trigger)

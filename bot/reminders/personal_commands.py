@@ -73,4 +73,4 @@ def snooze_button(inv: Invocation, value: dict) -> None:
 
 
 COMMAND_HANDLERS = {"remind_me": remind_me, "remind_me_off": remind_me_off, "remind_me_now": remind_me_now}
-ACTION_HANDLERS = {render.SNOOZE: snooze_button}
+ACTION_HANDLERS = {render.SNOOZE_DAY: snooze_button, render.SNOOZE_PUSH: snooze_button}

@@ -1,7 +1,7 @@
 """Pure renderers of a person's own reminder (`/bb remind me`) and of the answers to its commands.
 
 Approve and Merge… are the pull request list's own buttons (same action ids, same value), so they go through
-the same handlers; Snooze is this feature's (`SNOOZE`), with a checked value (`snooze.SnoozeRequest`).
+the same handlers; Snooze is this feature's (`SNOOZE_DAY`, `SNOOZE_PUSH`), with a checked value (`snooze.SnoozeRequest`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bot.reminders.inbox import Inbox
     from bot.reminders.personal import PersonalSchedule
 
-SNOOZE = "bb_snooze_pull_request"
+SNOOZE_DAY, SNOOZE_PUSH = "bb_snooze_day", "bb_snooze_push"  # one action id per button of a block
 MAX_REVIEWS = 15
 MAX_READY = 5
 
@@ -45,8 +45,8 @@ def review_buttons(repo: str, pr: PullRequest, head: str, day: str) -> ActionsBl
     if pr.url:
         elements.append(button("Open", ids.OPEN_LINK, url=pr.url))
     if head:
-        for kind, label in (("day", "Snooze 1 day"), ("push", "Snooze until next push")):
-            elements.append(button(label, SNOOZE, SnoozeRequest(repo, pr.id, head, kind, day).value()))
+        for kind, label, action in (("day", "Snooze 1 day", SNOOZE_DAY), ("push", "Snooze until next push", SNOOZE_PUSH)):
+            elements.append(button(label, action, SnoozeRequest(repo, pr.id, head, kind, day).value()))
     return ActionsBlock(block_id=f"review:{repo}#{pr.id}"[:255], elements=elements)
 
 
