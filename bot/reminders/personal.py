@@ -20,7 +20,7 @@ from bot.core.render import Message
 from bot.core.scheduler import ScheduledJobs
 from bot.core.store import Migration, Store
 from bot.reminders import inbox as person_inbox
-from bot.reminders import personal_render
+from bot.reminders import personal_render, snooze
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,10 @@ class PersonalJobs(ScheduledJobs):
 
     def zone_for(self, row):
         return row.zone
+
+    def sync(self) -> None:
+        snooze.forget_ended(self.services.store, self.scheduler.clock())  # day snoozes past their end
+        super().sync()
 
     def run_due(self, row) -> str:
         return run_due(self.services, row, now=self.scheduler.clock())
