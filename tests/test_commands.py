@@ -203,8 +203,8 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
         "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "notify": "notify reviews off",
-        "stats": "stats a/b 7d", "digest": "digest a/b",
-        "builds": "builds a/b", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
+        "stats": "stats a/b 7d", "digest": "digest a/b", "digests": "digests",
+        "builds": "builds a/b", "hours": "hours 09:00-17:30", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
     }
     assert set(examples) == {spec.name for spec in COMMANDS.specs}
     for name, text in examples.items():

@@ -99,3 +99,32 @@ def test_a_digest_that_is_not_due_or_already_sent_is_not_sent(settings, slack, r
         assert bot.services.store.query_one("SELECT COUNT(*) AS n FROM outbox WHERE key LIKE ?", ("digest:%",))["n"] == 1
     finally:
         bot.stop()
+
+
+def test_a_bare_digest_shows_the_channels_digests_and_changes_nothing(settings, slack, repo):
+    bot = start(settings, slack, MovableClock(MONDAY.replace(hour=10)), scheduler=False)
+    try:
+        assert "no weekly digest" in say(bot, "digest")  # nothing set: told how, and nothing is set up
+        assert digest.channel_digests(bot.services.store, "C1") == []
+        say(bot, "digest acme/api on fri at 16:30")
+        for text in ("digest", "digests"):
+            assert "`acme/api`: on fri at 16:30 (UTC) · next Fri 6 Mar 16:30" in say(bot, text)
+        (kept,) = digest.channel_digests(bot.services.store, "C1")
+        assert (kept.days, kept.at) == (("fri",), "16:30")
+        assert [e.action for e in bot.services.audit.recent()] == ["digest"]
+    finally:
+        bot.stop()
+
+
+def test_digest_now_posts_this_weeks_digest_and_sets_up_nothing(settings, slack, repo):
+    bot = start(settings, slack, MovableClock(MONDAY.replace(hour=10)), scheduler=False)
+    try:
+        assert "Working on the figures of `acme/api`" in say(bot, "digest now acme/api")
+        (sent,) = slack.wait_for(lambda: digests_in(slack, "C1"), timeout=10)
+        assert "Weekly digest: acme/api" in text_of({"text": sent.text, "blocks": sent.blocks})
+        slack.wait_for(lambda: slack.shared_files("C1"), timeout=10)
+        assert digest.channel_digests(bot.services.store, "C1") == []
+        assert bot.services.store.query("SELECT * FROM digest_sent") == []
+        assert "I cannot read `acme/now`" in say(bot, "digest now now")  # a repository named `now` is still one
+    finally:
+        bot.stop()

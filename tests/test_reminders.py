@@ -250,7 +250,7 @@ def test_one_list_request_per_50_open_pull_requests(services, bitbucket):
     bitbucket.add_repository("acme", "big")
     for n in range(120):
         bitbucket.add_pull_request("acme", "big", title=f"PR {n}", source=f"f/{n}", author="alice", reviewers=("bob",),
-                                   created_on=MONDAY_9 - timedelta(days=10), updated_on=MONDAY_9 - timedelta(days=3, minutes=n))
+                                   created_on=MONDAY_9 - timedelta(days=10), updated_on=MONDAY_9 - timedelta(days=5, minutes=n))  # Wednesday: 72h of working days
     bitbucket.requests.clear()
     reminder = reminders.compose(services, "acme/big", 48 * 3600, MONDAY_9)
     assert len(reminder.stale) == 120 and reminder.stale[0].title == "PR 119"

@@ -30,7 +30,7 @@ class MovableClock:
 
 @pytest.fixture
 def repo(bitbucket):
-    """acme/api: two stale pull requests (5 and 3 days idle), a fresh one, a stale draft and an old merged one."""
+    """acme/api: two stale pull requests (5 and 4 days idle: 3 and 2 working days), a fresh one, a stale draft and an old merged one."""
     bitbucket.add_repository("acme", "api")
     for nickname, name in (("alice", "Alice Author"), ("bob", "Bob Builder"), ("carol", "Carol <!channel>")):
         bitbucket.add_user(nickname, name)
@@ -38,7 +38,7 @@ def repo(bitbucket):
     bitbucket.add_pull_request("acme", "api", title="Add <!channel> login", source="feature/login", author="alice",
                                reviewers=("bob", "carol"), created_on=days(9), updated_on=days(5))
     bitbucket.add_pull_request("acme", "api", title="Tidy the README", source="docs/readme", author="bob",
-                               reviewers=("alice", "carol"), approved_by=("alice",), created_on=days(4), updated_on=days(3))
+                               reviewers=("alice", "carol"), approved_by=("alice",), created_on=days(5), updated_on=days(4))
     bitbucket.add_pull_request("acme", "api", title="Fresh work", source="feature/fresh", author="carol",
                                reviewers=("bob",), created_on=days(1), updated_on=MONDAY.replace(hour=7))
     bitbucket.add_pull_request("acme", "api", title="Half done", source="wip/draft", author="carol", draft=True,
@@ -148,7 +148,7 @@ def test_remind_now_with_nothing_stale_posts_nothing(settings, slack, repo):
         # of one repository in the order they were queued: once this one is in Slack, anything the first
         # `remind now` had queued would have been sent before it.
         repo.add_pull_request("acme", "quiet", title="Gone quiet", source="feature/quiet", author="alice",
-                              created_on=MONDAY - timedelta(days=4), updated_on=MONDAY - timedelta(days=3))
+                              created_on=MONDAY - timedelta(days=5), updated_on=MONDAY - timedelta(days=4))
         assert "Posted the reminder for `acme/quiet` in this channel: 1 pull request" in say(bot, "remind now acme/quiet")
         slack.wait_for(lambda: [m for m in posted(slack) if "Gone quiet" in m.text])
         sent = [m.text for m in posted(slack)]
@@ -215,3 +215,34 @@ def test_a_reminder_missed_while_down_is_sent_once_when_the_bot_is_back(settings
         assert marks == [{"reminder_id": 1, "day": "2026-03-02"}, {"reminder_id": 2, "day": "2026-03-02"}]
     finally:
         again.stop()
+
+
+def test_a_bare_remind_shows_the_channels_reminders_and_changes_nothing(bot, repo):
+    assert "no reminders" in say(bot, "remind")
+    assert "set up reminders here for `acme/api`" in say(bot, "remind acme/api after 36h at 16:30 on mon,wed")
+    assert "`acme/api`: pull requests with no activity for 36h, at 16:30 on mon,wed (UTC)" in say(bot, "remind")
+    (kept,) = reminders.channel_schedules(bot.services.store, CHANNEL)
+    assert (kept.after_seconds, kept.at, kept.days) == (36 * 3600, "16:30", ("mon", "wed"))
+
+
+def test_the_channels_reminder_leaves_out_noise_and_lists_the_15_oldest(settings, slack, repo):
+    for n in range(20):
+        repo.add_pull_request("acme", "api", title=f"Old change {n}", source=f"feature/old-{n}", author="alice",
+                              created_on=MONDAY - timedelta(days=40), updated_on=MONDAY - timedelta(days=30 - n))
+    repo.add_user("renovate", "Renovate Bot")
+    for title, author in (("WIP: not yet", "alice"), ("[WIP] nor this", "bob"), ("Draft: nor that", "bob"),
+                          ("Bump requests", "renovate")):
+        repo.add_pull_request("acme", "api", title=title, source=f"noise/{len(title)}", author=author,
+                              created_on=MONDAY - timedelta(days=60), updated_on=MONDAY - timedelta(days=60))
+    bot = start(settings, slack, MovableClock(MONDAY.replace(hour=10)), scheduler=False)
+    try:
+        assert "22 pull requests" in say(bot, "remind now acme/api")
+        (reminder,) = slack.wait_for(lambda: posted(slack))
+        text = text_of({"text": reminder.text, "blocks": reminder.blocks})
+        sections = [b for b in reminder.blocks if b["type"] == "section"]
+        assert len(sections) == 15 and "Old change 0" in sections[0]["text"]["text"]
+        assert "…and 7 more, less idle: `/bb prs acme/api`" in text
+        for noise in ("not yet", "nor this", "nor that", "Bump requests", "Half done"):
+            assert noise not in text
+    finally:
+        bot.stop()

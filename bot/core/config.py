@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -12,6 +13,7 @@ DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
 DEFAULT_OAUTH_AUTHORIZE_URL = "https://bitbucket.org/site/oauth2/authorize"
 DEFAULT_OAUTH_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
 DEFAULT_SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
+DEFAULT_BOT_AUTHORS = ("renovate", "renovate-bot", "dependabot", "snyk-bot")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Settings:
     chatops_admins: frozenset[str] = field(default_factory=frozenset)
     deploy_pipeline: str = "deploy-to-{environment}"
     reminder_timezone: str = "UTC"
+    # ISO dates (YYYY-MM-DD) that, like Saturdays and Sundays, do not age a pull request in a reminder.
+    reminder_holidays: tuple[str, ...] = ()
+    # Bitbucket nicknames whose pull requests reminders leave out (with app users), like `-author:bots`.
+    chatops_bot_authors: tuple[str, ...] = DEFAULT_BOT_AUTHORS
     log_level: str = "INFO"
     metrics_token: str = ""  # GET /metrics wants it as a Bearer token when set
 
@@ -88,6 +94,8 @@ class Settings:
             chatops_admins=frozenset(a.strip() for a in get("CHATOPS_ADMINS").split(",") if a.strip()),
             deploy_pipeline=get("DEPLOY_PIPELINE", "deploy-to-{environment}"),
             reminder_timezone=get("REMINDER_TIMEZONE", "UTC"),
+            reminder_holidays=_listed(get("REMINDER_HOLIDAYS")),
+            chatops_bot_authors=_listed(get("CHATOPS_BOT_AUTHORS", ",".join(DEFAULT_BOT_AUTHORS))),
             log_level=get("LOG_LEVEL", "INFO").upper(),
             metrics_token=get("METRICS_TOKEN"),
         )
@@ -138,6 +146,9 @@ class Settings:
             lines.append("PORT must be a number between 1 and 65535")
         if self.reminder_timezone and not _is_timezone(self.reminder_timezone):
             lines.append(f"REMINDER_TIMEZONE {self.reminder_timezone!r} is not an IANA time zone name (for example Europe/Paris)")
+        bad_dates = [day for day in self.reminder_holidays if not _is_iso_date(day)]
+        if bad_dates:
+            lines.append(f"REMINDER_HOLIDAYS must list ISO dates (YYYY-MM-DD, comma-separated); not a date: {', '.join(bad_dates)}")
         try:
             self.deploy_pipeline.format(environment="production")
         except (KeyError, IndexError, ValueError):
@@ -148,6 +159,13 @@ class Settings:
 def _listed(text: str) -> tuple[str, ...]:
     """Comma-separated values, blanks dropped, order kept."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def _is_timezone(name: str) -> bool:

@@ -46,10 +46,12 @@ class OnClock(BaseTrigger):
         self.clock = clock
 
     def get_next_fire_time(self, previous_fire_time, now):
+        # Shifted in UTC: an aware local time shifted by a timedelta keeps its wall clock, so across a daylight
+        # saving change between the two clocks' dates it would land an hour off.
         offset = timedelta(seconds=round((self.clock() - now).total_seconds()))
-        previous = previous_fire_time + offset if previous_fire_time else None
-        fire = self.trigger.get_next_fire_time(previous, now + offset)
-        return fire - offset if fire else None
+        previous = previous_fire_time.astimezone(timezone.utc) + offset if previous_fire_time else None
+        fire = self.trigger.get_next_fire_time(previous, now.astimezone(timezone.utc) + offset)
+        return fire.astimezone(timezone.utc) - offset if fire else None
 
     def __str__(self) -> str:
         return str(self.trigger)
@@ -109,7 +111,7 @@ class ScheduledJobs:
         self.scheduler = scheduler
         self.zone = schedule_zone(services.settings)
         self._lock = threading.Lock()
-        self._scheduled: dict[int, tuple] = {}  # row id -> (at, days) its job was made for
+        self._scheduled: dict[int, tuple] = {}  # row id -> (at, days, zone) its job was made for
         self._running: set[int] = set()
 
     # --- what a subclass says ---------------------------------------------------------------------------
@@ -125,6 +127,10 @@ class ScheduledJobs:
 
     def job_id(self, row_id: int) -> str:
         return f"{self.kind}:{row_id}"
+
+    def zone_for(self, row):
+        """The time zone of a row's `at` and `days`: the channel schedules' one, unless a kind says otherwise."""
+        return self.zone
 
     # --- the same for every kind --------------------------------------------------------------------------
 
@@ -152,14 +158,14 @@ class ScheduledJobs:
     def reschedule(self) -> list:
         """Add, change and drop cron jobs to match the table (call it after changing a row)."""
         rows = self.all_rows()
-        wanted = {row.id: (row.at, row.days) for row in rows}
+        wanted = {row.id: (row.at, row.days, str(self.zone_for(row))) for row in rows}
         with self._lock:
             for gone in set(self._scheduled) - set(wanted):
                 self.scheduler.remove(self.job_id(gone))
             for row in rows:
                 if self._scheduled.get(row.id) != wanted[row.id]:
                     self.scheduler.cron(self.job_id(row.id), self.run, days=row.days, at=row.at,
-                                        zone=self.zone, grace=GRACE, args=(row.id,))
+                                        zone=self.zone_for(row), grace=GRACE, args=(row.id,))
             self._scheduled = wanted
         return rows
 

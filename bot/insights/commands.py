@@ -42,15 +42,20 @@ def _reschedule(inv: Invocation) -> None:
         jobs.reschedule()
 
 
-def set_digest(inv: Invocation, command: Command) -> None:
+def _readable_repo(inv: Invocation, command: Command) -> str:
+    """The repository named (or the channel's), as Bitbucket spells it, lower-case; refused when unreadable."""
     repo = inv.repo(command.repo)
     workspace, slug = split_repo(repo)
     try:
-        repo = (inv.services.bitbucket.get_repository(workspace, slug).get("full_name") or repo).lower()
+        return (inv.services.bitbucket.get_repository(workspace, slug).get("full_name") or repo).lower()
     except BitbucketError as error:
         if error.status in (401, 403, 404):
             raise UserError(f"I cannot read {code(repo)}, so I cannot make its digest: Bitbucket said {code(str(error))}.") from error
         raise
+
+
+def set_digest(inv: Invocation, command: Command) -> None:
+    repo = _readable_repo(inv, command)
     now = inv.services.clock()
     saved, created = digest.save(inv.services.store, channel_id=inv.channel_id, repo=repo, at=command.args["at"],
                                  days=tuple(command.args["days"]), user_id=inv.user_id, now=now)
@@ -82,5 +87,21 @@ def digest_off(inv: Invocation, command: Command) -> None:
     inv.reply(insights_render.digest_stopped(target.repo, inv.user_id), public=True)
 
 
-COMMAND_HANDLERS = {"stats": stats, "digest": set_digest, "digest_off": digest_off}
+def list_digests(inv: Invocation, command: Command) -> None:
+    """`/bb digests`, and a bare `/bb digest`: the channel's digests and their next run; nothing changes."""
+    zone = reminders.zone_of(inv.services.settings)
+    now = inv.services.clock()
+    items = [(d, reminders.next_occurrence(d.schedule(), now, zone)) for d in digest.channel_digests(inv.services.store, inv.channel_id)]
+    inv.reply(insights_render.digest_list(items, inv.services.settings.reminder_timezone or "UTC"))
+
+
+def digest_now(inv: Invocation, command: Command) -> None:
+    """`/bb digest now REPO`: this week's digest in the channel at once; any schedule stays as it was."""
+    repo = _readable_repo(inv, command)
+    inv.reply(insights_render.working(repo, digest.DAYS))
+    digest.post_now(inv.services, channel_id=inv.channel_id, repo=repo, now=inv.services.clock(), asked_by=inv.user_id)
+    inv.services.audit.record(inv.user_id, "digest_now", f"{repo} in {inv.channel_id}", ok=True, result="posted")
+
+
+COMMAND_HANDLERS = {"stats": stats, "digest": set_digest, "digest_off": digest_off, "digests": list_digests, "digest_now": digest_now}
 ACTION_HANDLERS: dict = {}

@@ -106,6 +106,36 @@ def delete(store: Store, digest_id: int) -> bool:
 # --- one run ----------------------------------------------------------------------------------------------------
 
 
+def make(services, repo: str, now: datetime):
+    """The digest's message, and the insights behind it (None when Bitbucket refused: the message says so).
+    Bitbucket's passing trouble is raised: the next look tries again, while the grace period lasts."""
+    try:
+        insights = collect.fetch(services.bitbucket, repo, DAYS, now, **collect.limits_of(services))
+    except BitbucketError as error:
+        if reminders.transient(error):
+            raise
+        return insights_render.digest_failed(repo, error), None
+    except UserError as error:  # the bot can no longer read the repository
+        return notice(f":warning: This week's digest could not be made. {error.message}"), None
+    return insights_render.digest(insights), insights
+
+
+def outbox_key(channel_id: str, repo: str) -> str:
+    return f"digest:{channel_id}:{repo}"
+
+
+def post_now(services, *, channel_id: str, repo: str, now: datetime, asked_by: str) -> bool:
+    """`/bb digest now REPO`: this week's digest in the channel at once, outside any schedule (no mark is
+    written, so a scheduled one still comes). True when the figures could be made."""
+    message, insights = make(services, repo, now)
+    with services.store.transaction() as db:
+        outbox.enqueue(db, channel=channel_id, message=message, key=outbox_key(channel_id, repo), fallback_user=asked_by)
+    metrics.DIGESTS_SENT.inc()
+    if insights is not None:
+        share_chart(services, channel_id, repo, insights, now.date().isoformat())
+    return insights is not None
+
+
 def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
     """Queue the digest if it is owed now and was not sent for this occurrence; says what happened."""
     occurrence = reminders.due_occurrence(digest.schedule(), now, zone)
@@ -114,40 +144,31 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
     day = occurrence.date().isoformat()
     if services.store.query_one("SELECT 1 FROM digest_sent WHERE digest_id = ? AND day = ?", (digest.id, day)):
         return "already sent"
-    insights = None
-    try:
-        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now, **collect.limits_of(services))
-        message = insights_render.digest(insights)
-    except BitbucketError as error:
-        if reminders.transient(error):
-            raise  # the next look tries again, while the grace period lasts
-        message = insights_render.digest_failed(digest.repo, error)
-    except UserError as error:  # the bot can no longer read the repository
-        message = notice(f":warning: This week's digest could not be made. {error.message}")
+    message, insights = make(services, digest.repo, now)
     with services.store.transaction() as db:
         if not db.execute("SELECT 1 FROM digests WHERE id = ?", (digest.id,)).fetchone():
             return "stopped"
         if db.execute("SELECT 1 FROM digest_sent WHERE digest_id = ? AND day = ?", (digest.id, day)).fetchone():
             return "already sent"
-        outbox_id = outbox.enqueue(db, channel=digest.channel_id, message=message, key=f"digest:{digest.channel_id}:{digest.repo}",
+        outbox_id = outbox.enqueue(db, channel=digest.channel_id, message=message, key=outbox_key(digest.channel_id, digest.repo),
                                    fallback_user=digest.created_by)
         db.execute("INSERT INTO digest_sent (digest_id, day, sent_at, outbox_id) VALUES (?, ?, ?, ?)",
                    (digest.id, day, now.timestamp(), outbox_id))
     metrics.DIGESTS_SENT.inc()
     if insights is not None:
-        share_chart(services, digest, insights, day)
+        share_chart(services, digest.channel_id, digest.repo, insights, day)
     return "sent"
 
 
-def share_chart(services, digest: Digest, insights, day: str) -> None:
+def share_chart(services, channel_id: str, repo: str, insights, day: str) -> None:
     """The chart goes to Slack directly, once the digest is queued: at most once (only the run that wrote the
     mark shares it), and a Slack failure loses the chart, never the digest."""
     try:
-        upload.post_png(services.slack, channel=digest.channel_id, filename=f"{digest.repo.split('/')[1]}-digest-{day}.png",
+        upload.post_png(services.slack, channel=channel_id, filename=f"{repo.split('/')[1]}-digest-{day}.png",
                         data=chart.chart_png(insights), title=insights_render.chart_title(insights),
                         alt_text=insights_render.chart_title(insights))
     except Exception as error:  # noqa: BLE001 - the figures are queued already
-        log.warning("digest %s: chart not shared in %s: %s", digest.id, digest.channel_id, error)
+        log.warning("digest of %s: chart not shared in %s: %s", repo, channel_id, error)
 
 
 class DigestJobs(ScheduledJobs):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Command, CommandSpec, code_of, did_you_mean, parse_days, parse_repo, parse_time_of_day
+from bot.core.commands import Command, CommandSpec, code_of, did_you_mean, no_args, parse_days, parse_repo, parse_time_of_day
 from bot.core.errors import UsageError
 
 
@@ -23,7 +23,13 @@ def _parse_stats(tokens: list[str]) -> Command:
 
 
 def _parse_digest(tokens: list[str]) -> Command:
-    if tokens and tokens[0].lower() == "off":
+    if not tokens:  # bare: shows the channel's digests, never rewrites one
+        return Command("digests")
+    if tokens[0].lower() == "now":
+        if len(tokens) > 2:
+            raise UsageError("`digest now` takes at most one repository.")
+        return Command("digest_now", repo=parse_repo(tokens[1]) if len(tokens) == 2 else None)
+    if tokens[0].lower() == "off":
         if len(tokens) > 2:
             raise UsageError("`digest off` takes at most one repository.")
         return Command("digest_off", repo=parse_repo(tokens[1]) if len(tokens) == 2 else None)
@@ -42,5 +48,7 @@ def _parse_digest(tokens: list[str]) -> Command:
 
 SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("stats", "/bb stats [REPO] [7d|30d|90d]", "pull request throughput and review times, with a chart (default 30d)", _parse_stats, ("insights",), "Insights"),
-    CommandSpec("digest", "/bb digest [REPO] [on DAYS] [at HH:MM] · /bb digest off [REPO]", "a weekly insights message in this channel (default: Monday 09:00)", _parse_digest, (), "Insights"),
+    CommandSpec("digest", "/bb digest [REPO] [on DAYS] [at HH:MM] · /bb digest off [REPO] · /bb digest now REPO",
+                "a weekly insights message in this channel (default: Monday 09:00); `now`: this week's at once", _parse_digest, (), "Insights"),
+    CommandSpec("digests", "/bb digests", "this channel's weekly digests", no_args("digests"), (), "Insights"),
 )

@@ -148,3 +148,16 @@ def digest_saved(repo: str, days: tuple[str, ...], at: str, zone: str, next_run:
 
 def digest_stopped(repo: str, by_user: str) -> Message:
     return notice(f":no_bell: {mention(by_user)} stopped the weekly digest of {code(repo)} here.")
+
+
+def digest_list(items, zone: str) -> Message:
+    """The channel's digests, each with its next run (`items`: (digest, next run) pairs)."""
+    if not items:
+        return notice("This channel has no weekly digest. Set one up with `/bb digest REPO [on DAYS] [at HH:MM]`; "
+                      "`/bb digest now REPO` posts this week's at once.")
+    lines = [
+        f"• {code(item.repo)}: on {describe_days(item.days)} at {item.at} ({escape(zone)})"
+        + (f" · next {next_run.strftime('%a %-d %b %H:%M')}" if next_run else "")
+        for item, next_run in items
+    ]
+    return notice("*Weekly digests in this channel*\n" + "\n".join(lines))

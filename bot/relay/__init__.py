@@ -59,6 +59,7 @@ from bot.relay.subscriptions import (
     channel_repositories,
     channel_subscriptions,
     find_our_hook,
+    followed_repositories,
     mark_channel_broken,
     record_registration,
     record_webhook_url,

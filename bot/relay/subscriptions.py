@@ -72,6 +72,12 @@ def channel_repositories(store, channel_id: str) -> list[str]:
     return [row["repo"] for row in store.query("SELECT repo FROM subscriptions WHERE channel_id = ? ORDER BY repo", (channel_id,))]
 
 
+def followed_repositories(store) -> list[str]:
+    """Every repository some channel is subscribed to (workspace-wide subscriptions left out)."""
+    rows = store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")
+    return [row["repo"] for row in rows if "*" not in row["repo"]]
+
+
 def mark_channel_broken(db, channel_id: str, reason: str) -> None:
     """Slack refuses the bot's messages in this channel: its subscriptions wait until someone subscribes again."""
     db.execute("UPDATE subscriptions SET broken_reason = ? WHERE channel_id = ?", (reason, channel_id))

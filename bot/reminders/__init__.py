@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot import accounts
 from bot.core import metrics, outbox
+from bot.reminders import noise, snooze, workdays
 from bot.reminders import render as reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
 from bot.core.commands import WEEKDAYS
@@ -129,9 +130,10 @@ def due_occurrence(schedule: Schedule, now: datetime, zone: ZoneInfo) -> datetim
 # --- what: pure ------------------------------------------------------------------------------------
 
 
-def select_stale(prs: Iterable[PullRequest], *, now: datetime, after_seconds: int) -> list[PullRequest]:
-    """Open, non-draft pull requests without activity for `after_seconds`, the longest idle first."""
-    cutoff = now - timedelta(seconds=after_seconds)
+def select_stale(prs: Iterable[PullRequest], *, now: datetime, after_seconds: int, cutoff: datetime | None = None) -> list[PullRequest]:
+    """Open, non-draft pull requests without activity for `after_seconds` (or since before `cutoff`, the same
+    age counted in working days), the longest idle first."""
+    cutoff = cutoff or now - timedelta(seconds=after_seconds)
     stale = [
         pr for pr in prs
         if pr.state == "OPEN" and not pr.draft and _last_activity(pr) is not None and _last_activity(pr) <= cutoff
@@ -217,21 +219,40 @@ class Reminder:
     repo: str
     stale: list[PullRequest]
     message: Message | None  # None when nothing is stale
+    snoozed: int = 0  # stale, but someone snoozed it: left out
+
+
+def source_hash(pull_request: Mapping) -> str:
+    source = pull_request.get("source")
+    commit = source.get("commit") if isinstance(source, Mapping) else None
+    value = commit.get("hash") if isinstance(commit, Mapping) else None
+    return value if isinstance(value, str) else ""
 
 
 def compose(services, repo: str, after_seconds: int, now: datetime) -> Reminder:
-    """One list request per 50 open pull requests, reviewers and participants included; never one per PR."""
+    """One list request per 50 open pull requests, reviewers and participants included; never one per PR.
+
+    Age counts working days only (weekends and `REMINDER_HOLIDAYS` in `REMINDER_TIMEZONE` do not age a pull
+    request); drafts, work in progress and bots' pull requests are left out, and so are snoozed ones (counted)."""
+    settings = services.settings
     workspace, slug = repo.split("/", 1)
     page = services.bitbucket.list_pull_requests(workspace, slug, with_reviewers=True)
-    stale = select_stale((PullRequest.from_api(item) for item in page.values), now=now, after_seconds=after_seconds)
+    kept = [item for item in page.values if noise.noise(item, settings.chatops_bot_authors) is None]
+    hashes = {PullRequest.from_api(item).id: source_hash(item) for item in kept}
+    cutoff = workdays.cutoff(now, after_seconds, zone_of(settings), settings.reminder_holidays)
+    stale = select_stale((PullRequest.from_api(item) for item in kept), now=now, after_seconds=after_seconds, cutoff=cutoff)
+    snoozes = snooze.of_repository(services.store, repo)
+    held = {pr.id for pr in stale if any(s.holds(now, hashes.get(pr.id)) for s in snoozes.get(pr.id, ()))}
+    stale = [pr for pr in stale if pr.id not in held]
     if not stale:
-        return Reminder(repo, [], None)
+        return Reminder(repo, [], None, len(held))
     waiting = {pr.id: waiting_on(pr) for pr in stale}
     message = reminder_render.stale_pull_requests(
         repo, stale, now=now, after_seconds=after_seconds, waiting=waiting,
         mentions=mentions_for(stale, accounts.linked_users(services.store)), repo_url=f"https://bitbucket.org/{repo}",
+        snoozed=len(held),
     )
-    return Reminder(repo, stale, message)
+    return Reminder(repo, stale, message, len(held))
 
 
 def outbox_key(channel_id: str, repo: str) -> str:

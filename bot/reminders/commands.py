@@ -89,7 +89,7 @@ def remind_now(inv: Invocation, command: Command) -> None:
     now = inv.services.clock()
     reminder = reminders.post_now(inv.services, channel_id=inv.channel_id, repo=repo, after_seconds=after_seconds, now=now, asked_by=inv.user_id)
     if reminder.message is None:
-        inv.reply(reminder_render.nothing_stale(repo, after_seconds))
+        inv.reply(reminder_render.nothing_stale(repo, after_seconds, reminder.snoozed))
     else:
         inv.reply(reminder_render.posted_now(repo, len(reminder.stale)))
 

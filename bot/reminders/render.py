@@ -94,17 +94,22 @@ def stale_item(pr: PullRequest, *, now: datetime, waiting: Sequence[Account], me
 
 def stale_pull_requests(repo: str, stale: Sequence[PullRequest], *, now: datetime, after_seconds: int,
                         waiting: Mapping[int, Sequence[Account]], mentions: Mapping[Account, str],
-                        repo_url: str | None = None) -> Message:
-    """The reminder, the longest idle first; past MAX_LISTED, how many more. `waiting`: by pull request id, the
-    reviewers who have not approved; `mentions`: the Slack users of those who are linked."""
+                        repo_url: str | None = None, snoozed: int = 0) -> Message:
+    """The reminder, the longest idle first; past MAX_LISTED, how many more (and `/bb prs` for them all).
+    `waiting`: by pull request id, the reviewers who have not approved; `mentions`: the Slack users of those who
+    are linked; `snoozed`: how many stale ones were left out because someone snoozed them."""
     shown = list(stale[:MAX_LISTED])
     count = len(stale)
     heading = f"{count} pull request{'s' if count != 1 else ''} in {repo} with no activity for {describe_age(after_seconds)}"
     blocks = [HeaderBlock(text=PlainTextObject(text=truncate(f":hourglass: {heading}", 150), emoji=True))]
     blocks += [section(stale_item(pr, now=now, waiting=waiting.get(pr.id, ()), mentions=mentions)) for pr in shown]
     all_open = link(f"{repo_url}/pull-requests/" if repo_url else None, "all open pull requests")
-    footer = f"…and {count - len(shown)} more, less idle · {all_open}" if count > len(shown) else all_open
-    blocks.append(context(f"{footer} · `/bb remind off {escape(repo)}` stops these"))
+    footer = all_open
+    if count > len(shown):
+        footer = f"…and {count - len(shown)} more, less idle: `/bb prs {escape(repo)}` · {all_open}"
+    if snoozed:
+        footer += f" · {snoozed} snoozed"
+    blocks.append(context(f"{footer} · weekends and holidays do not count · `/bb remind off {escape(repo)}` stops these"))
     pinged = list(dict.fromkeys(mentions[r] for pr in shown for r in waiting.get(pr.id, ()) if r in mentions))
     fallback = f"{escape(heading)}: " + "; ".join(f"#{pr.id} {escape(truncate(pr.title, 100))}" for pr in shown)
     if pinged:
@@ -147,7 +152,9 @@ def posted_now(repo: str, count: int) -> Message:
     return notice(f"Posted the reminder for {code(repo)} in this channel: {count} pull request{'s' if count != 1 else ''}.")
 
 
-def nothing_stale(repo: str, after_seconds: int) -> Message:
+def nothing_stale(repo: str, after_seconds: int, snoozed: int = 0) -> Message:
+    held = f" ({snoozed} snoozed)" if snoozed else ""
     return notice(
-        f":sparkles: No open pull request in {code(repo)} has gone {describe_age(after_seconds)} without activity; nothing posted."
+        f":sparkles: No open pull request in {code(repo)} has gone {describe_age(after_seconds)} "
+        f"without activity (weekends and holidays do not count){held}; nothing posted."
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.sandbox.slack.blocks import text_of
 
@@ -138,7 +140,13 @@ class SlackUser:
     deleted: bool = False
     tz: str = "UTC"
 
+    def zone_now(self) -> tuple[str, int]:
+        """The zone's name for the season and its offset from UTC in seconds, now (Slack's `tz_label`, `tz_offset`)."""
+        local = datetime.now(timezone.utc).astimezone(ZoneInfo(self.tz))
+        return local.tzname() or self.tz, int(local.utcoffset().total_seconds())
+
     def to_api(self, team_id: str) -> dict:
+        tz_label, tz_offset = self.zone_now()
         profile = {"real_name": self.real_name or self.name, "display_name": self.name}
         if self.email:
             profile["email"] = self.email
@@ -151,6 +159,8 @@ class SlackUser:
             "is_bot": self.is_bot,
             "is_admin": self.is_admin,
             "tz": self.tz,
+            "tz_label": tz_label,
+            "tz_offset": tz_offset,
             "profile": profile,
         }
 
