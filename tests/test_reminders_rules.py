@@ -10,7 +10,7 @@ import pytest
 from bot import reminders
 from bot.core.errors import UsageError, UserError
 from bot.reminders import inbox, noise, snooze, workdays
-from bot.reminders import LinkedUser
+from bot.accounts import LinkedUser
 from bot.registry import COMMANDS
 from tests.test_reminders import pr
 

@@ -233,7 +233,7 @@ def test_the_confirmation_offers_only_what_the_branch_allows_and_refuses_the_res
 def test_the_chosen_strategy_is_kept_through_the_failed_builds_gate(bot, bitbucket):
     bitbucket.add_user("ann", "Ann Author")
     bitbucket.add_repository("acme", "api", branches=("main", "feature/x"))
-    pr = bitbucket.add_pull_request("acme", "api", title="X", source="feature/x", author="ann")
+    bitbucket.add_pull_request("acme", "api", title="X", source="feature/x", author="ann")
     commit = bitbucket.pull_request("acme", "api", 1)["source"]["commit"]["hash"]
     bitbucket.add_commit_status("acme", "api", commit, key="ci", state="FAILED", name="Unit tests")
     gated = ask(bot, "merge acme/api 1 squash")
