@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping
 
-from bot import reminders
+from bot import accounts, reminders
 from bot.bitbucket import Account, BitbucketError, CommitStatus, PullRequest, parse_timestamp
 from bot.builds import rules as build_rules
 from bot.reminders import noise, snooze
@@ -34,7 +34,7 @@ MAX_KEPT = 10_000
 
 
 def is_person(account: Account, person) -> bool:
-    return reminders.slack_user_for(account, [person]) == person.slack_user_id
+    return accounts.slack_user_for(account, [person]) == person.slack_user_id
 
 
 def verdict(pull_request: Mapping, person) -> tuple[str | None, datetime | None]:
