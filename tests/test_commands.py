@@ -178,11 +178,28 @@ def test_link_self_and_other():
     assert parse("link <@U2|al> jdoe").args == {"user_id": "U2", "nickname": "jdoe"}
 
 
-def test_unknown_command_gets_usage_and_a_suggestion():
+def test_unknown_command_gets_a_suggestion_and_that_commands_usage_alone():
     error = usage_error("mrege api 1")
     assert error.suggestion == "merge"
     assert "Did you mean `/bb merge`" in error.message
-    assert "/bb prs" in error.usage
+    assert error.usage == COMMANDS.spec_for("merge").usage  # one line, not the whole list
+    assert "/bb prs" not in error.usage
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("mreg", "merge"), ("lgout", "logout"), ("deplyo", "deploy"), ("sbscribe", "subscribe"), ("stat", "stats"),
+    ("hlep", "help"), ("grnat", "grant"), ("tga", "tag"), ("subscriptons", "subscriptions"), ("who", "whoami"),
+])
+def test_a_typo_close_to_a_command_is_suggested(typed, meant):
+    assert usage_error(f"{typed} api").suggestion == meant
+
+
+@pytest.mark.parametrize("typed", ["look at https://bitbucket.org/acme/api", "lookat api", "at 9", "x", "zap it", "dep api", "look"])
+def test_a_word_far_from_every_command_gets_no_guess_but_where_to_look(typed):
+    error = usage_error(typed)
+    assert error.suggestion == "" and "Did you mean" not in error.message
+    assert "`/bb help` lists the commands" in error.message
+    assert "\n" not in error.usage  # never the whole list
 
 
 def test_unknown_command_is_echoed_escaped():
