@@ -167,8 +167,19 @@ def test_grant_and_revoke():
     assert parse("revoke <@U9> merger").args == {"user_id": "U9", "role": "merger", "environment": None}
 
 
-def test_grant_needs_a_real_mention_and_role():
-    assert "Slack user" in usage_error("grant @bob merger").message
+def test_grant_takes_a_person_as_typed_to_be_looked_up():
+    """Slack passes `@bob` as text when it was not picked from its list (and the shell always does)."""
+    assert parse("grant @bob merger").args["user_id"] == "@bob"
+    assert parse("grant Bob@Example.com merger").args["user_id"] == "bob@example.com"
+    assert parse("grant <mailto:bob@example.com|bob@example.com> merger").args["user_id"] == "bob@example.com"
+    assert parse("grant U0ABCDEF12 merger").args["user_id"] == "U0ABCDEF12"
+    assert parse("link @bob jdoe").args == {"user_id": "@bob", "nickname": "jdoe"}
+
+
+def test_grant_needs_a_person_and_a_role():
+    refused = usage_error("grant bob merger").message
+    assert "Slack user" in refused and "`@bob`" in refused and "member ID" in refused
+    assert "Slack user" in usage_error("grant <!channel> merger").message
     assert "Did you mean `merger`" in usage_error("grant <@U1> mergr").message
     assert "not a role" in usage_error("grant <@U1> merger:prod").message
 
@@ -219,7 +230,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "tag": "tag a/b v1", "deploy": "deploy a/b v1 to prod", "rollback": "rollback a/b prod", "deployments": "deployments a/b",
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
-        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "notify": "notify reviews off",
+        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "roles": "roles", "notify": "notify reviews off",
         "stats": "stats a/b 7d", "digest": "digest a/b",
         "builds": "builds a/b", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
     }

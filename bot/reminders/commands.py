@@ -7,6 +7,7 @@ import logging
 from bot.reminders import render as reminder_render
 from bot import reminders
 from bot.bitbucket import BitbucketError
+from bot.core import people
 from bot.core.commands import Command, RepoRef
 from bot.reminders.grammar import REMIND_DEFAULTS
 from bot.core.errors import NotAllowed, UsageError, UserError
@@ -113,8 +114,9 @@ def list_reminders(inv: Invocation, command: Command) -> None:
 
 def link(inv: Invocation, command: Command) -> None:
     services = inv.services
-    target = command.args.get("user_id") or inv.user_id
     nickname = command.args["nickname"]
+    typed = command.args.get("user_id")
+    target = people.resolve(services.slack, typed, instead=f"/bb link {people.MEMBER_ID_EXAMPLE} {nickname}") if typed else inv.user_id
     if target != inv.user_id and not services.permissions.is_admin(inv.user_id):
         raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can link someone else. Link yourself with `/bb link NICKNAME`.")
     account, note = _find_account(inv, nickname)

@@ -137,9 +137,10 @@ class SlackUser:
     is_bot: bool = False
     deleted: bool = False
     tz: str = "UTC"
+    display_name: str = ""  # what Slack shows and mentions complete; the `name` (handle) when not set
 
     def to_api(self, team_id: str) -> dict:
-        profile = {"real_name": self.real_name or self.name, "display_name": self.name}
+        profile = {"real_name": self.real_name or self.name, "display_name": self.display_name or self.name}
         if self.email:
             profile["email"] = self.email
         return {
@@ -183,11 +184,12 @@ class SlackChannel:
 class SlackError(Exception):
     """Raised by a method handler: becomes `{"ok": false, "error": error, ...extra}` with `status`."""
 
-    def __init__(self, error: str, *, status: int = 200, messages: list[str] | None = None):
+    def __init__(self, error: str, *, status: int = 200, messages: list[str] | None = None, extra: dict | None = None):
         super().__init__(error)
         self.error = error
         self.status = status
         self.messages = messages or []
+        self.extra = extra or {}  # more fields of the error body (missing_scope: `needed`, `provided`)
 
 
 @dataclass
