@@ -116,7 +116,7 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
         return "already sent"
     insights = None
     try:
-        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now, **collect.limits_of(services))
+        insights = collect.fetch(services.bitbucket, digest.repo, DAYS, now.astimezone(zone), **collect.limits_of(services))
         message = insights_render.digest(insights)
     except BitbucketError as error:
         if reminders.transient(error):
