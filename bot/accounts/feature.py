@@ -11,4 +11,5 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
+    slack_scopes={"user": {"openid": "Sign in with Slack, before /bb login's consent"}},
 )

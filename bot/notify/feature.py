@@ -10,4 +10,5 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
+    slack_scopes={"bot": {"im:write": "personal notifications"}},
 )

@@ -8,4 +8,5 @@ FEATURE = Feature(
     "roles",
     commands=grammar.SPECS,
     command_handlers={"grant": commands.grant, "revoke": commands.revoke, "roles": commands.roles},
+    slack_scopes={"bot": {"users:read": "find people typed as @name", "users:read.email": "find people typed as an email"}},
 )

@@ -20,7 +20,7 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write,links:read,links:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write"
 )
 
 # What an injected failure says when the test gave only a status.
