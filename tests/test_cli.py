@@ -34,6 +34,15 @@ def test_serve_without_settings_points_at_what_an_installed_bot_has(tmp_path):
     assert "serve --help" in result.stderr and "Settings table" in result.stderr
 
 
+def test_the_readme_settings_table_names_every_setting_the_bot_reads():
+    import re
+
+    read = set(re.findall(r'get\("([A-Z_]+)"', (ROOT / "bot" / "core" / "config.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Settings"):readme.index("## Monitoring")]
+    assert len(read) > 25 and {name for name in read if f"`{name}`" not in table} == set()
+
+
 def test_version():
     from importlib.metadata import version
 
