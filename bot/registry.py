@@ -38,6 +38,9 @@ CORE = Feature(
     migrations=[*permissions.MIGRATIONS, *audit.MIGRATIONS, *outbox.MIGRATIONS, *slack_events.MIGRATIONS],
     background=outbox.start_background,
     check=outbox.check_lines,
+    slack_scopes={"bot": {"commands": "the /bb command", "chat:write": "post and update messages",
+                          "chat:write.public": "post in public channels without an invitation",
+                          "im:write": "direct messages when a channel is closed to the bot"}},
 )
 
 # In the order their tables may refer to each other and their background work should start; the help lists the

@@ -27,6 +27,48 @@ def test_serve_without_settings_says_one_line_per_variable_and_no_traceback(tmp_
     assert "shell --sandbox" in result.stderr
 
 
+def test_serve_without_settings_points_at_what_an_installed_bot_has(tmp_path):
+    """A pip-installed bot has no .env.example: the refusal points at `serve --help` and the README's table."""
+    result = run_cli("serve", cwd=tmp_path)
+    assert ".env.example" not in result.stderr
+    assert "serve --help" in result.stderr and "Settings table" in result.stderr
+
+
+def test_the_readme_settings_table_names_every_setting_the_bot_reads():
+    import re
+
+    read = set(re.findall(r'get\("([A-Z_]+)"', (ROOT / "bot" / "core" / "config.py").read_text()))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Settings"):readme.index("## Monitoring")]
+    assert len(read) > 25 and {name for name in read if f"`{name}`" not in table} == set()
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"bitbucket-chatops {version('bitbucket-chatops')}"
+
+
+SUBCOMMANDS = [("serve",), ("shell",), ("check",), ("deliveries",), ("db",), ("db", "copy"), ("rotate-keys",), ("webhooks",),
+               ("webhooks", "update")]
+
+
+def test_every_subcommand_says_what_it_does_and_which_settings_it_reads():
+    for words in SUBCOMMANDS:
+        result = run_cli(*words, "--help")
+        assert result.returncode == 0, words
+        text = " ".join(result.stdout.split())
+        description = text.split("options:")[0]
+        assert len(description.split()) > 12, (words, text)  # more than the usage line: what it does
+        assert "Reads" in text or words in (("db",), ("webhooks",)), (words, text)
+    serve = " ".join(run_cli("serve", "--help").stdout.split())
+    for name in ("HOST", "PORT", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BITBUCKET_WEBHOOK_SECRET", "DATABASE_URL"):
+        assert name in serve, name
+    assert "DATABASE_PATH" in " ".join(run_cli("check", "--help").stdout.split())
+    assert "CHATOPS_SECRET_KEY" in " ".join(run_cli("rotate-keys", "--help").stdout.split())
+
+
 def test_secrets_never_appear_in_refusals(tmp_path):
     result = run_cli("serve", env={"SLACK_BOT_TOKEN": "not-a-bot-token-s3cret", "BITBUCKET_EMAIL": "a@example.com"}, cwd=tmp_path)
     assert result.returncode == 2
@@ -58,7 +100,7 @@ def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[ok ] Bitbucket: can read workspace acme" in result.stdout
     assert "[ok ] Slack auth.test" in result.stdout
-    assert "[ok ] database writable" in result.stdout
+    assert "does not exist yet; serve creates it" in result.stdout and not (tmp_path / "db").exists()
     assert "/bb login is off" in result.stdout and "CHATOPS_SECRET_KEY" in result.stdout
     assert "SLACK_CLIENT_ID" in result.stdout and "SLACK_CLIENT_SECRET" in result.stdout
     assert "bot-access-token" not in result.stdout
@@ -75,7 +117,7 @@ def test_check_reports_line_by_line(tmp_path, slack, bitbucket):
     refused = run_cli("check", env={**env, "BITBUCKET_ACCESS_TOKEN": "wrong-token", "SLACK_BOT_TOKEN": "xoxb-wrong"}, cwd=tmp_path)
     assert refused.returncode == 1
     assert "[FIX] Bitbucket refused the credential" in refused.stdout
-    assert "[FIX] Slack auth.test failed: invalid_auth" in refused.stdout
+    assert "[FIX] Slack refused the bot token: invalid_auth" in refused.stdout
     assert "wrong-token" not in refused.stdout
 
 

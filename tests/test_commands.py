@@ -167,8 +167,19 @@ def test_grant_and_revoke():
     assert parse("revoke <@U9> merger").args == {"user_id": "U9", "role": "merger", "environment": None}
 
 
-def test_grant_needs_a_real_mention_and_role():
-    assert "Slack user" in usage_error("grant @bob merger").message
+def test_grant_takes_a_person_as_typed_to_be_looked_up():
+    """Slack passes `@bob` as text when it was not picked from its list (and the shell always does)."""
+    assert parse("grant @bob merger").args["user_id"] == "@bob"
+    assert parse("grant Bob@Example.com merger").args["user_id"] == "bob@example.com"
+    assert parse("grant <mailto:bob@example.com|bob@example.com> merger").args["user_id"] == "bob@example.com"
+    assert parse("grant U0ABCDEF12 merger").args["user_id"] == "U0ABCDEF12"
+    assert parse("link @bob jdoe").args == {"user_id": "@bob", "nickname": "jdoe"}
+
+
+def test_grant_needs_a_person_and_a_role():
+    refused = usage_error("grant bob merger").message
+    assert "Slack user" in refused and "`@bob`" in refused and "member ID" in refused
+    assert "Slack user" in usage_error("grant <!channel> merger").message
     assert "Did you mean `merger`" in usage_error("grant <@U1> mergr").message
     assert "not a role" in usage_error("grant <@U1> merger:prod").message
 
@@ -178,11 +189,28 @@ def test_link_self_and_other():
     assert parse("link <@U2|al> jdoe").args == {"user_id": "U2", "nickname": "jdoe"}
 
 
-def test_unknown_command_gets_usage_and_a_suggestion():
+def test_unknown_command_gets_a_suggestion_and_that_commands_usage_alone():
     error = usage_error("mrege api 1")
     assert error.suggestion == "merge"
     assert "Did you mean `/bb merge`" in error.message
-    assert "/bb prs" in error.usage
+    assert error.usage == COMMANDS.spec_for("merge").usage  # one line, not the whole list
+    assert "/bb prs" not in error.usage
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("mreg", "merge"), ("lgout", "logout"), ("deplyo", "deploy"), ("sbscribe", "subscribe"), ("stat", "stats"),
+    ("hlep", "help"), ("grnat", "grant"), ("tga", "tag"), ("subscriptons", "subscriptions"), ("who", "whoami"),
+])
+def test_a_typo_close_to_a_command_is_suggested(typed, meant):
+    assert usage_error(f"{typed} api").suggestion == meant
+
+
+@pytest.mark.parametrize("typed", ["look at https://bitbucket.org/acme/api", "lookat api", "at 9", "x", "zap it", "dep api", "look"])
+def test_a_word_far_from_every_command_gets_no_guess_but_where_to_look(typed):
+    error = usage_error(typed)
+    assert error.suggestion == "" and "Did you mean" not in error.message
+    assert "`/bb help` lists the commands" in error.message
+    assert "\n" not in error.usage  # never the whole list
 
 
 def test_unknown_command_is_echoed_escaped():
@@ -202,7 +230,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "tag": "tag a/b v1", "deploy": "deploy a/b v1 to prod", "rollback": "rollback a/b prod", "deployments": "deployments a/b",
         "subscribe": "subscribe a/b", "unsubscribe": "unsubscribe a/b", "subscriptions": "subscriptions", "remind": "remind a/b",
         "reminders": "reminders", "login": "login", "logout": "logout", "whoami": "whoami", "link": "link x",
-        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "notify": "notify reviews off",
+        "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "roles": "roles", "notify": "notify reviews off",
         "stats": "stats a/b 7d", "digest": "digest a/b", "digests": "digests",
         "builds": "builds a/b", "hours": "hours 09:00-17:30", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
     }

@@ -208,6 +208,29 @@ def test_users(client):
     assert client.users_lookupByEmail(email="bob@example.com")["user"]["id"] == "U2"
 
 
+def test_users_list_pages_with_cursors_as_slack_documents(fake, client):
+    for n in range(5):
+        fake.add_user(f"UP{n}", f"person{n}", real_name=f"Person {n}", display_name=f"P{n}")
+    first = client.users_list(limit=3)
+    assert [m["id"] for m in first["members"]] == ["UBOT", "U1", "U2"]
+    cursor = first["response_metadata"]["next_cursor"]
+    assert cursor and isinstance(first["cache_ts"], int)
+    second = client.users_list(limit=3, cursor=cursor)
+    assert [m["id"] for m in second["members"]] == ["UP0", "UP1", "UP2"]
+    assert second["members"][0]["profile"]["display_name"] == "P0" and second["members"][0]["real_name"] == "Person 0"
+    last = client.users_list(limit=3, cursor=second["response_metadata"]["next_cursor"])
+    assert [m["id"] for m in last["members"]] == ["UP3", "UP4"] and last["response_metadata"]["next_cursor"] == ""
+    assert len(client.users_list()["members"]) == 8  # no limit: everything, in a small team
+    assert error_of(lambda: client.users_list(cursor="bm90IGEgY3Vyc29y"))["error"] == "invalid_cursor"
+
+
+def test_users_methods_need_their_scopes(fake, client):
+    fake.scopes = "commands,chat:write"
+    refused = error_of(lambda: client.users_list(limit=10))
+    assert (refused["error"], refused["needed"], refused["provided"]) == ("missing_scope", "users:read", "commands,chat:write")
+    assert error_of(lambda: client.users_lookupByEmail(email="bob@example.com"))["needed"] == "users:read.email"
+
+
 def test_wait_for_returns_the_result_or_dumps_state(fake, client):
     threading.Timer(0.05, lambda: client.chat_postMessage(channel="C1", text="later")).start()
     (message,) = fake.wait_for(lambda: fake.channel_messages("C1"), timeout=2)

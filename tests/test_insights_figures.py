@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -127,12 +128,43 @@ def test_review_load_counts_pull_requests_of_others_reviewed_and_open_ones_assig
     assert [load.who.name for load in compute("acme/api", 30, NOW, prs, activity).review_load][0] == "Bob"
 
 
+def midnight(day: int, zone=timezone.utc) -> datetime:
+    return datetime(2026, 6, day, tzinfo=zone)
+
+
 def test_buckets_for_the_chart_are_weeks_for_thirty_days_and_days_for_seven():
     prs, activity = history()
     weekly = compute("acme/api", 30, NOW, prs, activity).buckets
-    assert len(weekly) == 5 and weekly[0].start == at(30) and sum(b.merged for b in weekly) == 3
+    assert len(weekly) == 5 and sum(b.merged for b in weekly) == 3
     daily = compute("acme/api", 7, NOW, prs, activity).buckets
-    assert len(daily) == 7 and daily[-1].start == at(1)
+    assert len(daily) == 7 and all(b.days == 1 for b in daily)
+
+
+def test_days_are_calendar_days_and_today_is_the_last_so_a_merge_shows_under_its_own_day():
+    """NOW is 15 June, 12:00: a merge at 09:00 today is today's, not in a 24-hour window begun yesterday noon."""
+    merged_today = pr(1, created=at(1), state="MERGED", updated=NOW - timedelta(hours=3))
+    merged_yesterday_evening = pr(2, created=at(2), state="MERGED", updated=midnight(15) - timedelta(hours=2))
+    daily = compute("acme/api", 7, NOW, [merged_today, merged_yesterday_evening], []).buckets
+    assert [b.start for b in daily] == [midnight(d) for d in range(9, 16)]
+    assert [b.end for b in daily] == [midnight(d) for d in range(10, 16)] + [NOW]  # today: so far
+    assert [b.merged for b in daily][-2:] == [1, 1]
+
+
+def test_days_follow_the_time_zone_of_now():
+    zone = ZoneInfo("America/Los_Angeles")
+    now = NOW.astimezone(zone)  # 15 June, 05:00 there
+    evening_there = pr(1, created=at(3), state="MERGED", updated=datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc))  # 14 June, 19:00
+    daily = compute("acme/api", 7, now, [evening_there], []).buckets
+    assert daily[-1].start == midnight(15, zone) and daily[-2].start == midnight(14, zone)
+    assert [b.merged for b in daily][-2:] == [1, 0]
+
+
+@pytest.mark.parametrize("days, sizes", [(30, [2, 7, 7, 7, 7]), (90, [6] + [7] * 12), (7, [1] * 7)])
+def test_weeks_end_with_today_and_a_short_first_one_says_how_many_days_it_holds(days, sizes):
+    buckets = compute("acme/api", days, NOW, [], []).buckets
+    assert [b.days for b in buckets] == sizes
+    assert buckets[-1].end == NOW and buckets[0].start == midnight(16) - timedelta(days=days)
+    assert all(a.end == b.start for a, b in zip(buckets, buckets[1:]))  # no gap, no overlap
 
 
 @pytest.mark.parametrize("item", [

@@ -28,3 +28,18 @@ def test_the_shell_shows_the_sandbox_stats_and_saves_the_chart(tmp_path):
         assert png_size(Path(saved).read_bytes()) == (800, 400)
     finally:
         console.close()
+
+
+def test_the_charts_folder_the_shell_made_is_gone_after_quit(tmp_path):
+    from bot.app.shell import Console
+
+    lines: list[str] = []
+    console = Console(Settings(database_path=str(tmp_path / "shell.db")), sandbox=True, write=lines.append)
+    try:
+        console.handle_line("/bb stats api 7d")
+        shown = "\n".join(lines)
+        saved = Path(re.search(r"saved to (\S+\.png)", shown).group(1))
+        assert saved.is_file() and "removed when you quit" in shown
+    finally:
+        console.close()
+    assert not saved.parent.exists()

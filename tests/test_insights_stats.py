@@ -7,6 +7,7 @@ import math
 import struct
 from datetime import datetime, timedelta, timezone
 
+import numpy
 import pytest
 
 from bot import reminders
@@ -52,6 +53,38 @@ def test_the_chart_is_a_png_of_sensible_size():
         assert 5_000 < len(data) < 300_000
     empty = chart.chart_png(compute("acme/empty", 30, NOW, [], []))  # nothing to draw still draws
     assert png_size(empty) == (800, 400)
+
+
+def test_the_legend_covers_no_bar_and_no_point():
+    """A tall first bar (and a review point at the top) under the legend's usual corner."""
+    prs = [{"id": n, "title": "x", "state": "MERGED", "author": {"nickname": "ann"}, "created_on": (NOW - timedelta(days=6, hours=2)).isoformat(),
+            "updated_on": (NOW - timedelta(days=6, hours=1)).isoformat()} for n in range(1, 10)]
+    activity = [{"approval": {"date": (NOW - timedelta(days=6, hours=1, minutes=30)).isoformat(), "user": {"nickname": "bob"}},
+                 "pull_request": {"id": 1}}]
+    for days in (7, 30):
+        figure = chart.chart_figure(compute("acme/api", days, NOW, prs, activity))
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()
+        bars, line = figure.axes
+        legend = (bars.get_legend() or figure.legends[0]).get_window_extent(renderer)
+        assert bars.patches and not any(legend.overlaps(patch.get_window_extent(renderer)) for patch in bars.patches)
+        points = line.lines[0].get_xydata()
+        shown = line.transData.transform(points[~numpy.isnan(points).any(axis=1)])
+        assert len(shown) and not any(legend.contains(x, y) for x, y in shown)
+
+
+def test_a_repository_without_merges_gets_an_axis_from_zero():
+    figure = chart.chart_figure(compute("acme/empty", 30, NOW, [], []))
+    bars, line = figure.axes
+    assert bars.get_ylim() == (0, 1) and line.get_ylim()[0] == 0
+    assert all(float(tick).is_integer() for tick in bars.get_yticks() if 0 <= tick <= 1)
+
+
+def test_a_short_bucket_and_today_say_so_in_their_labels():
+    weekly = chart.bucket_labels(compute("acme/api", 30, NOW, [], []).buckets)
+    assert weekly == ["17–18 May\n(2 days)", "19–25 May", "26 May–01 Jun", "02–08 Jun", "09–15 Jun"]
+    daily = chart.bucket_labels(compute("acme/api", 7, NOW, [], []).buckets)
+    assert daily[-1] == "today" and daily[0] == "Tue 09"
 
 
 def test_stats_posts_the_figures_and_uploads_the_chart_in_three_steps(bot, slack, repo):

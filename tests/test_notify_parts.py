@@ -132,4 +132,4 @@ def test_check_names_the_scopes_an_older_install_lacks(tmp_path, slack, bitbucke
     assert not any("lacks the scopes" in line.text for line in check_lines(settings))
     slack.scopes = "commands,chat:write,chat:write.public"
     (line,) = [line for line in check_lines(settings) if "lacks the scopes" in line.text]
-    assert line.status == "FIX" and "im:write (direct messages)" in line.text and "links:write (link unfurls)" in line.text
+    assert line.status == "FIX" and "im:write (core: direct messages" in line.text and "links:write (unfurl: unfurl them)" in line.text

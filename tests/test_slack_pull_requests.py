@@ -44,7 +44,8 @@ def test_an_unknown_command_gets_usage_and_a_suggestion_in_the_ack(bot, repo):
     assert sent.http.status_code == 200
     answer = sent.http.json()
     assert answer["response_type"] == "ephemeral"
-    assert "Did you mean `/bb merge`?" in answer["text"] and "/bb prs" in answer["text"]
+    assert "Did you mean `/bb merge`?" in answer["text"] and "/bb merge REPO ID" in answer["text"]
+    assert "/bb prs" not in answer["text"] and len(answer["text"].splitlines()) == 2  # the guess and its usage
 
 
 def test_help_lists_every_command(bot):

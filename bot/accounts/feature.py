@@ -14,4 +14,5 @@ FEATURE = Feature(
     command_handlers={**commands.COMMAND_HANDLERS, **link_command.COMMAND_HANDLERS},
     actions=commands.ACTION_HANDLERS,
     provide=lambda services: services.provide(PersonalClients(accounts.client_for_user)),
+    slack_scopes={"user": {"openid": "Sign in with Slack, before /bb login's consent"}},
 )

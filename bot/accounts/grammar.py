@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Command, CommandSpec, no_args, parse_user_mention
+from bot.core.commands import Command, CommandSpec, no_args
 from bot.core.errors import UsageError
+from bot.core.people import parse_person
 
 
 
@@ -11,7 +12,8 @@ def _parse_link(tokens: list[str]) -> Command:
     if len(tokens) == 1:
         return Command("link", {"user_id": None, "nickname": tokens[0]})
     if len(tokens) == 2:
-        return Command("link", {"user_id": parse_user_mention(tokens[0]), "nickname": tokens[1]})
+        # `user_id`: a member ID, or the `@name` / email typed, which the handler looks up (bot.core.people).
+        return Command("link", {"user_id": parse_person(tokens[0]), "nickname": tokens[1]})
     raise UsageError("`link` needs a Bitbucket nickname, like `/bb link jdoe` or `/bb link @alice jdoe`.")
 
 

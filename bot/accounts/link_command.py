@@ -9,6 +9,7 @@ import logging
 from bot import reminders
 from bot.accounts import links
 from bot.bitbucket import Account, BitbucketError
+from bot.core import people
 from bot.core.commands import Command
 from bot.core.errors import NotAllowed
 from bot.core.invocation import Invocation, split_repo
@@ -19,8 +20,9 @@ log = logging.getLogger(__name__)
 
 def link(inv: Invocation, command: Command) -> None:
     services = inv.services
-    target = command.args.get("user_id") or inv.user_id
     nickname = command.args["nickname"]
+    typed = command.args.get("user_id")
+    target = people.resolve(services.slack, typed, instead=f"/bb link {people.MEMBER_ID_EXAMPLE} {nickname}") if typed else inv.user_id
     if target != inv.user_id and not services.permissions.is_admin(inv.user_id):
         raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can link someone else. Link yourself with `/bb link NICKNAME`.")
     account, note = _find_account(inv, nickname)

@@ -1,11 +1,14 @@
-"""`bitbucket-chatops serve | shell | check | rotate-keys | webhooks update`."""
+"""`bitbucket-chatops serve | shell | check | deliveries | db copy | rotate-keys | webhooks update`, and `--version`.
+Each subcommand's `--help` says what it does and which settings it reads (`described`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import textwrap
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bot import registry, relay
@@ -22,28 +25,83 @@ from bot.core.store.postgres_url import redact
 from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
 from bot.sandbox.slack import FakeSlack
 
+SETTINGS_HELP = "the README's Settings table says what each one is"
+_CREDENTIAL = ("a Bitbucket credential (BITBUCKET_ACCESS_TOKEN; or BITBUCKET_EMAIL and BITBUCKET_API_TOKEN; or "
+               "BITBUCKET_OAUTH_CLIENT_ID and BITBUCKET_OAUTH_CLIENT_SECRET), BITBUCKET_API_URL")
+_DATABASE = "DATABASE_URL (PostgreSQL) or DATABASE_PATH (SQLite, default ./data/chatops.db)"
+SERVE_READS = (
+    "HOST and PORT (where it listens, default 0.0.0.0:3000); SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or "
+    f"SLACK_APP_TOKEN with --socket-mode), SLACK_API_URL; {_CREDENTIAL}, BITBUCKET_WORKSPACE, BITBUCKET_WEBHOOK_SECRET "
+    f"and BITBUCKET_OLD_WEBHOOK_SECRETS; PUBLIC_URL; {_DATABASE}; CHATOPS_ADMINS; for /bb login "
+    "BITBUCKET_OAUTH_CLIENT_ID, BITBUCKET_OAUTH_CLIENT_SECRET, CHATOPS_SECRET_KEY, CHATOPS_OLD_SECRET_KEYS, "
+    "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET; DEPLOY_PIPELINE, REMINDER_TIMEZONE, METRICS_TOKEN, LOG_LEVEL"
+)
+
+
+def described(sub, name: str, summary: str, what: str, reads: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` says what it does and, when it reads any, which settings (from the environment,
+    and a `.env` file in the working directory)."""
+    text = textwrap.fill(what, 100)
+    if reads:
+        text += "\n\n" + textwrap.fill(f"Reads {reads}; from the environment, and a .env file in the working directory "
+                                        f"({SETTINGS_HELP}).", 100)
+    return sub.add_parser(name, help=summary, description=text, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _version() -> str:
+    try:
+        return version("bitbucket-chatops")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bitbucket-chatops", description="Drive Bitbucket Cloud from Slack.")
+    parser.add_argument("--version", action="version", version=f"bitbucket-chatops {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the bot: HTTP, the delivery worker and the scheduler")
+    serve = described(
+        sub, "serve", "run the bot: HTTP, the delivery worker and the scheduler",
+        "Runs the bot in one process: the HTTP server (Slack's requests on /slack/events, Bitbucket's webhooks on "
+        "/bitbucket/webhook, /healthz, /metrics), the webhook relay's delivery worker and the scheduler. A missing "
+        "setting stops it with one line per variable; SIGTERM stops it cleanly.", SERVE_READS)
     serve.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket (and Slack, if none is configured)")
     serve.add_argument("--no-scheduler", action="store_true", help="leave the scheduler out (for a second web replica)")
     serve.add_argument("--socket-mode", action="store_true", help="talk to Slack over Socket Mode (needs SLACK_APP_TOKEN)")
-    shell = sub.add_parser("shell", help="a local chat console running the same handlers as Slack")
+    shell = described(
+        sub, "shell", "a local chat console running the same handlers as Slack",
+        "A local chat console running the same handlers as Slack: type `/bb prs api` and read the answer as text, type a "
+        "button's number to click it, `quit` to leave. Slack is simulated; with --sandbox Bitbucket is too, so it needs "
+        "no configuration at all. Its logs go to shell.log beside the database.",
+        f"(without --sandbox) {_CREDENTIAL}, BITBUCKET_WORKSPACE, {_DATABASE}, LOG_LEVEL")
     shell.add_argument("--sandbox", action="store_true", help="against a built-in simulated Bitbucket workspace")
-    sub.add_parser("check", help="verify the configuration, line by line")
-    deliveries = sub.add_parser("deliveries", help="webhook deliveries that could not be relayed: list, relay again, or drop")
+    described(sub, "check", "verify the configuration, line by line",
+              "Verifies the configuration and says, line by line, what works and what to fix: the Bitbucket credential "
+              "(one request), the Slack token and its scopes (auth.test), the database (not created when it does not "
+              "exist yet), PUBLIC_URL, CHATOPS_ADMINS, /bb login, rotations in progress. Exits 1 when something is to fix.",
+              f"every setting serve reads: {SERVE_READS}")
+    deliveries = described(sub, "deliveries", "webhook deliveries that could not be relayed: list, relay again, or drop",
+                           "Lists the webhook deliveries that could not be relayed, and why; --retry hands them to the "
+                           "router again (a running serve picks them up), --forget drops them once looked at.", _DATABASE)
     deliveries.add_argument("--retry", action="store_true", help="relay them again (a running `serve` picks them up)")
     deliveries.add_argument("--forget", action="store_true", help="drop them: they were looked at")
-    db = sub.add_parser("db", help="the database: copy a SQLite database into PostgreSQL")
+    db = described(sub, "db", "the database: copy a SQLite database into PostgreSQL",
+                   "The bot's database. `db copy` copies a SQLite database into an empty PostgreSQL database, to move a bot "
+                   "from one to the other.")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    copy = db_sub.add_parser("copy", help="copy a SQLite database into an empty PostgreSQL database, everything included")
+    copy = described(db_sub, "copy", "copy a SQLite database into an empty PostgreSQL database, everything included",
+                     "Copies a SQLite database into an empty PostgreSQL database, everything included (subscriptions, roles, "
+                     "links, encrypted tokens, audit, the pending outbox), and counts every table on both sides. Stop the "
+                     "bot first; it refuses a database that already holds rows.",
+                     "DATABASE_PATH (the SQLite file, unless --from names one)")
     copy.add_argument("--to", required=True, metavar="postgresql://…", help="the empty PostgreSQL database to fill")
     copy.add_argument("--from", dest="source", metavar="PATH", help="the SQLite file (default: DATABASE_PATH)")
     rotation.add_commands(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command == "check":  # its report alone: no log lines (slack_sdk's retries, the client's) before it
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+        return run_check(settings)
     if args.command == "shell":  # its logs go to a file, never between the conversation's lines
         return run_shell(settings, sandbox=args.sandbox, log_path=configure_logging(settings))
     logging.basicConfig(
@@ -59,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_deliveries(settings, retry=args.retry, forget=args.forget)
     if args.command == "db":
         return run_db_copy(settings, source=args.source or settings.database_path, target=args.to)
-    if args.command in rotation.COMMANDS:
-        return rotation.run(args, settings)
-    return run_check(settings)
+    return rotation.run(args, settings)
 
 
 def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
@@ -83,7 +139,8 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
     if problems:
         for line in problems:
             print(f"bitbucket-chatops: {line}", file=sys.stderr)
-        print("bitbucket-chatops: see .env.example, or try `bitbucket-chatops shell --sandbox` with no configuration", file=sys.stderr)
+        print(f"bitbucket-chatops: `bitbucket-chatops serve --help` lists the settings it reads, and {SETTINGS_HELP}; "
+              "or try `bitbucket-chatops shell --sandbox` with no configuration", file=sys.stderr)
         return 2
 
     try:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 
@@ -25,10 +26,23 @@ COMMANDS = ("rotate-keys", "webhooks")
 
 def add_commands(sub) -> None:
     """The subcommands, on `bitbucket-chatops`'s argparse subparsers."""
-    sub.add_parser("rotate-keys", help="re-encrypt every stored token with CHATOPS_SECRET_KEY (former keys in CHATOPS_OLD_SECRET_KEYS)")
-    webhooks = sub.add_parser("webhooks", help="the Bitbucket webhooks the bot registered")
+    sub.add_parser(
+        "rotate-keys", help="re-encrypt every stored token with CHATOPS_SECRET_KEY (former keys in CHATOPS_OLD_SECRET_KEYS)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Re-encrypts every stored Bitbucket token with CHATOPS_SECRET_KEY, so that the former keys can go.\n\n"
+                    "Reads CHATOPS_SECRET_KEY, CHATOPS_OLD_SECRET_KEYS (the former keys, comma-separated) and DATABASE_URL or\n"
+                    "DATABASE_PATH; from the environment, and a .env file (the README's Settings table says what each one is).")
+    webhooks = sub.add_parser("webhooks", help="the Bitbucket webhooks the bot registered",
+                              description="The Bitbucket webhooks the bot registered. `webhooks update` moves them all to the "
+                                          "current secret and address.")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
-    webhooks_sub.add_parser("update", help="move every registered webhook to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL")
+    webhooks_sub.add_parser(
+        "update", help="move every registered webhook to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Moves every webhook the bot registered to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL, and names any it\n"
+                    "could not (after a rotation of the secret, or a change of address).\n\n"
+                    "Reads BITBUCKET_WEBHOOK_SECRET, PUBLIC_URL, a Bitbucket credential (BITBUCKET_ACCESS_TOKEN, ...),\n"
+                    "BITBUCKET_API_URL and DATABASE_URL or DATABASE_PATH; from the environment, and a .env file.")
 
 
 def run(args, settings: Settings, *, out=print) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -77,6 +78,8 @@ class Console:
         self.stops = [stop for start in registry.background_starters(features) for stop in start(self.services, scheduler=False)]
 
     def close(self) -> None:
+        if getattr(self, "temporary_files_dir", None):
+            shutil.rmtree(self.temporary_files_dir, ignore_errors=True)
         if self.sandbox is not None:
             self.sandbox.close()
         else:
@@ -243,13 +246,16 @@ class Console:
 
     def _save_files(self, shared: list) -> None:
         """A file the bot shared (a /bb stats chart) is saved on disk, and its path printed."""
-        folder = Path(self.__dict__.setdefault("files_dir", tempfile.mkdtemp(prefix="bitbucket-chatops-shell-")))
+        if "files_dir" not in self.__dict__:  # a folder of the shell's own, removed by close() (`quit`)
+            self.files_dir = self.temporary_files_dir = tempfile.mkdtemp(prefix="bitbucket-chatops-shell-")
+        folder = Path(self.files_dir)
+        until = " (removed when you quit)" if getattr(self, "temporary_files_dir", None) == self.files_dir else ""
         for entry in shared:
             upload = self.slack.uploads.get(entry.get("id"))
             if upload is not None and upload.data:
                 path = folder / Path(upload.filename).name
                 path.write_bytes(upload.data)
-                self.write(f"[{upload.title or upload.filename}: saved to {path}]\n")
+                self.write(f"[{upload.title or upload.filename}: saved to {path}{until}]\n")
 
     def _wait_for_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

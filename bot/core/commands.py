@@ -233,12 +233,12 @@ class CommandTable:
         word = tokens[0].lower()
         spec = self.spec_for(word)
         if spec is None:
+            # A guess and the one usage line it needs; no guess when nothing is close, and never the whole list.
             suggestion = self.closest(word)
-            raise UsageError(
-                f"`{code_of(tokens[0])}` is not a command." + (f" Did you mean `/bb {suggestion}`?" if suggestion else ""),
-                usage=self.usage_lines(),
-                suggestion=suggestion or "",
-            )
+            if suggestion:
+                raise UsageError(f"`{code_of(tokens[0])}` is not a command. Did you mean `/bb {suggestion}`?",
+                                 usage=self._by_name[suggestion].usage, suggestion=suggestion)
+            raise UsageError(f"`{code_of(tokens[0])}` is not a command; `/bb help` lists the commands.")
         try:
             return spec.parse(tokens[1:])
         except UsageError as error:
@@ -250,8 +250,23 @@ class CommandTable:
         return "\n".join(f"`{spec.usage}`: {spec.summary}" for spec in self.specs)
 
     def closest(self, word: str) -> str | None:
-        matches = difflib.get_close_matches(word, list(self._by_name), n=1, cutoff=0.6)
-        return self._by_name[matches[0]].name if matches else None
+        """The command a mistyped `word` most likely meant, or None when none is close enough to be a fair guess:
+        at most one edit away (a letter wrong, missing, extra, or two swapped; two edits for words of 4 letters or
+        more) and alike by difflib's measure, or the start of exactly one command's names (`who` → `whoami`)."""
+        word = word.lower()
+        if len(word) < 3:
+            return None
+        allowed = 1 if len(word) < 4 else 2
+        close = []
+        for name, spec in self._by_name.items():
+            distance = edit_distance(word, name)
+            likeness = difflib.SequenceMatcher(None, word, name).ratio()
+            if distance <= allowed and likeness >= SUGGESTION_LIKENESS:
+                close.append((distance, -likeness, abs(len(name) - len(word)), spec.name))
+        if close:
+            return min(close)[3]
+        started = {spec.name for name, spec in self._by_name.items() if name.startswith(word)}
+        return started.pop() if len(started) == 1 else None
 
 
 def _split(text: str) -> list[str]:
@@ -261,6 +276,23 @@ def _split(text: str) -> list[str]:
         return shlex.split(normalised)
     except ValueError:
         return normalised.split()
+
+
+SUGGESTION_LIKENESS = 0.6  # difflib's ratio below which a word is not offered as what was meant
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Letters changed, added, removed, or two neighbours swapped, to turn `a` into `b` (optimal string alignment)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def did_you_mean(word: str, choices) -> str:

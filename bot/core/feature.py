@@ -57,6 +57,9 @@ class Feature:
     background: BackgroundStarter | None = None
     jobs: JobsStarter | None = None
     check: CheckLines | None = None
+    # The Slack scopes it needs, and why: {"bot": {scope: why}, "user": {scope: why}} (user: Sign in with Slack's
+    # token). `check` compares them with the token's and the manifest's (bot/core/manifest.py).
+    slack_scopes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Told by the outbox's worker when Slack refuses a channel (the relay marks its subscriptions broken).
     on_channel_refused: ChannelRefused | None = None
     # The repositories a channel follows: `Invocation.repo` defaults to the one of them (the relay's subscriptions).

@@ -68,6 +68,11 @@ class Permissions:
         rows = self.store.query("SELECT user_id, role, environment, repo FROM grants WHERE user_id = ? ORDER BY role, repo", (user_id,))
         return [Grant(**row) for row in rows]
 
+    def all_grants(self) -> list[Grant]:
+        """Every grant, by person, role, environment and repository."""
+        rows = self.store.query("SELECT user_id, role, environment, repo FROM grants ORDER BY user_id, role, environment, repo")
+        return [Grant(**row) for row in rows]
+
     def allows(self, user_id: str, action: str, repo: str, environment: str | None = None) -> bool:
         if action not in ROLE_FOR_ACTION or self.is_admin(user_id):
             return True

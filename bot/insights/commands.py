@@ -22,7 +22,7 @@ def stats(inv: Invocation, command: Command) -> None:
     """A "working…" note at once; then the figures in the channel and the chart under them."""
     repo, days = inv.repo(command.repo).lower(), command.args["days"]
     inv.reply(insights_render.working(repo, days))
-    now = inv.services.clock()
+    now = inv.services.clock().astimezone(reminders.zone_of(inv.services.settings))  # the chart's days are the team's
     insights, cached = collect.insights_for(inv.services, repo, days, now)
     inv.reply(insights_render.stats(insights, by_user=inv.user_id, cached=cached), public=True)
     png = chart.chart_png(insights)

@@ -19,7 +19,7 @@ from bot.core.errors import UserError
 from bot.insights import chart, collect, upload
 from bot.insights import render as insights_render
 from bot.core.render import notice
-from bot.core.scheduler import ScheduledJobs
+from bot.core.scheduler import ScheduledJobs, schedule_zone
 from bot.core.store import Migration, Store
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def outbox_key(channel_id: str, repo: str) -> str:
 def post_now(services, *, channel_id: str, repo: str, now: datetime, asked_by: str) -> bool:
     """`/bb digest now REPO`: this week's digest in the channel at once, outside any schedule (no mark is
     written, so a scheduled one still comes). True when the figures could be made."""
-    message, insights = make(services, repo, now)
+    message, insights = make(services, repo, now.astimezone(schedule_zone(services.settings)))
     with services.store.transaction() as db:
         outbox.enqueue(db, channel=channel_id, message=message, key=outbox_key(channel_id, repo), fallback_user=asked_by)
     metrics.DIGESTS_SENT.inc()
@@ -144,7 +144,7 @@ def run_due(services, digest: Digest, *, now: datetime, zone) -> str:
     day = occurrence.date().isoformat()
     if services.store.query_one("SELECT 1 FROM digest_sent WHERE digest_id = ? AND day = ?", (digest.id, day)):
         return "already sent"
-    message, insights = make(services, digest.repo, now)
+    message, insights = make(services, digest.repo, now.astimezone(zone))  # the chart's days are the schedule's
     with services.store.transaction() as db:
         if not db.execute("SELECT 1 FROM digests WHERE id = ?", (digest.id,)).fetchone():
             return "stopped"

@@ -9,4 +9,5 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     jobs=digest.start_jobs,
+    slack_scopes={"bot": {"files:write": "the /bb stats chart"}},
 )

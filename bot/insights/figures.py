@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Iterable, Mapping, Sequence
 
 from bot.bitbucket import parse_timestamp
@@ -175,9 +175,14 @@ class ReviewLoad:
 
 @dataclass(frozen=True)
 class Bucket:
+    """A bar of the chart: calendar days in the time zone of `now`, from `start` (a midnight) to `end` (the next
+    bucket's midnight, or `now` for the last: today so far)."""
+
     start: datetime
     merged: int
     first_review_median: float | None  # seconds, of the pull requests opened in the bucket
+    end: datetime | None = None
+    days: int = 1  # calendar days it covers: 1, 7, or fewer than 7 for a short first week
 
 
 @dataclass(frozen=True)
@@ -267,15 +272,23 @@ def review_load(prs: Sequence[PullRequestFacts], events_by_pr: Mapping[int, list
     return sorted(loads, key=lambda load: (-load.reviewed, -load.assigned_open, load.who.name.lower()))
 
 
-def buckets(prs: Sequence[PullRequestFacts], events_by_pr: Mapping[int, list[Event]], period: Period, step: timedelta) -> list[Bucket]:
-    """Merged counts and first-review medians per step (a day or a week) of the period, for the chart."""
-    found, start = [], period.start
-    while start < period.end:
-        part = Period(start, min(start + step, period.end))
-        figures = period_figures(prs, events_by_pr, part)
-        found.append(Bucket(start, figures.merged, figures.first_review_median))
-        start += step
-    return found
+def buckets(prs: Sequence[PullRequestFacts], events_by_pr: Mapping[int, list[Event]], period: Period, step_days: int) -> list[Bucket]:
+    """Merged counts and first-review medians per day or per 7 days, for the chart: calendar days in the time zone
+    of `period.end` (now), the last bucket ending with today so far, so a merge shows under the day it happened.
+    The period's length in days is covered from its first whole day; a first week that cannot be whole (30 days are
+    2 + 4 × 7) is shorter, and says so in `days`."""
+    zone, today = period.end.tzinfo, period.end.date()
+    length = round((period.end - period.start) / timedelta(days=1))
+    found: list[Bucket] = []
+    last_day = today
+    while (today - last_day).days < length:
+        first_day = max(last_day - timedelta(days=step_days - 1), today - timedelta(days=length - 1))
+        start = datetime.combine(first_day, time(0), tzinfo=zone)
+        end = min(datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=zone), period.end)
+        figures = period_figures(prs, events_by_pr, Period(start, end))
+        found.append(Bucket(start, figures.merged, figures.first_review_median, end, (last_day - first_day).days + 1))
+        last_day = first_day - timedelta(days=1)
+    return found[::-1]
 
 
 def compute(repo: str, days: int, now: datetime, pull_requests: Sequence[Mapping], activity: Sequence[Mapping], *,
@@ -290,6 +303,6 @@ def compute(repo: str, days: int, now: datetime, pull_requests: Sequence[Mapping
     return Insights(
         repo=repo, days=days, now=now, current=current_figures, previous=period_figures(prs, events_by_pr, previous),
         open_by_age=open_by_age(prs, now), oldest_open=open_prs[:5], review_load=review_load(prs, events_by_pr, current_figures),
-        buckets=buckets(prs, events_by_pr, current, timedelta(days=1 if days <= 14 else 7)),
+        buckets=buckets(prs, events_by_pr, current, 1 if days <= 14 else 7),
         covered=len(prs), capped=capped, activity_capped=activity_capped,
     )

@@ -11,4 +11,5 @@ FEATURE = Feature(
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
     relay_hooks=(notify.relay_hook,),
+    slack_scopes={"bot": {"im:write": "personal notifications"}},
 )

@@ -3,4 +3,8 @@
 from bot.core.feature import Feature
 from bot.unfurl import commands
 
-FEATURE = Feature("unfurl", events={"link_shared": commands.unfurl_links})
+FEATURE = Feature(
+    "unfurl",
+    events={"link_shared": commands.unfurl_links},
+    slack_scopes={"bot": {"links:read": "hear of bitbucket.org links", "links:write": "unfurl them"}},
+)

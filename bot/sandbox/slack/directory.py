@@ -1,5 +1,5 @@
 """The simulated Slack's people and conversations: `auth.test` (the bot's identity), `users.info`,
-`users.lookupByEmail`, `conversations.info`, `conversations.join`, `conversations.open`, and how a `channel`
+`users.lookupByEmail`, `users.list` (cursor pagination), `conversations.info`, `conversations.join`, `conversations.open`, and how a `channel`
 argument is read (a user id posts in the DM with that user; "#name" finds a channel by name; every well-formed
 channel id exists).
 
@@ -9,6 +9,8 @@ A mixin of `FakeSlack`; each method runs under the fake's lock and raises SlackE
 
 from __future__ import annotations
 
+import base64
+import time
 from typing import Any
 
 from bot.sandbox.slack.state import SlackChannel, SlackError, SlackUser
@@ -49,7 +51,40 @@ class DirectoryMixin:
             raise SlackError("user_not_found")
         return {"user": user.to_api(self.team_id)}
 
+    def _users_list(self, args: dict) -> dict:
+        """Every member, deleted and bots included, in pages: `limit` (at most 1,000; none: all, which a team of
+        more than 1,000 refuses with limit_required) and `cursor` (a previous page's
+        `response_metadata.next_cursor`, which is "" on the last page)."""
+        self._require_scope("users:read")
+        members = list(self.users.values())
+        try:
+            limit = min(int(args.get("limit") or 0), 1000)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        if limit <= 0:
+            if len(members) > 1000:
+                raise SlackError("limit_required")
+            limit = len(members) or 1
+        start = 0
+        if args.get("cursor"):
+            start = next((i for i, user in enumerate(members) if _cursor_for(user.id) == args["cursor"]), -1)
+            if start < 0:
+                raise SlackError("invalid_cursor")
+        page = members[start : start + limit]
+        following = members[start + limit] if start + limit < len(members) else None
+        return {
+            "members": [user.to_api(self.team_id) for user in page],
+            "cache_ts": int(time.time()),
+            "response_metadata": {"next_cursor": _cursor_for(following.id) if following else ""},
+        }
+
+    def _require_scope(self, scope: str) -> None:
+        """Slack's answer to a token without the method's scope: missing_scope, with `needed` and `provided`."""
+        if scope not in self.scopes.replace(" ", "").split(","):
+            raise SlackError("missing_scope", extra={"needed": scope, "provided": self.scopes})
+
     def _users_lookup_by_email(self, args: dict) -> dict:
+        self._require_scope("users:read.email")
         email_address = (args.get("email") or "").lower()
         user = next((u for u in self.users.values() if u.email and u.email.lower() == email_address), None)
         if user is None or user.deleted:
@@ -116,3 +151,8 @@ class DirectoryMixin:
         if error:
             raise SlackError(error)
         return channel
+
+
+def _cursor_for(user_id: str) -> str:
+    """Slack's cursors look like base64 of `user:U…` (its documented example is `dXNlcjpVMDYxTkZUVDI=`)."""
+    return base64.b64encode(f"user:{user_id}".encode()).decode()

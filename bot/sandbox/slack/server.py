@@ -134,6 +134,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
             "chat.unfurl": self._chat_unfurl,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "users.list": self._users_list,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
@@ -379,7 +380,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
                 raise parse_error
             body = handler(args) if handler else {}  # Slack has hundreds of methods; the rest just succeed
         except SlackError as error:
-            body = {"ok": False, "error": error.error}
+            body = {"ok": False, "error": error.error, **error.extra}
             if error.messages:
                 body["response_metadata"] = {"messages": error.messages}
             return error.status, body, {}

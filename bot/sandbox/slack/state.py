@@ -22,7 +22,7 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write,links:read,links:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -139,6 +139,7 @@ class SlackUser:
     is_bot: bool = False
     deleted: bool = False
     tz: str = "UTC"
+    display_name: str = ""  # what Slack shows and mentions complete; the `name` (handle) when not set
 
     def zone_now(self) -> tuple[str, int]:
         """The zone's name for the season and its offset from UTC in seconds, now (Slack's `tz_label`, `tz_offset`)."""
@@ -147,7 +148,7 @@ class SlackUser:
 
     def to_api(self, team_id: str) -> dict:
         tz_label, tz_offset = self.zone_now()
-        profile = {"real_name": self.real_name or self.name, "display_name": self.name}
+        profile = {"real_name": self.real_name or self.name, "display_name": self.display_name or self.name}
         if self.email:
             profile["email"] = self.email
         return {
@@ -193,11 +194,12 @@ class SlackChannel:
 class SlackError(Exception):
     """Raised by a method handler: becomes `{"ok": false, "error": error, ...extra}` with `status`."""
 
-    def __init__(self, error: str, *, status: int = 200, messages: list[str] | None = None):
+    def __init__(self, error: str, *, status: int = 200, messages: list[str] | None = None, extra: dict | None = None):
         super().__init__(error)
         self.error = error
         self.status = status
         self.messages = messages or []
+        self.extra = extra or {}  # more fields of the error body (missing_scope: `needed`, `provided`)
 
 
 @dataclass
