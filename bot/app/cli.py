@@ -7,12 +7,9 @@ import logging
 import sys
 
 from bot.app import rotation
+from bot.app.sandbox_setup import SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings, start_fresh
 from bot.core import logredact
 from bot.core.config import Settings
-
-SANDBOX_SIGNING_SECRET = "sandbox-signing-secret"
-SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"
-SANDBOX_BOT_TOKEN = "xoxb-sandbox"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,26 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     return run_check(settings)
 
 
-def sandbox_settings(settings: Settings, bitbucket, slack=None) -> Settings:
-    """Point the bot at the simulated Bitbucket (and Slack, when one is given); no credentials needed."""
-    changes = dict(
-        bitbucket_api_url=bitbucket.base_url,
-        bitbucket_access_token="sandbox-token",
-        bitbucket_email="",
-        bitbucket_api_token="",
-        bitbucket_oauth_client_id="",
-        bitbucket_oauth_client_secret="",
-        bitbucket_oauth_authorize_url=bitbucket.oauth_authorize_url,
-        bitbucket_oauth_token_url=bitbucket.oauth_token_url,
-        bitbucket_workspace="acme",
-        bitbucket_webhook_secret=settings.bitbucket_webhook_secret or SANDBOX_WEBHOOK_SECRET,
-        database_path=settings.database_path if settings.database_path != "./data/chatops.db" else "./data/sandbox.db",
-    )
-    if slack is not None:
-        changes.update(slack_api_url=slack.api_url, slack_bot_token=SANDBOX_BOT_TOKEN, slack_signing_secret=SANDBOX_SIGNING_SECRET)
-    return settings.with_overrides(**changes)
-
-
 def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
     log = logging.getLogger("bitbucket-chatops")
     fakes = []
@@ -98,6 +75,7 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
             slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, echo=lambda line: log.info("[sandbox slack] %s", line)).start()
             fakes.append(slack)
         settings = sandbox_settings(settings, bitbucket, slack)
+        start_fresh(settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
         log.info("sandbox: simulated Bitbucket at %s%s", bitbucket.base_url, "; simulated Slack (signing secret %r)" % SANDBOX_SIGNING_SECRET if slack else "")
 
     problems = settings.problems(socket_mode=socket_mode)

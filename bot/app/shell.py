@@ -118,7 +118,8 @@ class Console:
         else:
             who = "You are an admin of the bot; `/bb login` links you to a sandbox Bitbucket account."
         return "\n".join([
-            "Bitbucket ChatOps shell, on a simulated Bitbucket: workspace `acme`, repositories api, web and infra.",
+            "Bitbucket ChatOps shell, on a simulated Bitbucket: workspace `acme`, repositories api, web and infra. "
+            "The sandbox starts fresh each time (its Bitbucket and the bot's database together).",
             who,
             "Try:",
             "  /bb prs api                       the open pull requests, each with Approve, Request changes, Merge… "

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import requests
 
 from bot import accounts
+from bot.app.sandbox_setup import sandbox_settings, start_fresh
 from bot.core.config import Settings
 from bot.sandbox import deliveries
 
@@ -65,7 +66,6 @@ class Sandbox:
     def __init__(self, settings: Settings, slack, person: str | None = None):
         """`slack`: the shell's simulated Slack; `person`: the Slack user it says is at the browser."""
         from bot.accounts import signin
-        from bot.app.cli import sandbox_settings
         from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
         from bot.app.server import BotServer
         from bot.registry import build_services
@@ -93,6 +93,7 @@ class Sandbox:
             # New each run: the simulated Bitbucket, and so every token it gave, lives only as long as the shell.
             chatops_secret_key=settings.chatops_secret_key or secrets.token_urlsafe(32),
         )
+        start_fresh(self.settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
         self.services = build_services(self.settings)
         # The scheduler stays out (`/bb remind now` still works); the delivery worker and deploy follower run.
         self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=False)
