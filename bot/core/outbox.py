@@ -109,6 +109,12 @@ def anchor_ts(store, channel: str, anchor: str) -> str | None:
     return row["ts"] if row else None
 
 
+def due_count(store, now: float) -> int:
+    """How many messages are waiting to be sent now or being sent (the shell waits for them before its prompt)."""
+    row = store.query_one("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending') AND next_attempt_at <= ?", (now,))
+    return int(row["n"]) if row else 0
+
+
 def check_lines(store) -> list[tuple[str, str]]:
     """For `bitbucket-chatops check`: parked messages, and a backlog if there is one."""
     lines = []

@@ -28,6 +28,7 @@ from bot.relay.router import (
     check_lines,
     failed_deliveries,
     forget_failed,
+    pending_count,
     prune_deliveries,
     retry_failed,
     route_pending,

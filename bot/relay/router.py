@@ -169,6 +169,12 @@ def prune_deliveries(store, *, now: float) -> int:
     ).rowcount
 
 
+def pending_count(store) -> int:
+    """How many stored deliveries the router has yet to relay (each may queue messages)."""
+    row = store.query_one("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")
+    return int(row["n"]) if row else 0
+
+
 def failed_deliveries(store, limit: int = 50) -> list[dict]:
     """The deliveries that could not be relayed, newest first (`bitbucket-chatops deliveries`)."""
     return store.query(
