@@ -33,6 +33,7 @@ from bot.sandbox.bitbucket.records import (
 )
 from bot.sandbox.bitbucket.refs import RefsMixin
 from bot.sandbox.bitbucket.repositories import RepositoriesMixin
+from bot.sandbox.bitbucket.restrictions import RestrictionsMixin
 from bot.sandbox.bitbucket.routes import _COMPILED_API_ROUTES, _COMPILED_OAUTH_ROUTES
 from bot.sandbox.bitbucket.transport import SimulatorHTTPServer
 from bot.sandbox.bitbucket.users import UsersMixin
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 
 class FakeBitbucket(
     UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, ActivityMixin, WebhooksMixin,
-    PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin,
+    PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin, RestrictionsMixin,
 ):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
