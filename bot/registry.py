@@ -8,6 +8,7 @@ The core (bot/core) imports no feature and not this module; the composition root
 from __future__ import annotations
 
 from bot.accounts.feature import FEATURE as ACCOUNTS
+from bot.branches.feature import FEATURE as BRANCHES
 from bot.builds.feature import FEATURE as BUILDS
 from bot.core import audit, outbox, permissions, slack_events
 from bot.core.commands import HELP, CommandTable
@@ -38,6 +39,7 @@ CORE = Feature(
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
     CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL,
+    BRANCHES,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 
