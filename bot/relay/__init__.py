@@ -25,6 +25,7 @@ from bot.relay.router import (
     DeliveryRouter,
     Malformed,
     Routed,
+    builds_seen,
     check_lines,
     failed_deliveries,
     forget_failed,
