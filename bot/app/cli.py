@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
 from bot.app import rotation
-from bot.app.sandbox_setup import SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings, start_fresh
+from bot.app.sandbox_setup import SANDBOX_APP_TOKEN, SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings, start_fresh
 from bot.core import logredact
 from bot.core.config import Settings
 
@@ -58,21 +60,32 @@ def main(argv: list[str] | None = None) -> int:
     return run_check(settings)
 
 
+def connect_socket_mode(bolt_app, app_token: str) -> SocketModeHandler:
+    """Talk to Slack over Socket Mode: `apps.connections.open` with the app-level token, then its WebSocket (slack_sdk's
+    built-in client), which hands each envelope to the same Bolt app HTTP serves. `close()` it before leaving."""
+    handler = SocketModeHandler(bolt_app, app_token)
+    handler.connect()
+    return handler
+
+
 def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
     log = logging.getLogger("bitbucket-chatops")
     fakes = []
     if sandbox:
         from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
+        from bot.sandbox.deliveries import Courier
 
         bitbucket = FakeBitbucket().start()
         demo_workspace(bitbucket)
         bitbucket.auto_advance_pipelines = True
         fakes.append(bitbucket)
+        fakes.append(Courier(bitbucket).start())  # what is done through its API comes back as webhooks
         slack = None
         if not (settings.slack_bot_token and settings.slack_signing_secret):
             from bot.sandbox.slack import FakeSlack
 
-            slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, echo=lambda line: log.info("[sandbox slack] %s", line)).start()
+            slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, app_token=SANDBOX_APP_TOKEN,
+                              echo=lambda line: log.info("[sandbox slack] %s", line)).start()
             fakes.append(slack)
         settings = sandbox_settings(settings, bitbucket, slack)
         start_fresh(settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
@@ -97,16 +110,16 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
         return 2
     server = BotServer(services, host=settings.host, port=settings.port, scheduler=scheduler)
     server.install_signal_handlers()
+    handler = None
     if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        handler = SocketModeHandler(server.wsgi.bolt_app, settings.slack_app_token)
-        handler.connect()
+        handler = connect_socket_mode(server.wsgi.bolt_app, settings.slack_app_token)
         log.info("connected to Slack over Socket Mode")
     try:
         server.serve_forever()
     finally:
-        for fake in fakes:
+        if handler is not None:
+            handler.close()
+        for fake in reversed(fakes):
             fake.stop()
     return 0
 
