@@ -3,6 +3,7 @@ send (`/simulate KIND`), someone else at the keyboard (`/as NAME`), news printed
 unfurled, and the shell's own commands in `/bb help`. Typed and read as a person would."""
 
 import re
+from pathlib import Path
 
 from tests.shellkit import Click, Pause, run
 
@@ -169,3 +170,17 @@ def test_slacks_help_does_not_list_the_shells_commands():
 
     help_text = str(render.help_message(registry.COMMANDS).to_dict())
     assert "/simulate" not in help_text and "/as" not in help_text and "/home" not in help_text
+
+
+def test_the_readmes_first_hour_walkthrough(tmp_path):
+    """README's "try it": a failed build → its log tail → Re-run, and a review request → a direct message → Approve,
+    typed exactly as it says (the buttons' numbers included)."""
+    session = run(tmp_path, "/bb subscribe api", "/simulate build-failed", Pause(lambda text: "Failed in step *Test*" in text),
+                  "2", "/simulate review-request", "3")
+    assert "[1] Re-run" in session.answer(2)
+    assert "[2] Re-run" in session.transcript and "re-ran pipeline #" in session.answer(3)
+    assert "Bob Okafor asked you to review it." in session.answer(4) and "[3] Approve" in session.answer(4)
+    assert "You approved #" in session.answer(5) and "Sam Rivera ✅" in session.answer(5)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for typed in ("bb> /simulate build-failed", "bb> 2 ", "bb> /simulate review-request", "bb> 3 "):
+        assert typed in readme
