@@ -111,14 +111,15 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
     server = BotServer(services, host=settings.host, port=settings.port, scheduler=scheduler)
     server.install_signal_handlers()
     handler = None
-    if socket_mode:
-        handler = connect_socket_mode(server.wsgi.bolt_app, settings.slack_app_token)
-        log.info("connected to Slack over Socket Mode")
-    try:
+    try:  # a SIGTERM while Socket Mode connects ends the process as cleanly as one while serving
+        if socket_mode:
+            handler = connect_socket_mode(server.wsgi.bolt_app, settings.slack_app_token)
+            log.info("connected to Slack over Socket Mode")
         server.serve_forever()
     finally:
         if handler is not None:
             handler.close()
+        server.stop()  # once only: a second call (serve_forever's own) returns at once
         for fake in reversed(fakes):
             fake.stop()
     return 0
