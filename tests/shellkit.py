@@ -12,12 +12,17 @@ from bot.core.config import Settings
 
 
 class Click:
-    """Type the number of the newest button labelled `label` on screen."""
+    """Type the number of the newest button labelled `label` on screen (after the last `after`, when given)."""
 
-    def __init__(self, label: str):
-        self.label = label
+    def __init__(self, label: str, *, after: str | None = None):
+        self.label, self.after = label, after
 
     def line(self, transcript: str) -> str:
+        if self.after is not None:
+            assert self.after in transcript, f"{self.after!r} is not on screen:\n{transcript}"
+            start = transcript.rindex(self.after)
+            end = transcript.find("\n*#", start + len(self.after) + 1)  # the next pull request's card, if any
+            transcript = transcript[start:end if end != -1 else None]
         numbers = re.findall(r"\[(\d+)\] " + re.escape(self.label) + r"(?=\s|$)", transcript)
         assert numbers, f"no button {self.label!r} on screen:\n{transcript}"
         return numbers[-1]
@@ -26,6 +31,15 @@ class Click:
 @dataclass
 class WaitFor:
     """Press Enter now and then (the shell shows what arrived meanwhile) until `until(transcript)` holds."""
+
+    until: Callable[[str], bool]
+    timeout: float = 30.0
+
+
+@dataclass
+class Pause:
+    """Sit at the prompt typing nothing until `until(transcript)` holds: only what the shell prints by itself, as
+    it arrives, can make it hold."""
 
     until: Callable[[str], bool]
     timeout: float = 30.0
@@ -78,6 +92,13 @@ def run(tmp_path, *lines, settings: Settings | None = None) -> Session:
         write(prompt.rstrip())
         while pending:
             step = pending[0]
+            if isinstance(step, Pause):
+                deadline = time.monotonic() + step.timeout
+                while not step.until(session.transcript):
+                    assert time.monotonic() < deadline, f"nothing printed by itself:\n{session.transcript}"
+                    time.sleep(0.05)
+                pending.pop(0)
+                continue
             if isinstance(step, WaitFor):
                 started = waiting.setdefault(id(step), time.monotonic())
                 if step.until(session.transcript):

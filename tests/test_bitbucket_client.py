@@ -662,6 +662,10 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
         assert call in bitbucket.ENDPOINTS, call
     for call in (("GET", bitbucket.WORKSPACE_HOOKS), ("POST", bitbucket.WORKSPACE_HOOKS), ("PUT", bitbucket.WORKSPACE_HOOK)):
         assert call in bitbucket.ENDPOINTS, call  # workspace webhooks, for subscriptions to a whole workspace
+    # Branches managed from Slack (issue 27): list, create, delete, and the restrictions that protect them.
+    for call in (("GET", bitbucket.BRANCHES), ("POST", bitbucket.BRANCHES), ("DELETE", bitbucket.BRANCH),
+                 ("GET", bitbucket.BRANCH_RESTRICTIONS)):
+        assert call in bitbucket.ENDPOINTS, call
     log_answers = swagger_paths[bitbucket.PIPELINE_STEP_LOG]["get"]["responses"]
     assert {"200", "307", "404", "416"} <= set(log_answers)  # what get_step_log_tail handles
 
@@ -702,6 +706,10 @@ EVERY_CALL = {
     "request_changes": lambda c: c.request_changes("acme", "api", 1),
     "remove_request_changes": lambda c: c.remove_request_changes("acme", "api", 1),
     "get_branch": lambda c: c.get_branch("acme", "api", "main"),
+    "list_branches": lambda c: c.list_branches("acme", "api", q='name ~ "release/"'),
+    "create_branch": lambda c: c.create_branch("acme", "api", "feature/x", "abc1234"),
+    "delete_branch": lambda c: c.delete_branch("acme", "api", "hotfix"),
+    "list_branch_restrictions": lambda c: c.list_branch_restrictions("acme", "api", kind="delete"),
     "get_tag": lambda c: c.get_tag("acme", "api", "v1"),
     "get_commit": lambda c: c.get_commit("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),

@@ -233,6 +233,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "roles": "roles", "notify": "notify reviews off",
         "stats": "stats a/b 7d", "digest": "digest a/b", "digests": "digests",
         "builds": "builds a/b", "hours": "hours 09:00-17:30", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
+        "branches": "branches a/b", "branch": "branch a/b hotfix/x from main",
     }
     assert set(examples) == {spec.name for spec in COMMANDS.specs}
     for name, text in examples.items():
@@ -250,3 +251,16 @@ def test_every_command_has_a_handler_and_help_names_it():
 
     parsed_names = {spec.name for spec in COMMANDS.specs} - {"help", "remind"} | {"remind", "remind_off", "remind_now"}
     assert parsed_names <= set(COMMAND_HANDLERS)
+
+
+def test_branch_commands_parse():
+    assert parse("branches api release/*").args == {"glob": "release/*"} and parse("branches api").repo.slug == "api"
+    assert parse("branches release/*").repo is None and parse("branches release/*").args["glob"] == "release/*"
+    create = parse("branch acme/api hotfix/x from v1.2.0")
+    assert (create.name, create.args) == ("branch", {"name": "hotfix/x", "delete": False, "ref": "v1.2.0"})
+    delete = parse("branch api old/x --delete --force")
+    assert (delete.name, delete.args) == ("branch", {"name": "old/x", "delete": True, "force": True})
+    assert parse("branch api old/x \u2014delete").args["delete"] is True  # Slack's em dash
+    for bad in ("branch api", "branch api x to y", "branch api x --force", "branch api x --delete from main"):
+        with pytest.raises(UsageError):
+            parse(bad)

@@ -11,10 +11,12 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
 from bot import registry, relay
 from bot.app import rotation
 from bot.app.check import run_check
-from bot.app.sandbox_settings import SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings
+from bot.app.sandbox_setup import SANDBOX_APP_TOKEN, SANDBOX_BOT_TOKEN, SANDBOX_SIGNING_SECRET, sandbox_settings, start_fresh
 from bot.app.server import BotServer
 from bot.app.shell import configure_logging, run_shell
 from bot.core import logredact
@@ -23,6 +25,7 @@ from bot.core.store import DatabaseError, is_postgres_url, open_store
 from bot.core.store.copy import CopyRefused, copy_database
 from bot.core.store.postgres_url import redact
 from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
+from bot.sandbox.deliveries import Courier
 from bot.sandbox.slack import FakeSlack
 
 SETTINGS_HELP = "the README's Settings table says what each one is"
@@ -120,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     return rotation.run(args, settings)
 
 
+def connect_socket_mode(bolt_app, app_token: str) -> SocketModeHandler:
+    """Talk to Slack over Socket Mode: `apps.connections.open` with the app-level token, then its WebSocket (slack_sdk's
+    built-in client), which hands each envelope to the same Bolt app HTTP serves. `close()` it before leaving."""
+    handler = SocketModeHandler(bolt_app, app_token)
+    handler.connect()
+    return handler
+
+
 def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode: bool) -> int:
     log = logging.getLogger("bitbucket-chatops")
     fakes = []
@@ -128,11 +139,14 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
         demo_workspace(bitbucket)
         bitbucket.auto_advance_pipelines = True
         fakes.append(bitbucket)
+        fakes.append(Courier(bitbucket).start())  # what is done through its API comes back as webhooks
         slack = None
         if not (settings.slack_bot_token and settings.slack_signing_secret):
-            slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, echo=lambda line: log.info("[sandbox slack] %s", line)).start()
+            slack = FakeSlack(bot_token=SANDBOX_BOT_TOKEN, app_token=SANDBOX_APP_TOKEN,
+                              echo=lambda line: log.info("[sandbox slack] %s", line)).start()
             fakes.append(slack)
         settings = sandbox_settings(settings, bitbucket, slack)
+        start_fresh(settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
         log.info("sandbox: simulated Bitbucket at %s%s", bitbucket.base_url, "; simulated Slack (signing secret %r)" % SANDBOX_SIGNING_SECRET if slack else "")
 
     problems = settings.problems(socket_mode=socket_mode)
@@ -150,16 +164,17 @@ def run_serve(settings: Settings, *, sandbox: bool, scheduler: bool, socket_mode
         return 2
     server = BotServer(services, host=settings.host, port=settings.port, scheduler=scheduler)
     server.install_signal_handlers()
-    if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        handler = SocketModeHandler(server.wsgi.bolt_app, settings.slack_app_token)
-        handler.connect()
-        log.info("connected to Slack over Socket Mode")
-    try:
+    handler = None
+    try:  # a SIGTERM while Socket Mode connects ends the process as cleanly as one while serving
+        if socket_mode:
+            handler = connect_socket_mode(server.wsgi.bolt_app, settings.slack_app_token)
+            log.info("connected to Slack over Socket Mode")
         server.serve_forever()
     finally:
-        for fake in fakes:
+        if handler is not None:
+            handler.close()
+        server.stop()  # once only: a second call (serve_forever's own) returns at once
+        for fake in reversed(fakes):
             fake.stop()
     return 0
 

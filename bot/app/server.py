@@ -81,6 +81,7 @@ class BotServer:
         self._stop_lock = threading.Lock()
         self._loop_thread: threading.Thread | None = None
         self._loop_done = threading.Event()
+        self._signal_name = ""  # the signal that asked to stop, if one did
 
     @property
     def port(self) -> int:
@@ -119,6 +120,8 @@ class BotServer:
             if self._stopped.is_set():
                 return
             self._stopped.set()
+        if self._signal_name:
+            log.info("received %s: finishing what is in hand, then stopping", self._signal_name)
         if not self._loop_done.is_set():
             self.http.close()
         self.http.task_dispatcher.shutdown()
@@ -138,7 +141,9 @@ class BotServer:
         def on_signal(signum, frame):
             if self._stopped.is_set():
                 return  # already stopping: let it finish
-            log.info("received %s: finishing what is in hand, then stopping", signal.Signals(signum).name)
+            # Said by stop(), not here: the main thread may be in the middle of writing a log line itself, and
+            # writing another from inside it is a reentrant write (`--- Logging error ---`).
+            self._signal_name = signal.Signals(signum).name
             # Handlers run in the main thread, which is in waitress's loop: its run() catches SystemExit and returns,
             # and stop() runs in serve_forever's finally. (Closing the sockets from another thread instead races
             # the loop's select(): EBADF, or a loop that never ends.)

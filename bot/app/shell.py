@@ -14,9 +14,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,18 +27,30 @@ from typing import Callable
 from slack_bolt.request import BoltRequest
 
 from bot import registry, relay
+from bot.app import shell_people
 from bot.app.bolt import create_bolt_app
-from bot.app.shell_sandbox import PERSON_NAME, PERSON_NICKNAME, Sandbox
+from bot.app.shell_sandbox import Sandbox
+from bot.app.shell_people import SHELL_CHANNEL, SHELL_TEAM, SHELL_USER, YOU, Person
 from bot.app.textview import ShownButton, message_to_text
 from bot.core import logredact, outbox
 from bot.core.config import Settings
-from bot.sandbox import slackkit
+from bot.sandbox import simulations, slackkit
 from bot.sandbox.slack import FakeSlack
 
-SHELL_USER, SHELL_CHANNEL, SHELL_TEAM = "USHELL", "CSHELL", "TSHELL"
 SHELL_SECRET = "shell-signing-secret"
 SHELL_TOKEN = "xoxb-shell"
 PROMPT = "bb> "
+BITBUCKET_LINK = re.compile(r"https://bitbucket\.org/[^\s<>|]+")
+# What `/bb help` adds in the shell: the shell's own commands, which Slack does not have.
+SHELL_HELP = "\n".join([
+    "*In this shell only*",
+    "`/simulate [KIND] [REPO]`: the sandbox Bitbucket makes an event happen and sends the bot its webhook "
+    "(`/simulate help` lists the kinds: pr, push, build-failed, build-fixed, comment, inline-comment, approve, "
+    "request-changes, review-request, merge, deploy)",
+    "`/as [NAME]`: be another member of the team (a guest with no roles, a teammate); alone, who you are",
+    "`/home`: your Home tab",
+    "A pasted https://bitbucket.org/… link is unfurled, as in Slack.",
+])
 # Slack gives every interaction its own trigger_id, and one trigger_id opens one form (then `exchanged_trigger_id`).
 _TRIGGER_NUMBERS = itertools.count(1)
 
@@ -53,7 +67,8 @@ class Console:
     def __init__(self, settings: Settings, *, sandbox: bool, read: Callable[[str], str] = input, write: Callable[[str], None] = print):
         self.read, self.write = read, write
         self.slack = FakeSlack(bot_token=SHELL_TOKEN, team_id=SHELL_TEAM).start()
-        self.slack.add_user(SHELL_USER, "you")  # so your Home tab can be published
+        for person in shell_people.ROSTER:  # so Home tabs can be published and `/as` has someone to be
+            self.slack.add_user(person.slack_id, person.slack_name, real_name=person.name)
         settings = settings.with_overrides(
             slack_api_url=self.slack.api_url,
             slack_bot_token=SHELL_TOKEN,
@@ -65,6 +80,13 @@ class Console:
         self.stops: list = []
         self.sandbox = None
         self.signed_in_as = ""
+        self.me: Person = YOU
+        self.signed_in: set[str] = set()  # Slack users linked to their sandbox Bitbucket account
+        self.clicked_on: dict[str, str] = {}  # a click's response_url key -> the first line of the message clicked on
+        # One writer at a time: a line being handled, or the live printer showing what arrived meanwhile.
+        self.screen = threading.RLock()
+        self._live_stop = threading.Event()
+        self._live_thread: threading.Thread | None = None
         if sandbox:
             self.sandbox = Sandbox(settings, self.slack, person=SHELL_USER)
             self.services, self.app = self.sandbox.services, self.sandbox.bolt_app
@@ -74,10 +96,10 @@ class Console:
         self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).
-        features = registry.features_of(self.services)
-        self.stops = [stop for start in registry.background_starters(features) for stop in start(self.services, scheduler=False)]
+        self.stops = [stop for start in registry.background_starters() for stop in start(self.services, scheduler=False)]
 
     def close(self) -> None:
+        self.stop_live()
         if getattr(self, "temporary_files_dir", None):
             shutil.rmtree(self.temporary_files_dir, ignore_errors=True)
         if self.sandbox is not None:
@@ -88,20 +110,24 @@ class Console:
             self.services.shutdown(wait=False)
         self.slack.stop()
 
-    def _sign_in(self) -> None:
+    def _sign_in(self, person: Person = YOU) -> bool:
         """In the sandbox the person starts signed in to a sandbox Bitbucket account, through the simulated
         consent page and the bot's own callback, as `/bb login` and a click on its link would do."""
         try:
-            page = self.sandbox.sign_in(SHELL_USER, SHELL_TEAM)
+            page = self.sandbox.sign_in(person.slack_id, SHELL_TEAM, person.nickname)
         except Exception:  # noqa: BLE001 - the shell still works; the banner then points at `/bb login`
             logging.getLogger(__name__).exception("signing in to the sandbox Bitbucket failed")
-            return
-        if page.status == 200:
-            self.signed_in_as = f"{PERSON_NAME} (`{PERSON_NICKNAME}`)"
-            # The bot says so in a direct message (through its outbox): let it arrive, so it shows first.
-            # (A person's messages go to their direct message channel, which the outbox opens first.)
-            self.slack.wait_for(lambda: any(c.method == "chat.postMessage" and c.args.get("channel") in (SHELL_USER, f"D{SHELL_USER}")
-                                            for c in self.slack.calls), timeout=5)
+            return False
+        if page.status != 200:
+            return False
+        self.signed_in.add(person.slack_id)
+        if person is YOU:
+            self.signed_in_as = f"{person.name} (`{person.nickname}`)"
+        # The bot says so in a direct message (through its outbox): let it arrive, so it shows first.
+        # (A person's messages go to their direct message channel, which the outbox opens first.)
+        self.slack.wait_for(lambda: any(c.method == "chat.postMessage" and c.args.get("channel") in (person.slack_id, f"D{person.slack_id}")
+                                        for c in self.slack.calls), timeout=5)
+        return True
 
     def banner(self, log_path: Path | None = None) -> str:
         """What the shell says first: where it runs, who you are, and commands to try with what each shows."""
@@ -119,39 +145,58 @@ class Console:
         else:
             who = "You are an admin of the bot; `/bb login` links you to a sandbox Bitbucket account."
         return "\n".join([
-            "Bitbucket ChatOps shell, on a simulated Bitbucket: workspace `acme`, repositories api, web and infra.",
+            "Bitbucket ChatOps shell, on a simulated Bitbucket: workspace `acme`, repositories api, web and infra. "
+            "The sandbox starts fresh each time (its Bitbucket and the bot's database together).",
             who,
             "Try:",
             "  /bb prs api                       the open pull requests, each with Approve, Request changes, Merge… "
             "and Decline… buttons; type a button's number to click it",
             "  /bb deploy api main to staging    a confirmation; click Deploy and the deploy's message appears, its "
-            "progress and result in its thread (press Enter to see what arrived since)",
+            "progress and result in its thread (they print as they arrive)",
             "  /bb subscribe api, then /simulate the sandbox Bitbucket opens a pull request and sends the bot its "
             "signed webhook: the pull request's card appears here, as in a subscribed channel",
-            f"`/bb help` lists every command; `quit` leaves.{logs}",
+            "  /simulate build-failed            a failed build: its failing step, log tail and a Re-run button",
+            "  /simulate review-request          a teammate asks you for a review: a direct message with Approve",
+            "  /as guest, /as alice              be someone else: a guest with no roles, a second reviewer (`/as you` to come back)",
+            f"`/bb help` lists every command, `/simulate help` every event; paste a bitbucket.org link to see it unfurled; "
+            f"`quit` leaves.{logs}",
         ])
 
     # --- one line in ---------------------------------------------------------------------------
 
     def handle_line(self, line: str) -> None:
+        with self.screen:
+            self._handle_line(line)
+
+    def _handle_line(self, line: str) -> None:
         line = line.strip()
         if not line:
             return
         if line.isdigit():
             self.click(int(line))
             return
-        if line.split()[0] == "/simulate":
+        first = line.split()[0]
+        if first == "/simulate":
             self.simulate(line.split()[1:])
             return
+        if first == "/as":
+            self.act_as(line.split()[1:])
+            return
         if line in ("/home", "home"):  # what the Home tab shows you (Slack's `app_home_opened`)
-            self._dispatch(slackkit.app_home_opened_body(SHELL_USER, team_id=SHELL_TEAM), content_type="application/json")
+            self._dispatch(slackkit.app_home_opened_body(self.me.slack_id, team_id=SHELL_TEAM), content_type="application/json")
             return
         text = line[len("/bb") :].strip() if line.startswith("/bb") else line
+        links = BITBUCKET_LINK.findall(line)
+        if links and not line.startswith("/") and registry.COMMANDS.spec_for(text.split()[0]) is None:
+            self.say(line, links)
+            return
         body = slackkit.slash_command_body(
-            text, user_id=SHELL_USER, user_name="you", channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM,
-            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=SHELL_USER), trigger_id=_trigger_id(),
+            text, user_id=self.me.slack_id, user_name=self.me.slack_name, channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM,
+            response_url=self.slack.response_url(channel=SHELL_CHANNEL, user=self.me.slack_id), trigger_id=_trigger_id(),
         )
         self._dispatch(body)
+        if text.lower() in ("help", "?", "h", "commands"):
+            self.write(SHELL_HELP + "\n")
 
     def click(self, number: int) -> None:
         shown = next((s for s in self.buttons if s.button.number == number), None)
@@ -162,11 +207,14 @@ class Console:
             self.open_link(shown.button.url)
             return
         ts = shown.message.get("ts") or slackkit.DEFAULT_MESSAGE_TS
+        channel = shown.message.get("channel") or SHELL_CHANNEL
+        response_url = self.slack.response_url(channel=channel, message_ts=ts, user=self.me.slack_id)
+        self.clicked_on[response_url.rsplit("/", 1)[-1]] = _first_line_of(shown.message)
         body = slackkit.block_action_body(
-            action_id=shown.button.action_id, value=shown.button.value or "", user_id=SHELL_USER, user_name="you",
-            channel_id=SHELL_CHANNEL, team_id=SHELL_TEAM, message_ts=ts, block_id=shown.button.block_id or "b",
-            message=shown.message, response_url=self.slack.response_url(channel=SHELL_CHANNEL, message_ts=ts, user=SHELL_USER),
-            trigger_id=_trigger_id(),
+            action_id=shown.button.action_id, value=shown.button.value or "", user_id=self.me.slack_id,
+            user_name=self.me.slack_name, channel_id=channel, team_id=SHELL_TEAM, message_ts=ts,
+            block_id=shown.button.block_id or "b", message=shown.message,
+            response_url=response_url, trigger_id=_trigger_id(),
         )
         self._dispatch(body)
 
@@ -180,14 +228,52 @@ class Console:
         self._wait_for_outbox(timeout=5)
         self.flush()
 
+    def say(self, text: str, links: list[str]) -> None:
+        """A message with bitbucket.org links, posted in the channel: Slack tells the bot (`link_shared`), and the
+        bot's unfurl shows under it, as in Slack."""
+        posted = self.slack.add_message(SHELL_CHANNEL, text, user=self.me.slack_id)
+        body = slackkit.link_shared_body(list(dict.fromkeys(links)), channel=SHELL_CHANNEL, user=self.me.slack_id,
+                                         message_ts=posted.ts, team_id=SHELL_TEAM)
+        self._dispatch(body, content_type="application/json")
+
+    def act_as(self, args: list[str]) -> None:
+        """`/as NAME`: be another member of the team from now on; `/as` alone: who you are."""
+        if not args:
+            self.write(f"(you are {shell_people.who_line(self.me)} `/as NAME` changes that: {shell_people.roster_line()})\n")
+            return
+        person = shell_people.person_named(args[0])
+        if person is None:
+            self.write(f"(nobody called {args[0]} here: try {shell_people.roster_line()})\n")
+            return
+        if self.sandbox is None and person is not YOU:
+            self.write("(/as works in the sandbox: `bitbucket-chatops shell --sandbox`)\n")
+            return
+        self.me = person
+        if self.sandbox is not None and person.nickname and person.slack_id not in self.signed_in:
+            self._sign_in(person)
+            self.calls_seen = len(self.slack.calls)  # their "you are linked" message is not news to show
+        self.write(f"(you are now {shell_people.who_line(person)})\n")
+
     def simulate(self, args: list[str]) -> None:
-        """`/simulate [REPO]`: the sandbox Bitbucket opens a pull request in REPO and sends its webhooks."""
+        """`/simulate [KIND] [REPO]`: something happens in the sandbox Bitbucket, which sends its webhook."""
         if self.sandbox is None:
             self.write("(/simulate works in the sandbox: `bitbucket-chatops shell --sandbox`)")
             return
+        if args and args[0].lower() in ("help", "?", "kinds"):
+            self.write("\n".join(["(/simulate KIND [REPO]: the sandbox Bitbucket makes it happen and sends the bot its webhook)"]
+                                 + [f"  {kind:<16} {what}" for kind, what in simulations.WHAT_EACH_SHOWS.items()]) + "\n")
+            return
+        kind = simulations.kind_named(args[0]) if args else "pr"
+        if kind is None:
+            if len(args) > 1 or args[0].startswith("-"):
+                self.write(f"(no event {args[0]!r} to simulate: try {', '.join(simulations.KINDS)})\n")
+                return
+            kind, rest = "pr", args  # `/simulate api`: a pull request in api, as before kinds existed
+        else:
+            rest = args[1:]
         repos = [f"acme/{slug}" for slug in ("api", "web", "infra")]
-        if args:
-            repo = args[0] if "/" in args[0] else f"acme/{args[0]}"
+        if rest:
+            repo = rest[0] if "/" in rest[0] else f"acme/{rest[0]}"
         else:
             repo = next((r for r in repos if self.sandbox.has_webhook(r)), repos[0])
         try:
@@ -197,16 +283,18 @@ class Console:
                     f"`/bb subscribe {repo.split('/', 1)[1]}` first, then `/simulate` again.)"
                 )
                 return
-            pull_request, sent = self.sandbox.simulate(repo)
+            done = self.sandbox.simulate(kind, repo, self.me.nickname)
         except KeyError:
             self.write(f"(no repository {repo} in the sandbox: try {', '.join(repos)})")
             return
-        who = (pull_request.get("author") or {}).get("display_name") or "someone"
-        answers = ", ".join(str(d.status or d.error) for d in sent)
-        self.write(
-            f"(simulated: {who} opened #{pull_request['id']} \"{pull_request['title']}\" in {repo}; Bitbucket sent "
-            f"`pullrequest:created` to {len(sent)} webhook{'s' if len(sent) != 1 else ''}, answered {answers})\n"
-        )
+        except simulations.CannotSimulate as reason:
+            self.write(f"(not simulated: {reason})\n")
+            return
+        keys = ", ".join(f"`{key}`" for key in dict.fromkeys(d.event_key for d in done.sent))
+        answers = ", ".join(str(d.status or d.error) for d in done.sent)
+        hooks = len({d.url for d in done.sent})
+        self.write(f"(simulated: {done.said} in {repo}; Bitbucket sent {keys} to {hooks} webhook{'s' if hooks != 1 else ''}, "
+                   f"answered {answers})\n")
         self._wait_for_outbox(timeout=5)
         self.flush()
 
@@ -221,28 +309,93 @@ class Console:
         self._wait_for_outbox(timeout=5)
         self.flush()
 
+    def has_news(self) -> bool:
+        return len(self.slack.responses) > self.responses_seen or len(self.slack.calls) > self.calls_seen
+
     def flush(self) -> None:
-        """Print what the bot said since last time: answers, channel messages, and forms to fill in."""
-        posts, self.responses_seen = self.slack.responses[self.responses_seen :], len(self.slack.responses)
-        for post in posts:
-            if post.body.get("delete_original") and not (post.body.get("text") or post.body.get("blocks")):
-                continue
-            self._show(post.body)
-        calls, self.calls_seen = self.slack.calls[self.calls_seen :], len(self.slack.calls)
-        for call in calls:
-            if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
-                where = " (in a thread)" if call.args.get("thread_ts") else " (updated)" if call.method == "chat.update" else ""
-                where = " (a direct message to you)" if str(call.args.get("channel", "")).startswith(("U", "D")) and not where else where
-                if where:
-                    self.write(f"--{where}")
-                self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts")})
-            elif call.method == "views.publish":
-                self.write("== your Home tab ==")
-                self._show({"blocks": (call.args.get("view") or {}).get("blocks") or []})
-            elif call.method == "views.open":
-                self._fill_modal(call.args.get("view") or {})
-            elif call.method == "files.completeUploadExternal" and call.ok:
-                self._save_files(call.response.get("files") or [])
+        """Print what the bot said since last time: answers, channel messages, direct messages, unfurls, forms to
+        fill in; and what became of earlier messages (replaced, deleted)."""
+        with self.screen:
+            posts, self.responses_seen = self.slack.responses[self.responses_seen :], len(self.slack.responses)
+            for post in posts:
+                self._show_response(post)
+            calls, self.calls_seen = self.slack.calls[self.calls_seen :], len(self.slack.calls)
+            for call in calls:
+                self._show_call(call)
+
+    def _show_response(self, post) -> None:
+        original = self.clicked_on.get(post.key)  # a click's answer may replace or delete the message clicked on
+        if post.body.get("delete_original"):
+            if original is not None:
+                self.write(f"-- (deleted: {original})")
+            if not (post.body.get("text") or post.body.get("blocks")):
+                return
+        elif post.body.get("replace_original") and original is not None:
+            self.write(f"-- (replaces: {original})")
+        self._show(post.body)
+
+    def _show_call(self, call) -> None:
+        if not call.ok and call.method != "chat.delete":
+            return
+        if call.method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            where = " (in a thread)" if call.args.get("thread_ts") else " (updated)" if call.method == "chat.update" else ""
+            to = self._direct_to(str(call.args.get("channel", "")))
+            where = f" (a direct message to {to})" if to and not where else where
+            if where:
+                self.write(f"--{where}")
+            self._show({**call.args, "ts": (call.response or {}).get("ts") or call.args.get("ts"),
+                        "channel": (call.response or {}).get("channel") or call.args.get("channel")})
+        elif call.method == "chat.delete" and call.ok:
+            self.write(f"-- (deleted: {self._first_line(call.args.get('channel'), call.args.get('ts'))})\n")
+        elif call.method == "chat.unfurl":
+            for url, unfurl in (call.args.get("unfurls") or {}).items():
+                self.write(f"-- (unfurled {url})")
+                self._show({"blocks": (unfurl or {}).get("blocks") or [], "text": (unfurl or {}).get("text", "")})
+        elif call.method == "views.publish":
+            self.write("== your Home tab ==")
+            self._show({"blocks": (call.args.get("view") or {}).get("blocks") or []})
+        elif call.method == "views.open":
+            self._fill_modal(call.args.get("view") or {})
+        elif call.method == "files.completeUploadExternal":
+            self._save_files(call.response.get("files") or [])
+
+    def _direct_to(self, channel: str) -> str:
+        """Whom a message to `channel` is a direct message to ("you", or their name), or "" for a channel."""
+        if not channel.startswith(("U", "D")):
+            return ""
+        slack_id = channel[1:] if channel.startswith("D") else channel
+        if slack_id == self.me.slack_id:
+            return "you"
+        return next((p.name for p in shell_people.ROSTER if p.slack_id == slack_id), slack_id)
+
+    def _first_line(self, channel: str | None, ts: str | None) -> str:
+        message = self.slack.message(channel, ts) if channel and ts else None
+        return _first_line_of({"text": message.text, "blocks": message.blocks}) if message else "a message"
+
+    def start_live(self, *, at_prompt: threading.Event, terminal: bool = False, every: float = 0.1) -> None:
+        """Print news as it arrives (a relayed card, a direct message, a thread reply), while the person sits at
+        the prompt, not only when they press Enter. On a terminal the prompt line is cleared first and put back
+        after, with what the person had typed so far."""
+        def run() -> None:
+            while not self._live_stop.wait(every):
+                if not at_prompt.is_set() or not self.has_news() or not self.screen.acquire(blocking=False):
+                    continue
+                try:
+                    if terminal:
+                        sys.stdout.write("\r\033[K")
+                    self.flush()
+                    if terminal:
+                        _terminal_redraw()
+                finally:
+                    self.screen.release()
+
+        self._live_thread = threading.Thread(target=run, name="shell-live", daemon=True)
+        self._live_thread.start()
+
+    def stop_live(self) -> None:
+        self._live_stop.set()
+        if self._live_thread is not None:
+            self._live_thread.join(timeout=2)
 
     def _save_files(self, shared: list) -> None:
         """A file the bot shared (a /bb stats chart) is saved on disk, and its path printed."""
@@ -260,10 +413,9 @@ class Console:
     def _wait_for_outbox(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            # Deliveries not yet routed will queue messages too: counted first, so that one routed meanwhile has its
-            # messages counted in the outbox.
-            store = self.services.store
-            if not relay.waiting_deliveries(store) and not outbox.waiting(store, now=time.time()):
+            # Webhooks the sandbox Bitbucket has yet to send, and deliveries not yet routed, will queue messages too.
+            sending = self.sandbox is not None and not self.sandbox.courier.idle()
+            if not sending and not relay.waiting_deliveries(self.services.store) and not outbox.waiting(self.services.store, now=time.time()):
                 return
             time.sleep(0.05)
 
@@ -285,9 +437,16 @@ class Console:
             values[block["block_id"]] = {block["element"]["action_id"]: answer}
         body = slackkit.view_submission_body(
             callback_id=view.get("callback_id", ""), values=values, private_metadata=view.get("private_metadata", ""),
-            user_id=SHELL_USER, user_name="you", team_id=SHELL_TEAM, trigger_id=_trigger_id(),
+            user_id=self.me.slack_id, user_name=self.me.slack_name, team_id=SHELL_TEAM, trigger_id=_trigger_id(),
         )
         self._dispatch(body)
+
+
+def _first_line_of(message: dict) -> str:
+    """A message's first line of text, for saying which one was replaced or deleted."""
+    text, _ = message_to_text({"text": message.get("text", ""), "blocks": message.get("blocks") or []})
+    first = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("=")), "a message")
+    return first if len(first) <= 80 else first[:79] + "…"
 
 
 def _trigger_id() -> str:
@@ -332,13 +491,18 @@ def run_shell(settings: Settings, *, sandbox: bool, read: Callable[[str], str] =
         return 2
     console = Console(settings, sandbox=sandbox, read=read, write=write)
     write(console.banner(log_path) + "\n")
+    at_prompt = threading.Event()
+    console.start_live(at_prompt=at_prompt, terminal=read is input and sys.stdout.isatty())
     try:
         while True:
             console.flush()  # what arrived meanwhile (a deploy's progress, say)
+            at_prompt.set()  # while the person reads and types, news prints as it arrives
             try:
                 line = read(PROMPT)
             except EOFError:
                 break
+            finally:
+                at_prompt.clear()
             if line.strip() in ("quit", "exit", r"\q"):
                 break
             console.handle_line(line)
@@ -347,3 +511,15 @@ def run_shell(settings: Settings, *, sandbox: bool, read: Callable[[str], str] =
     finally:
         console.close()
     return 0
+
+
+def _terminal_redraw() -> None:
+    """News printed over the prompt: put the prompt back, with what the person had typed so far."""
+    try:
+        import readline
+
+        typed = readline.get_line_buffer()
+    except ImportError:  # no readline (Windows): the prompt alone
+        typed = ""
+    sys.stdout.write(PROMPT + typed)
+    sys.stdout.flush()

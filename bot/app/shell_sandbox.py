@@ -21,17 +21,14 @@ import requests
 
 from bot import accounts, registry
 from bot.accounts import signin
-from bot.app.sandbox_settings import sandbox_settings
 from bot.app.server import BotServer
+from bot.app.sandbox_setup import sandbox_settings, start_fresh
+from bot.app.shell_people import PERSON_NAME, PERSON_NICKNAME
 from bot.core.config import Settings
-from bot.sandbox import deliveries
+from bot.sandbox import deliveries, simulations
 from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
 
 log = logging.getLogger(__name__)
-
-# The sandbox Bitbucket account the shell's person signs in as: a newcomer to the team, author of nothing yet,
-# so they may approve any pull request of the demo workspace.
-PERSON_NICKNAME, PERSON_NAME = "sam", "Sam Rivera"
 OAUTH_CLIENT_ID = "sandbox-consumer"
 OAUTH_CLIENT_SECRET = "sandbox-consumer-secret"
 SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET = "sandbox.slack-app", "sandbox-slack-app-secret"
@@ -73,12 +70,16 @@ class Sandbox:
         self.bitbucket.auto_advance_pipelines = True
         self.bitbucket.add_user(PERSON_NICKNAME, PERSON_NAME)
         self.bitbucket.consent_user = PERSON_NICKNAME  # who says yes on the simulated consent page
+        # What is done through its API (an approval from Slack) comes back as a webhook, as on Bitbucket.
+        self.courier = deliveries.Courier(self.bitbucket).start()
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.bitbucket.add_oauth_consumer(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, redirect_uri=self.url + accounts.CALLBACK_PATH)
         slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET, redirect_uris=[self.url + signin.CALLBACK_PATH])
         if person:
             slack.oidc_user = person
+        self.slack = slack
+        self._browser = threading.Lock()  # one person at the browser at a time (who consents, who signs in)
         self.settings = sandbox_settings(settings, self.bitbucket).with_overrides(
             host="127.0.0.1",
             port=port,
@@ -91,6 +92,7 @@ class Sandbox:
             # New each run: the simulated Bitbucket, and so every token it gave, lives only as long as the shell.
             chatops_secret_key=settings.chatops_secret_key or secrets.token_urlsafe(32),
         )
+        start_fresh(self.settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
         self.services = registry.build_services(self.settings)
         # The scheduler stays out (`/bb remind now` still works); the delivery worker and deploy follower run.
         self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=False)
@@ -108,6 +110,7 @@ class Sandbox:
         except OSError:  # waitress's loop may have closed its wake-up pipe first; it is stopping either way
             log.debug("while stopping the shell's server", exc_info=True)
         self._thread.join(timeout=10)
+        self.courier.stop()
         self.bitbucket.stop()
 
     def _wait_listening(self, timeout: float = 10) -> None:
@@ -134,18 +137,23 @@ class Sandbox:
             response = session.get(url, timeout=10, allow_redirects=True)
         return Page(response.url, response.status_code, page_text(response.text))
 
-    def sign_in(self, slack_user_id: str, team_id: str) -> Page:
-        """Link the person to the sandbox Bitbucket account as `/bb login` does: a login link, opened, consented."""
-        state = accounts.start_login(self.services.store, slack_user_id, team_id, now=time.time(), stage=accounts.STAGE_LINK)
-        return self.visit(signin.start_url(self.settings, state))
+    def sign_in(self, slack_user_id: str, team_id: str, nickname: str = PERSON_NICKNAME) -> Page:
+        """Link a person to their sandbox Bitbucket account as `/bb login` does: a login link, opened, consented
+        (Slack says `slack_user_id` is at the browser; Bitbucket's consent page says yes as `nickname`)."""
+        with self._browser:
+            self.slack.oidc_user, self.bitbucket.consent_user = slack_user_id, nickname
+            state = accounts.start_login(self.services.store, slack_user_id, team_id, now=time.time(), stage=accounts.STAGE_LINK)
+            return self.visit(signin.start_url(self.settings, state))
 
     # --- /simulate --------------------------------------------------------------------------------------
 
-    def simulate(self, repo: str) -> tuple[dict, list[deliveries.Delivery]]:
-        """Someone opens a pull request in `repo` (`workspace/slug`); Bitbucket sends the event to its webhooks."""
+    def simulate(self, kind: str, repo: str, person: str | None) -> simulations.Simulated:
+        """`kind` happens in `repo` (`workspace/slug`), `person` (a Bitbucket nickname) at the shell; Bitbucket
+        sends the event to the repository's webhooks."""
         workspace, slug = repo.split("/", 1)
-        return deliveries.open_pull_request(self.bitbucket, workspace, slug)
+        return simulations.simulate(self.bitbucket, kind, workspace, slug, person=person)
 
     def has_webhook(self, repo: str) -> bool:
         workspace, slug = repo.split("/", 1)
-        return bool(deliveries.webhooks_for(self.bitbucket, workspace, slug, "pullrequest:created"))
+        with self.bitbucket._lock:
+            return any(hook.active for hook in self.bitbucket._repository(workspace, slug).hooks.values())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from bot.bitbucket.constants import MAX_PAGELEN
 from bot.bitbucket.errors import NotFound
-from bot.bitbucket.models import ResolvedRef
-from bot.bitbucket.paths import BRANCH, COMMIT, TAG, TAGS
+from bot.bitbucket.models import Page, ResolvedRef
+from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, TAG, TAGS
 from bot.bitbucket.transport import Transport
 
 
@@ -15,6 +16,26 @@ COMMIT_HASH = re.compile(r"[0-9a-fA-F]{7,40}")
 
 class Refs(Transport):
     """Branches, tags and commits."""
+
+    def list_branches(self, ws: str, slug: str, *, q: str | None = None, sort: str = "-target.date",
+                      limit: int | None = None) -> Page:
+        """Branches, newest commit first (`sort=-target.date`); `q`: a BBQL filter such as `name ~ "release/"`."""
+        params: dict = {"sort": sort, "pagelen": MAX_PAGELEN, **({"q": q} if q else {})}
+        return Page(*self._collect(self._url(BRANCHES, workspace=ws, repo_slug=slug), params, limit))
+
+    def create_branch(self, ws: str, slug: str, name: str, commit_hash: str) -> dict:
+        """A new branch `name` (no `refs/heads/`) at `commit_hash` (a full hash: a short one may be ambiguous)."""
+        body = {"name": name, "target": {"hash": commit_hash}}
+        return self._call("POST", self._url(BRANCHES, workspace=ws, repo_slug=slug), json=body, idempotent=False)
+
+    def delete_branch(self, ws: str, slug: str, name: str) -> None:
+        """204; Bitbucket refuses to delete the main branch (400)."""
+        self._call("DELETE", self._url(BRANCH, workspace=ws, repo_slug=slug, name=name))
+
+    def list_branch_restrictions(self, ws: str, slug: str, *, kind: str | None = None) -> list[dict]:
+        """The repository's branch restrictions (`kind`: only those, e.g. `delete`). Needs repository admin."""
+        params: dict = {"pagelen": MAX_PAGELEN, **({"kind": kind} if kind else {})}
+        return self._collect(self._url(BRANCH_RESTRICTIONS, workspace=ws, repo_slug=slug), params)[0]
 
     def get_branch(self, ws: str, slug: str, name: str) -> dict:
         return self._call("GET", self._url(BRANCH, workspace=ws, repo_slug=slug, name=name))

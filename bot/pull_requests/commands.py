@@ -17,7 +17,7 @@ from bot.core.commands import Command, parse_repo
 from bot.core.errors import UsageError, UserError
 from bot.core.payloads import CancelButton, PullRequestButton
 from bot.relay import channel_repositories
-from bot.pull_requests import merge_gate
+from bot.pull_requests import build_states, merge_gate
 from bot.core.invocation import Invocation, run_safely, split_repo
 from bot.pull_requests import render as pr_render
 
@@ -46,7 +46,8 @@ def list_open(inv: Invocation, command: Command) -> None:
     page = inv.services.bitbucket.list_pull_requests(workspace, slug, limit=render.MAX_ITEMS_IN_LIST, sort="-created_on")
     prs = [PullRequest.from_api(item) for item in page.values]
     repo_url = f"https://bitbucket.org/{repo}"
-    inv.reply(pr_render.pull_request_list(repo, prs, page.total, render.utcnow(), repo_url=repo_url))
+    builds = build_states.for_listing(inv.services.store, repo, prs)  # what the relay saw: no request to Bitbucket
+    inv.reply(pr_render.pull_request_list(repo, prs, page.total, render.utcnow(), repo_url=repo_url, builds=builds))
 
 
 # --- /bb pr -----------------------------------------------------------------------------------------

@@ -3,14 +3,14 @@ gate's "Merge anyway" for admins."""
 
 from bot.core import ids
 from bot.core.feature import Feature
-from bot.pull_requests import commands, grammar, merge_gate
+from bot.pull_requests import commands, grammar, merge_gate, show
 
 FEATURE = Feature(
     "pull_requests",
     commands=grammar.SPECS,
     command_handlers={
         "prs": commands.list_open, "pr": commands.create, "merge": commands.ask_merge, "decline": commands.ask_decline,
-        "tag": commands.tag,
+        "tag": commands.tag, "pr_show": show.show,
     },
     actions={
         ids.ASK_MERGE: commands.ask_merge_button, ids.ASK_DECLINE: commands.ask_decline_button,

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Command, CommandSpec, code_of, did_you_mean, optional_repo, parse_repo, repo_then_id
+import re
+
+from bot.core.commands import (
+    Command,
+    CommandSpec,
+    code_of,
+    did_you_mean,
+    is_pr_id,
+    optional_repo,
+    parse_pr_id,
+    parse_repo,
+    repo_then_id,
+)
 from bot.core.errors import UsageError
+
+_PR_URL = re.compile(r"^https?://[^/]+/[^/]+/[^/]+/pull-requests/(\d+)(?:[/?#].*)?$")
 
 
 MERGE_STRATEGIES = ("merge_commit", "squash", "fast_forward", "squash_fast_forward", "rebase_fast_forward", "rebase_merge")
@@ -21,8 +35,14 @@ def parse_strategy(token: str) -> str:
 
 
 def _parse_pr(tokens: list[str]) -> Command:
+    """`pr REPO ID` (or a pasted pull request link) shows one pull request (`pr_show`); `pr REPO SOURCE …` opens one."""
     if not tokens:
         return Command("pr", {"modal": True})
+    link = _PR_URL.match(tokens[0])
+    if link and len(tokens) == 1:
+        return Command("pr_show", {"pr_id": int(link[1])}, parse_repo(tokens[0]))
+    if len(tokens) == 2 and is_pr_id(tokens[1]):
+        return Command("pr_show", {"pr_id": parse_pr_id(tokens[1])}, parse_repo(tokens[0]))
     repo = parse_repo(tokens[0])
     rest = tokens[1:]
     if not rest:
@@ -58,7 +78,8 @@ def _parse_tag(tokens: list[str]) -> Command:
 
 SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("prs", "/bb prs [REPO]", "open pull requests, newest first", optional_repo("prs"), ("list", "pulls", "pullrequests")),
-    CommandSpec("pr", "/bb pr REPO SOURCE [into DEST] [TITLE…]", "opens a pull request (a form when only REPO is given)", _parse_pr, ("open", "create"),
+    CommandSpec("pr", "/bb pr REPO ID · /bb pr REPO SOURCE [into DEST] [TITLE…]",
+                "shows one pull request; or opens one (a form when only REPO is given)", _parse_pr, ("open", "create"),
                 opens_form=lambda command: bool(command.args.get("modal"))),
     CommandSpec("merge", "/bb merge REPO ID [" + "|".join(MERGE_STRATEGIES) + "]",
                 "merges a pull request after you confirm (without a strategy: the ones its branch allows)", _parse_merge),

@@ -63,9 +63,14 @@ def reviewers_line(pr) -> str:
     return ("Reviewers: " + ", ".join(names)) if names else "No reviewers"
 
 
-def pull_request_summary(repo: str, pr, now: datetime) -> str:
+BUILD_BADGES = {"passed": "✅ builds passed", "failed": "❌ builds failed", "running": "⏳ builds running"}
+
+
+def pull_request_summary(repo: str, pr, now: datetime, build: str | None = None) -> str:
+    """`build`: passed, failed or running (its badge after the title), or None when no build is known."""
     title = link(pr.url, f"#{pr.id} {truncate(pr.title, 200)}")
     draft = " · _draft_" if pr.draft else ""
+    draft += f" · {BUILD_BADGES[build]}" if build in BUILD_BADGES else ""
     approvals = len(pr.approved_by)
     lines = [
         f"*{title}*{draft}",
@@ -76,8 +81,10 @@ def pull_request_summary(repo: str, pr, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_url: str | None = None) -> Message:
-    """Open pull requests, newest first, with buttons; the total even when only the newest are shown."""
+def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_url: str | None = None,
+                      builds: dict[int, str] | None = None) -> Message:
+    """Open pull requests, newest first, with buttons; the total even when only the newest are shown. `builds`:
+    the build state of those whose builds are known, by id (see `build_states`)."""
     if not prs:
         return message(f"No open pull requests in {repo}.", [section(f"No open pull requests in {link(repo_url, repo)}. :tada:")])
     # A pull request updated while the listing was paged can come twice; Slack refuses a message whose
@@ -85,7 +92,7 @@ def pull_request_list(repo: str, prs: list, total: int, now: datetime, *, repo_u
     shown = [pr for index, pr in enumerate(prs) if pr.id not in {earlier.id for earlier in prs[:index]}][:MAX_ITEMS_IN_LIST]
     blocks: list[Block] = [header(truncate(f"Open pull requests in {repo} ({total})", 150))]
     for pr in shown:
-        blocks.append(section(pull_request_summary(repo, pr, now)))
+        blocks.append(section(pull_request_summary(repo, pr, now, (builds or {}).get(pr.id))))
         blocks.append(pull_request_buttons(repo, pr))
     if total > len(shown):
         more = link(f"{repo_url}/pull-requests/" if repo_url else None, "see them all in Bitbucket")

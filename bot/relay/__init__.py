@@ -32,6 +32,7 @@ from bot.relay.router import (
     Malformed,
     Routed,
     build_states,
+    builds_seen,
     check_lines,
     failed_deliveries,
     forget_failed,

@@ -230,6 +230,21 @@ def prune_deliveries(store, *, now: float) -> int:
     ).rowcount
 
 
+def builds_seen(store, repo: str, branches) -> dict[str, list[tuple[str, str]]]:
+    """The newest state of each build series the relay has seen on each of `branches` (from the commit statuses
+    Bitbucket sent), in one query: {branch: [(series, state), …]}. Branches with none are left out."""
+    wanted = sorted({b for b in branches if b})
+    if not wanted:
+        return {}
+    marks = ", ".join("?" for _ in wanted)
+    rows = store.query(f"SELECT refname, series, state FROM relay_builds WHERE repo = ? AND refname IN ({marks}) ORDER BY refname, series",
+                       (repo.lower(), *wanted))
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        found.setdefault(row["refname"], []).append((row["series"], row["state"]))
+    return found
+
+
 def failed_deliveries(store, limit: int = 50) -> list[dict]:
     """The deliveries that could not be relayed, newest first (`bitbucket-chatops deliveries`)."""
     return store.query(

@@ -195,3 +195,15 @@ def app_home_opened_body(user_id: str, *, team_id: str = "T0001", event_id: str 
         "event_id": event_id or f"Ev{os.urandom(6).hex().upper()}", "event_time": int(time.time()),
         "event": {"type": "app_home_opened", "user": user_id, "channel": f"D{user_id}", "tab": "home", "event_ts": f"{time.time():.6f}"},
     }).encode()
+
+
+def link_shared_body(urls: list[str], *, channel: str, user: str, message_ts: str, team_id: str = "T0001") -> bytes:
+    """An Events API callback: `user` posted a message in `channel` with these links of a domain the app unfurls."""
+    domain_of = {url: url.split("/")[2] if url.count("/") >= 2 else "" for url in urls}
+    return json.dumps({
+        "type": "event_callback", "team_id": team_id, "api_app_id": "A0001",
+        "event_id": f"Ev{os.urandom(6).hex().upper()}", "event_time": int(time.time()),
+        "event": {"type": "link_shared", "channel": channel, "user": user, "message_ts": message_ts,
+                  "links": [{"domain": domain_of[url], "url": url} for url in urls], "source": "conversations_history",
+                  "unfurl_id": f"{channel}.{message_ts}.{os.urandom(3).hex()}", "event_ts": f"{time.time():.6f}"},
+    }).encode()

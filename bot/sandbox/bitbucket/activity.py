@@ -33,6 +33,12 @@ class ActivityMixin:
             comments = self.__dict__.setdefault("_pr_comments", {}).setdefault((repo.full_name, int(pr_id)), [])
             comments.append((self._user(who), text, at or self.clock(), len(comments) + 1))
 
+    def set_open_tasks(self, workspace, slug, pr_id: int, count: int) -> None:
+        """How many tasks are open on the pull request (its `task_count`)."""
+        with self._lock:
+            repo = self._repository(workspace, slug)
+            self.__dict__.setdefault("_pr_tasks", {})[(repo.full_name, int(pr_id))] = int(count)
+
     def _list_activity(self, call) -> Any:
         repo = self._repo_for(call)
         items = []

@@ -113,6 +113,12 @@ def _seed_api(fake: FakeBitbucket) -> None:
         updated_on=now - timedelta(hours=5),
     )
 
+    # A release branch that a branch restriction keeps from being deleted, so `/bb branch api release/1.4 --delete`
+    # shows the refusal (and `--force`, an admin's way past it, Bitbucket's own refusal).
+    fake.add_branch(WORKSPACE, "api", "release/1.4", commit=release_commits["v1.4.0"])
+    fake.add_branch_restriction(WORKSPACE, "api", "delete", "release/*")
+    fake.add_branch_restriction(WORKSPACE, "api", "require_approvals_to_merge", "main", value=1)
+
     for environment in ENVIRONMENTS:
         fake.add_environment(WORKSPACE, "api", environment)
         fake.set_pipeline_script(WORKSPACE, "api", f"deploy-to-{environment.lower()}", steps_seconds=4.0)

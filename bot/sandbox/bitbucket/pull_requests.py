@@ -183,8 +183,8 @@ class PullRequestsMixin:
             "reason": pull_request.reason,
             "created_on": _iso(pull_request.created_on),
             "updated_on": _iso(pull_request.updated_on),
-            "comment_count": 0,
-            "task_count": 0,
+            "comment_count": len(self.__dict__.get("_pr_comments", {}).get((repo.full_name, pull_request.id), ())),
+            "task_count": self.__dict__.get("_pr_tasks", {}).get((repo.full_name, pull_request.id), 0),
             "reviewers": [self._user_json(p.user) for p in pull_request.participants if p.role == "REVIEWER"],
             "participants": [self._participant_json(p) for p in pull_request.participants],
             "links": {
@@ -286,6 +286,7 @@ class PullRequestsMixin:
             close_source_branch=bool(body.get("close_source_branch", False)),
         )
         repo.pull_requests[pull_request.id] = pull_request
+        self._tell(repo, "pullrequest:created", call.caller, pull_request=pull_request)
         created = self._pull_request_json(repo, pull_request)
         return _Response(201, created, {"Location": created["links"]["self"]["href"]})
 
@@ -312,6 +313,7 @@ class PullRequestsMixin:
             location = f"{self._repo_api(repo)}/pullrequests/{pull_request.id}/merge/task-status/{task.task_id}"
             return _Response(202, None, {"Location": location})
         self._merge(repo, pull_request, call.caller, parameters, at=self.clock())
+        self._tell(repo, "pullrequest:fulfilled", call.caller, pull_request=pull_request)
         return _Response(200, self._pull_request_json(repo, pull_request))
 
     def _check_mergeable(self, repo: _Repository, pull_request: _PullRequest, parameters: dict) -> None:
@@ -343,6 +345,7 @@ class PullRequestsMixin:
             self._check_mergeable(repo, pull_request, task.parameters)
             self._merge(repo, pull_request, task.caller, task.parameters, at=self.clock())
             task.merged = True
+            self._tell(repo, "pullrequest:fulfilled", task.caller, pull_request=pull_request)
         merged = self._pull_request_json(repo, pull_request)
         return _Response(200, {"task_status": "SUCCESS", "links": self_link, "merge_result": merged})
 
@@ -355,6 +358,7 @@ class PullRequestsMixin:
         pull_request.state, pull_request.closed_by = "DECLINED", call.caller
         pull_request.reason = call.body_object().get("message") or ""
         pull_request.updated_on = self.clock()
+        self._tell(repo, "pullrequest:rejected", call.caller, pull_request=pull_request)
         return _Response(200, self._pull_request_json(repo, pull_request))
 
     def _approve(self, call: _Call) -> _Response:
@@ -370,7 +374,7 @@ class PullRequestsMixin:
         return self._withdraw_review_by_caller(call, "changes_requested")
 
     def _review_by_caller(self, call: _Call, verdict: str) -> _Response:
-        _, pull_request = self._pull_request_for(call)
+        repo, pull_request = self._pull_request_for(call)
         action = "approve" if verdict == "approved" else "request changes on"
         if pull_request.state != "OPEN":
             raise _bad_request(f"You can't {action} a pull request that is not open.")
@@ -379,10 +383,15 @@ class PullRequestsMixin:
         now = self.clock()
         participant = self._review(pull_request, call.caller, verdict, now)
         pull_request.updated_on = now
+        what = {"date": _iso(now), "user": self._user_json(call.caller)}
+        if verdict == "approved":
+            self._tell(repo, "pullrequest:approved", call.caller, pull_request=pull_request, approval=what)
+        else:
+            self._tell(repo, "pullrequest:changes_request_created", call.caller, pull_request=pull_request, changes_request=what)
         return _Response(200, self._participant_json(participant))
 
     def _withdraw_review_by_caller(self, call: _Call, verdict: str) -> _Response:
-        _, pull_request = self._pull_request_for(call)
+        repo, pull_request = self._pull_request_for(call)
         if pull_request.state != "OPEN":
             action = "unapprove" if verdict == "approved" else "remove a change request from"
             raise _bad_request(f"You can't {action} a pull request that is not open.")
@@ -391,4 +400,10 @@ class PullRequestsMixin:
                 now = self.clock()
                 self._review(pull_request, call.caller, None, now)
                 pull_request.updated_on = now
+                what = {"date": _iso(now), "user": self._user_json(call.caller)}
+                if verdict == "approved":
+                    self._tell(repo, "pullrequest:unapproved", call.caller, pull_request=pull_request, approval=what)
+                else:
+                    self._tell(repo, "pullrequest:changes_request_removed", call.caller, pull_request=pull_request,
+                               changes_request=what)
         return _Response(204)

@@ -184,6 +184,7 @@ class _Repository:
     environments: list[_Environment] = field(default_factory=list)
     deployments: list[_Deployment] = field(default_factory=list)
     statuses: dict[str, dict[str, dict]] = field(default_factory=dict)  # commit hash -> key -> build status
+    branch_restrictions: list[dict] = field(default_factory=list)  # restrictions.py
 
     @property
     def full_name(self) -> str:

@@ -203,6 +203,41 @@ class RefsMixin:
             raise _not_found(f'Branch "{name}" not found', data={"key": "BRANCH_NOT_FOUND"})
         return _Response(200, self._branch_json(repo, name))
 
+    def _create_branch(self, call: _Call) -> _Response:
+        repo, body = self._repo_for(call), call.body_object()
+        name = body.get("name")
+        if not name:
+            raise _field_error("name", "This field is required.")
+        if name.startswith("refs/") or not _valid_ref_name(name):
+            raise _field_error("name", f'"{name}" is not a valid branch name.')
+        wanted = (body.get("target") or {}).get("hash")
+        if not wanted:
+            raise _field_error("target", "This field is required.")
+        if name in repo.branches:
+            raise _bad_request(f'Branch "{name}" already exists.', data={"key": "BRANCH_ALREADY_EXISTS"})
+        found = [h for h in repo.commits if h.startswith(wanted)] if re.fullmatch(r"[0-9a-f]{7,40}", wanted) else []
+        if len(found) != 1:  # a hash (Bitbucket takes a prefix, but may refuse an ambiguous one), not a ref name
+            raise _field_error("target", f"Commit {wanted} not found." if not found else f"{wanted} is ambiguous.")
+        repo.branches[name] = found[0]
+        created = self._branch_json(repo, name)
+        self._tell(repo, "repo:push", call.caller, push={"changes": [self._branch_change(repo, name, new=created, old=None)]})
+        return _Response(201, created, {"Location": created["links"]["self"]["href"]})
+
+    def _delete_branch(self, call: _Call) -> _Response:
+        repo, name = self._repo_for(call), call.params["name"]
+        if name not in repo.branches:
+            raise _not_found(f'Branch "{name}" not found', data={"key": "BRANCH_NOT_FOUND"})
+        self._check_deletable(repo, name)  # restrictions.py: the main branch, a `delete` restriction
+        old = self._branch_json(repo, name)
+        del repo.branches[name]
+        self._tell(repo, "repo:push", call.caller, push={"changes": [self._branch_change(repo, name, new=None, old=old)]})
+        return _Response(204)
+
+    def _branch_change(self, repo: _Repository, name: str, *, new: dict | None, old: dict | None) -> dict:
+        """One change of a `repo:push`: a branch created (`old` None) or deleted (`new` None)."""
+        return {"new": new, "old": old, "created": old is None, "closed": new is None, "forced": False, "truncated": False,
+                "commits": [], "links": {"html": _link(f"{WEB_ROOT}/{repo.full_name}/branch/{quote_ref(name)}")}}
+
     def _list_tags(self, call: _Call) -> _Response:
         repo = self._repo_for(call)
         items = [self._tag_json(repo, repo.tags[name]) for name in sorted(repo.tags)]

@@ -28,7 +28,10 @@ API_ROUTES = [
     ("POST", _PR + r"/request-changes", "_request_changes"),
     ("DELETE", _PR + r"/request-changes", "_remove_request_changes"),
     ("GET", _REPO + r"/refs/branches", "_list_branches"),
+    ("POST", _REPO + r"/refs/branches", "_create_branch"),
     ("GET", _REPO + r"/refs/branches/(?P<name>.+)", "_get_branch"),
+    ("DELETE", _REPO + r"/refs/branches/(?P<name>.+)", "_delete_branch"),
+    ("GET", _REPO + r"/branch-restrictions", "_list_branch_restrictions"),  # restrictions.py
     ("GET", _REPO + r"/refs/tags", "_list_tags"),
     ("POST", _REPO + r"/refs/tags", "_create_tag"),
     ("GET", _REPO + r"/refs/tags/(?P<name>.+)", "_get_tag"),

@@ -17,6 +17,7 @@ from bot.sandbox.bitbucket.activity import ActivityMixin
 from bot.sandbox.bitbucket.auth import AuthMixin
 from bot.sandbox.bitbucket.builds import STORAGE_PREFIX, BuildsMixin
 from bot.sandbox.bitbucket.deployments import DeploymentsMixin
+from bot.sandbox.bitbucket.events import EventsMixin, Listener
 from bot.sandbox.bitbucket.pipelines import PipelinesMixin
 from bot.sandbox.bitbucket.pull_requests import PullRequestsMixin
 from bot.sandbox.bitbucket.query import _partial_response
@@ -32,6 +33,7 @@ from bot.sandbox.bitbucket.records import (
 )
 from bot.sandbox.bitbucket.refs import RefsMixin
 from bot.sandbox.bitbucket.repositories import RepositoriesMixin
+from bot.sandbox.bitbucket.restrictions import RestrictionsMixin
 from bot.sandbox.bitbucket.routes import _COMPILED_API_ROUTES, _COMPILED_OAUTH_ROUTES
 from bot.sandbox.bitbucket.transport import SimulatorHTTPServer
 from bot.sandbox.bitbucket.users import UsersMixin
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 
 class FakeBitbucket(
     UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, ActivityMixin, WebhooksMixin,
-    PipelinesMixin, BuildsMixin, DeploymentsMixin,
+    PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin, RestrictionsMixin,
 ):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 
@@ -74,6 +76,7 @@ class FakeBitbucket(
         self.auto_advance_pipelines = False  # True: pipelines run by themselves over a few seconds
         self.consent_user: str | None = None  # who says yes on the OAuth consent page; None: the first user
         self.deny_consent = False  # True: the consent page answers `error=access_denied`
+        self.listeners: list[Listener] = []  # told of each change made through the API (events.py), as webhooks tell
 
         self._lock = threading.RLock()
         self._server: SimulatorHTTPServer | None = None

@@ -43,6 +43,7 @@ from bot.sandbox.slack.chat import ChatMixin
 from bot.sandbox.slack.directory import DirectoryMixin
 from bot.sandbox.slack.files import UPLOAD_PREFIX, FilesMixin
 from bot.sandbox.slack.oidc import OidcMixin, OidcProvider
+from bot.sandbox.slack.socket_mode import SOCKET_PATH, SocketModeMixin
 from bot.sandbox.slack.state import (
     API_PREFIX,
     DEFAULT_ERROR_FOR_STATUS,
@@ -70,7 +71,7 @@ from bot.sandbox.slack.wire import bearer_token, clip, parse_args, seconds_text,
 # --------------------------------------------------------------------------------------------------------
 
 
-class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
+class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, SocketModeMixin):
     """A stateful Slack Web API on 127.0.0.1; see the module docstring."""
 
     def __init__(
@@ -84,11 +85,13 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
         bot_id: str = "B0001",
         echo: Callable[[str], None] | None = None,
         manifest: Mapping | str | Path | None = None,
+        app_token: str = "xapp-test",
     ):
         """`manifest`: the Slack app's manifest, parsed or a path (the repository's `slack-app-manifest.yml` by
         default); Sign in with Slack grants only the user scopes it declares."""
         self.host, self.port = host, port
         self.bot_token, self.team_id, self.bot_user_id, self.bot_id = bot_token, team_id, bot_user_id, bot_id
+        self.app_token = app_token  # the app-level token `apps.connections.open` takes (Socket Mode: socket_mode.py)
         self.echo = echo
 
         # Switches a test may flip at any time.
@@ -119,6 +122,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
         self._echo_lines: list[str] = []  # collected under the lock, printed after it is released
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._init_socket_mode()
 
         self._methods: dict[str, Callable[[dict], dict]] = {
             "auth.test": self._auth_test,
@@ -140,6 +144,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url_external,  # files.py
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "apps.connections.open": self._apps_connections_open,  # socket_mode.py; takes the app-level token
         }
 
         # Sign in with Slack (oidc.py): the app's configuration, who is at the browser, and whether they say no.
@@ -167,6 +172,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
         return self
 
     def stop(self) -> None:
+        self._close_sockets()  # an open WebSocket would outlive the server otherwise
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -370,6 +376,12 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
         if failure:
             headers = {"Retry-After": seconds_text(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error}, headers
+        if method == "apps.connections.open":
+            try:
+                self._check_app_token(token)
+            except SlackError as error:
+                return 200, {"ok": False, "error": error.error}, {}
+            return 200, {"ok": True, **self._apps_connections_open(args)}, {}
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
         if token != self.bot_token:
@@ -441,6 +453,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == SOCKET_PATH:  # Socket Mode: this thread serves the WebSocket until it ends
+            self.close_connection = True
+            self.fake._serve_websocket(self, url.query)
+            return
         self._handle("GET")
 
     def _handle(self, http_method: str) -> None:
