@@ -82,7 +82,8 @@ def _waiting_line(pr: PullRequest, waiting: Sequence[Account], mentions: Mapping
 def stale_item(pr: PullRequest, *, now: datetime, waiting: Sequence[Account], mentions: Mapping[Account, str]) -> str:
     """Title with link, idle age; author, destination, approvals; the reviewers it waits on (✋: asked for changes)."""
     title = link(pr.url, f"#{pr.id} {truncate(pr.title, 200)}")
-    idle = age((now - (pr.updated_on or pr.created_on)).total_seconds())
+    touched = pr.updated_on or pr.created_on
+    idle = age((now - touched).total_seconds()) if touched else "for an unknown time"
     approvals = len(pr.approved_by)
     return "\n".join([
         f"*{title}* · idle {idle}",
