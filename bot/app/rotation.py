@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from bot import relay
+from bot.bitbucket import BitbucketError, NotFound
 from bot.core.config import Settings
 
 COMMANDS = ("rotate-keys", "webhooks")
@@ -70,28 +72,25 @@ class HookMove:
 
 def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
     """Move each hook the bot registered to the current secret and URL; one line per repository."""
-    from bot.bitbucket import BitbucketError, NotFound
-    from bot.relay.subscriptions import webhook_url
-
-    url = webhook_url(settings.public_url)
+    url = relay.webhook_url(settings.public_url)
     moves = []
-    rows = store.query("SELECT repo, hook_uuid, url FROM webhook_registrations WHERE hook_uuid <> '' ORDER BY repo")
-    for row in rows:
-        workspace, _, slug = row["repo"].partition("/")
+    known = relay.registrations(store)
+    for hook in [hook for hook in known if hook.hook_uuid]:
+        workspace, _, slug = hook.repo.partition("/")
         try:
-            client.update_webhook(workspace, slug, row["hook_uuid"], url=url, secret=settings.bitbucket_webhook_secret)
+            client.update_webhook(workspace, slug, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
         except NotFound:
-            moves.append(HookMove(row["repo"], False, "its webhook is gone from Bitbucket: /bb subscribe there again to add it"))
+            moves.append(HookMove(hook.repo, False, "its webhook is gone from Bitbucket: /bb subscribe there again to add it"))
             continue
         except BitbucketError as error:
-            moves.append(HookMove(row["repo"], False, f"Bitbucket refused: {error}"))
+            moves.append(HookMove(hook.repo, False, f"Bitbucket refused: {error}"))
             continue
-        store.execute("UPDATE webhook_registrations SET url = ? WHERE repo = ?", (url, row["repo"]))
-        moved = f"moved from {row['url']} to {url}" if row["url"] and row["url"] != url else f"at {url}"
-        moves.append(HookMove(row["repo"], True, f"new secret set, {moved}"))
-    for row in store.query("SELECT repo FROM webhook_registrations WHERE hook_uuid = '' ORDER BY repo"):
-        moves.append(HookMove(row["repo"], False, "its webhook was added by hand: set the new secret (and URL "
-                                                  f"{url}) in its Repository settings › Webhooks"))
+        relay.record_moved_hook(store, repo=hook.repo, url=url, secret=settings.bitbucket_webhook_secret)
+        moved = f"moved from {hook.url} to {url}" if hook.url and hook.url != url else f"at {url}"
+        moves.append(HookMove(hook.repo, True, f"new secret set, {moved}"))
+    for hook in [hook for hook in known if not hook.hook_uuid]:
+        moves.append(HookMove(hook.repo, False, "its webhook was added by hand: set the new secret (and URL "
+                                                f"{url}) in its Repository settings › Webhooks"))
     return moves
 
 

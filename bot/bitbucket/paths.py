@@ -27,7 +27,9 @@ PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
 PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
-BRANCH = REPOSITORY + "/refs/branches/{name}"
+BRANCHES = REPOSITORY + "/refs/branches"
+BRANCH = BRANCHES + "/{name}"
+COMMITS = REPOSITORY + "/commits"  # `include=` a ref: like `git log REF`, newest first
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
 COMMIT = REPOSITORY + "/commit/{commit}"
@@ -62,7 +64,9 @@ ENDPOINTS = (
     ("POST", PULL_REQUEST_REQUEST_CHANGES),
     ("DELETE", PULL_REQUEST_REQUEST_CHANGES),
     ("GET", PULL_REQUEST_STATUSES),
+    ("GET", BRANCHES),
     ("GET", BRANCH),
+    ("GET", COMMITS),
     ("GET", TAG),
     ("POST", TAGS),
     ("GET", COMMIT),

@@ -14,6 +14,9 @@ DEFAULT_OAUTH_TOKEN_URL = "https://bitbucket.org/site/oauth2/access_token"
 DEFAULT_SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 
 
+OFF_WORDS = frozenset({"off", "false", "0", "no"})
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str = ""
@@ -47,6 +50,7 @@ class Settings:
     reminder_timezone: str = "UTC"
     log_level: str = "INFO"
     metrics_token: str = ""  # GET /metrics wants it as a Bearer token when set
+    dashboard: bool = True  # GET /dashboard (DASHBOARD=off turns it off)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, dotenv: bool = True) -> "Settings":
@@ -90,6 +94,7 @@ class Settings:
             reminder_timezone=get("REMINDER_TIMEZONE", "UTC"),
             log_level=get("LOG_LEVEL", "INFO").upper(),
             metrics_token=get("METRICS_TOKEN"),
+            dashboard=get("DASHBOARD", "on").lower() not in OFF_WORDS,
         )
 
     def with_overrides(self, **changes) -> "Settings":

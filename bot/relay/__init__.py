@@ -22,6 +22,8 @@ import threading
 from bot.core import outbox
 from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
+    DELIVERY_STATES,
+    DeliveryRecord,
     DeliveryRouter,
     Malformed,
     Routed,
@@ -29,6 +31,7 @@ from bot.relay.router import (
     failed_deliveries,
     forget_failed,
     prune_deliveries,
+    recent_deliveries,
     retry_failed,
     route_pending,
 )
@@ -44,15 +47,21 @@ from bot.relay.routing import (
     slim_pull_request,
 )
 from bot.relay.subscriptions import (
+    Registration,
     Subscription,
     branch_matches,
     channel_repositories,
     channel_subscriptions,
     find_our_hook,
     mark_channel_broken,
+    record_moved_hook,
     record_registration,
+    registrations,
     remember_main_branch,
+    secret_generation,
+    secret_mark,
     subscribe,
+    subscriptions_by_repository,
     unsubscribe,
     webhook_url,
 )
@@ -60,7 +69,8 @@ from bot.core.store import Migration
 
 __all__ = [
     "Delivery", "DeliveryWriter", "mismatch", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
-    "failed_deliveries", "retry_failed", "forget_failed",
+    "failed_deliveries", "retry_failed", "forget_failed", "DELIVERY_STATES", "DeliveryRecord", "recent_deliveries",
+    "Registration", "record_moved_hook", "registrations", "secret_generation", "secret_mark", "subscriptions_by_repository",
     "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
     "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
     "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",
@@ -146,6 +156,12 @@ MIGRATIONS = [
     Migration("relay", 3, (
         "ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT",
         "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_body_sha256 ON deliveries (body_sha256)",
+    )),
+    # What operators read (the dashboard): each routed delivery's repository, and a mark of the secret each
+    # webhook was registered with (never the secret itself: see `subscriptions.secret_mark`).
+    Migration("relay", 4, (
+        "ALTER TABLE deliveries ADD COLUMN repo TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE webhook_registrations ADD COLUMN secret_mark TEXT NOT NULL DEFAULT ''",
     )),
 ]
 
