@@ -36,18 +36,31 @@ def register_app(slack, public_url: str = PUBLIC_URL) -> None:
                        redirect_uris=[public_url + signin.CALLBACK_PATH, public_url + DASHBOARD_CALLBACK])
 
 
-def seed_bitbucket(bitbucket, clock: Clock) -> None:
+COMMIT_DAYS = (1, 2, 3, 5, 8, 9, 10, 11, 12, 16, 17, 23, 24, 25, 30, 37, 38, 39, 40, 45, 50, 51)  # days before NOW, on main
+# Merged in the last week: (days before NOW it merged, hours from opening to the first review, hours to merge).
+MERGED = ((1, 2, 20), (2, 5, 30), (4, 1, 8), (6, 3, 50))
+
+
+def seed_bitbucket(bitbucket, clock: Clock, *, hostile: bool = True) -> None:
+    """acme/api: two open pull requests (one idle three days: stale), four merged this week with their first review,
+    commits on main over eight weeks, three more branches, Staging and Production (#42 deployed by Alice)."""
     bitbucket.clock = clock
     bitbucket.add_repository("acme", "api", branches=("main", "feature/login", "feature/search"))
     bitbucket.add_repository("acme", "api2", branches=("main",))
     for nickname, name in (("alice", "Alice Liddell"), ("bob", "Bob"), ("carol", "Carol")):
         bitbucket.add_user(nickname, name)
-    bitbucket.add_pull_request("acme", "api", title="Add login " + HOSTILE, source="feature/login", author="carol", reviewers=["alice"],
-                               created_on=NOW - timedelta(days=4), updated_on=NOW - timedelta(days=3))
+    bitbucket.add_pull_request("acme", "api", title="Add login" + (" " + HOSTILE if hostile else " with SSO"), source="feature/login",
+                               author="carol", reviewers=["alice"], created_on=NOW - timedelta(days=4), updated_on=NOW - timedelta(days=3))
     bitbucket.add_pull_request("acme", "api", title="Search", source="feature/search", author="alice", reviewers=["bob"],
                                created_on=NOW - timedelta(hours=5), updated_on=NOW - timedelta(hours=1))
-    for days in (1, 2, 9, 10, 11):
+    for days in COMMIT_DAYS:
         bitbucket.add_commit("acme", "api", "main", message=f"work {days}", date=NOW - timedelta(days=days))
+    for number, (days, review_hours, merge_hours) in enumerate(MERGED, start=1):
+        merged = NOW - timedelta(days=days)
+        bitbucket.add_branch("acme", "api", f"fix/{number}")
+        pr = bitbucket.add_pull_request("acme", "api", title=f"Fix {number}", source=f"fix/{number}", author="bob", reviewers=["alice"],
+                                        state="MERGED", created_on=merged - timedelta(hours=merge_hours), updated_on=merged)
+        bitbucket.add_review("acme", "api", pr["id"], "alice", at=merged - timedelta(hours=merge_hours - review_hours))
     bitbucket.add_environment("acme", "api", "Staging")
     bitbucket.add_environment("acme", "api", "Production")
     head = bitbucket.add_commit("acme", "api", "main", message="release", date=NOW - timedelta(hours=2))

@@ -84,11 +84,15 @@ def test_a_member_signs_in_with_slack_and_sees_every_page(dash, slack):
 
 def test_the_overview_shows_the_figures_of_bb_stats_and_of_the_main_branch(dash):
     page = kit.sign_in(dash).get(kit.PUBLIC_URL + "/dashboard/repositories/acme/api").text
-    # Open 2, stale 1 (idle three days), branches 3; on main, the week 7–14 days ago holds three commits.
-    for label, value in (("open", "2"), ("stale", "1"), ("branches", "3")):
+    # Open 2, stale 1 (idle three days), 4 merged this week; first reviews of those opened this week after 1, 2, 5 h
+    # (median 2 h; the fourth was opened 8 days ago); merged
+    # after 8, 20, 30, 50 h (median 25 h); branches: main, two features, four fixes.
+    for label, value in (("open", "2"), ("stale", "1"), ("merged this week", "4"), ("median to first review", "2.0 h"),
+                         ("median to merge", "25.0 h"), ("branches", "7")):
         assert f"<dt>{label}</dt><dd>{value}</dd>" in page, label
-    assert "Commits per week on main. " in page and ": 3 commits" in page  # the week 9–11 days ago
-    assert "Pull requests merged per day, last 7 days" in page
+    last_week = sum(1 for days in kit.COMMIT_DAYS if days <= 7) + 1  # and the release, two hours ago
+    assert f"05 Mar: {last_week} commits" in page and "Commits per week on main." in page
+    assert "Pull requests merged per day, last 7 days" in page and "Sat 08: 1 merged" in page
 
 
 def test_someone_of_another_workspace_is_refused(dash, slack):

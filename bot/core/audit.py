@@ -89,10 +89,10 @@ class AuditLog:
         return self.query(AuditFilter(), limit=limit)
 
     def query(self, where: AuditFilter, *, limit: int = 50, offset: int = 0) -> list[AuditEntry]:
-        """The entries `where` keeps, newest first, `limit` of them after `offset`."""
+        """The entries `where` keeps, newest first (by their time, then as written), `limit` of them after `offset`."""
         sql, params = where.where()
         rows = self.store.query(
-            f"SELECT id, at, user_id, action, target, detail, ok, result FROM audit{sql} ORDER BY id DESC LIMIT ? OFFSET ?",
+            f"SELECT id, at, user_id, action, target, detail, ok, result FROM audit{sql} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
             params + (limit, offset),
         )
         return [AuditEntry(**{**row, "ok": bool(row["ok"])}) for row in rows]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-WIDTH, HEIGHT = 360, 150
+WIDTH, HEIGHT = 360, 140
 LEFT, RIGHT, TOP, BOTTOM = 30, 8, 10, 22  # room for the axis labels
 
 
