@@ -702,6 +702,8 @@ EVERY_CALL = {
     "request_changes": lambda c: c.request_changes("acme", "api", 1),
     "remove_request_changes": lambda c: c.remove_request_changes("acme", "api", 1),
     "get_branch": lambda c: c.get_branch("acme", "api", "main"),
+    "count_branches": lambda c: c.count_branches("acme", "api"),
+    "iter_commit_pages": lambda c: list(c.iter_commit_pages("acme", "api", "main")),
     "get_tag": lambda c: c.get_tag("acme", "api", "v1"),
     "get_commit": lambda c: c.get_commit("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),
