@@ -21,6 +21,7 @@ import requests
 
 from bot import accounts
 from bot.core.config import Settings
+from bot.dashboard.access import CALLBACK_PATH as DASHBOARD_CALLBACK
 from bot.sandbox import deliveries
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class Sandbox:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.bitbucket.add_oauth_consumer(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, redirect_uri=self.url + accounts.CALLBACK_PATH)
-        slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET, redirect_uris=[self.url + signin.CALLBACK_PATH])
+        slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET,
+                           redirect_uris=[self.url + signin.CALLBACK_PATH, self.url + DASHBOARD_CALLBACK])
         if person:
             slack.oidc_user = person
         self.settings = sandbox_settings(settings, self.bitbucket).with_overrides(

@@ -9,9 +9,7 @@ inline script, no frames), `nosniff`, no referrer to other sites, and pages with
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
-
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from bot.dashboard import access, pages, tables
@@ -20,12 +18,10 @@ PATH = "/dashboard"
 MAX_FORM_BYTES = 16 * 1024  # the dashboard's forms are a token and a button
 
 
-def content_security_policy(settings) -> str:
-    authorize = urlsplit(settings.slack_oidc_authorize_url)
-    return "; ".join((
-        "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-        f"form-action 'self' {authorize.scheme}://{authorize.netloc}", "frame-ancestors 'none'", "base-uri 'none'",
-    ))
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "form-action 'self'",
+    "frame-ancestors 'none'", "base-uri 'none'",
+))
 
 
 def create_app(services) -> Flask:
@@ -51,15 +47,13 @@ def create_app(services) -> Flask:
             blueprint.add_url_rule(rule, endpoint, view, methods=list(methods))
         app.register_blueprint(blueprint)
     app.before_request(access.check_csrf)
-    policy = content_security_policy(settings)
-
     @app.after_request
     def headers(response):
-        response.headers["Content-Security-Policy"] = policy
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
-        if not response.cache_control.public and response.mimetype != "text/css" and response.mimetype != "text/javascript":
+        if request.endpoint != "static":  # pages hold the team's data: never kept by a browser or a proxy
             response.headers["Cache-Control"] = "no-store"
         return response
 
