@@ -33,11 +33,20 @@ class Browser:
         raise AssertionError(f"more than {hops} redirects")
 
     def get(self, url: str) -> requests.Response:
+        return self.send("GET", url)
+
+    def post(self, url: str, form: dict) -> requests.Response:
+        """A form's POST (not followed)."""
+        return self.send("POST", url, data=form)
+
+    def send(self, method: str, url: str, **kwargs) -> requests.Response:
         if url.startswith(self.public_url):
             url = self.bot_url + url[len(self.public_url):]
+        elif url.startswith("/"):
+            url = self.bot_url + url
         path = urlsplit(url).path
         cookie = "; ".join(f"{name}={value}" for name, (value, where) in self.cookies.items() if path.startswith(where) and value)
-        answer = self.session.get(url, allow_redirects=False, timeout=10, headers={"Cookie": cookie} if cookie else {})
+        answer = self.session.request(method, url, allow_redirects=False, timeout=10, headers={"Cookie": cookie} if cookie else {}, **kwargs)
         for header in answer.raw.headers.getlist("Set-Cookie") if answer.raw is not None else ():
             self._keep(header)
         self.visited.append(answer)

@@ -50,9 +50,10 @@ class Sent:
 class RunningBot:
     """`serve`, in this process, on a free port; talked to only over HTTP."""
 
-    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, clock=None, parts=(), features=None):
+    def __init__(self, settings: Settings, slack: FakeSlack, *, scheduler: bool = False, clock=None, parts=(), features=None,
+                 port: int = 0):
         """`clock` (an aware datetime's) and `parts` (e.g. a deploy follower's pace) go into the services before
-        anything starts; `features`: the features it runs (the registry's unless told)."""
+        anything starts; `features`: the features it runs (the registry's unless told); `port` 0 takes a free one."""
         from bot import registry
         from bot.app.server import BotServer
 
@@ -63,7 +64,7 @@ class RunningBot:
             self.services.clock = clock
         for part in parts:
             self.services.provide(part)
-        self.server = BotServer(self.services, host="127.0.0.1", port=0, scheduler=scheduler)
+        self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=scheduler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.port}"

@@ -710,6 +710,8 @@ EVERY_CALL = {
     "create_branch": lambda c: c.create_branch("acme", "api", "feature/x", "abc1234"),
     "delete_branch": lambda c: c.delete_branch("acme", "api", "hotfix"),
     "list_branch_restrictions": lambda c: c.list_branch_restrictions("acme", "api", kind="delete"),
+    "count_branches": lambda c: c.count_branches("acme", "api"),
+    "iter_commit_pages": lambda c: list(c.iter_commit_pages("acme", "api", "main")),
     "get_tag": lambda c: c.get_tag("acme", "api", "v1"),
     "get_commit": lambda c: c.get_commit("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),

@@ -54,15 +54,16 @@ def start_url(settings: Settings, state: str) -> str:
     return f"{settings.public_url.rstrip('/')}{START_PATH}?{urlencode({'state': state})}"
 
 
-def redirect_uri(settings: Settings) -> str:
-    """The redirect URL to list in the Slack app (OAuth & Permissions › Redirect URLs)."""
-    return settings.public_url.rstrip("/") + CALLBACK_PATH
+def redirect_uri(settings: Settings, path: str = CALLBACK_PATH) -> str:
+    """A redirect URL to list in the Slack app (OAuth & Permissions › Redirect URLs): `/bb login`'s, or another
+    sign-in's own (the dashboard's)."""
+    return settings.public_url.rstrip("/") + path
 
 
-def authorize_url(settings: Settings, state: str, nonce: str) -> str:
+def authorize_url(settings: Settings, state: str, nonce: str, *, redirect_path: str = CALLBACK_PATH) -> str:
     query = urlencode({
         "response_type": "code", "scope": "openid", "client_id": settings.slack_client_id,
-        "redirect_uri": redirect_uri(settings), "state": state, "nonce": nonce,
+        "redirect_uri": redirect_uri(settings, redirect_path), "state": state, "nonce": nonce,
     })
     separator = "&" if "?" in settings.slack_oidc_authorize_url else "?"
     return f"{settings.slack_oidc_authorize_url}{separator}{query}"
@@ -72,12 +73,13 @@ def _client(settings: Settings, token: str | None = None) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=10)
 
 
-def signed_in_person(settings: Settings, code: str, nonce_hash: str) -> tuple[str, str]:
-    """(Slack user id, team id) of whoever signed in and was given `code`; raises SignInFailed."""
+def signed_in_person(settings: Settings, code: str, nonce_hash: str, *, redirect_path: str = CALLBACK_PATH) -> tuple[str, str]:
+    """(Slack user id, team id) of whoever signed in and was given `code` (sent back to `redirect_path`); raises
+    SignInFailed."""
     try:
         answer = _client(settings).openid_connect_token(
             client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, code=code,
-            redirect_uri=redirect_uri(settings),
+            redirect_uri=redirect_uri(settings, redirect_path),
         )
     except SlackApiError as error:
         words = error.response.get("error") if isinstance(error.response.data, dict) else None
@@ -110,6 +112,11 @@ def id_token_claims(id_token: str) -> dict:
     except ValueError:
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def nonce_hash_of(nonce: str) -> str:
+    """What is kept of a nonce until Slack's answer comes back."""
+    return hashlib.sha256(nonce.encode()).hexdigest()
 
 
 def nonce_matches(nonce, nonce_hash: str) -> bool:

@@ -29,6 +29,7 @@ from bot.core.config import Settings
 from bot.core.services import bitbucket_auth
 from bot.core.store import is_postgres_url
 from bot.core.store.postgres_url import redact
+from bot.dashboard import access as dashboard_access
 
 OK, FIX, INFO = "ok ", "FIX", " - "
 _MEMBER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -56,6 +57,7 @@ def check_lines(settings: Settings, *, manifest_path: str | Path | None = None, 
     lines.append(_public_url_line(settings))
     lines.append(_admins_line(settings))
     lines.append(_login_line(settings))
+    lines.append(_dashboard_line(settings))
     lines += _rotation_lines(settings)
     return list(dict.fromkeys(lines))  # one line per problem, however many checks noticed it
 
@@ -98,6 +100,16 @@ def _login_line(settings: Settings) -> CheckLine:
         return CheckLine(OK, f"/bb login is on: the OAuth consumer's callback must be {settings.public_url}/bitbucket/oauth/callback, "
                              f"and the Slack app must list {signin.redirect_uri(settings)} under OAuth & Permissions › Redirect URLs")
     return CheckLine(INFO, f"/bb login is off (approvals act as people only once they log in): set {', '.join(missing)}")
+
+
+def _dashboard_line(settings: Settings) -> CheckLine:
+    if not settings.dashboard:
+        return CheckLine(INFO, "the dashboard is off (DASHBOARD=off)")
+    missing = dashboard_access.missing_settings(settings)
+    if missing:
+        return CheckLine(INFO, f"the dashboard is on but nobody can sign in to it: set {', '.join(missing)}")
+    return CheckLine(OK, f"the dashboard is on at {settings.public_url}/dashboard: the Slack app must list "
+                         f"{settings.public_url}{dashboard_access.CALLBACK_PATH} under OAuth & Permissions › Redirect URLs")
 
 
 def _rotation_lines(settings: Settings) -> list[CheckLine]:

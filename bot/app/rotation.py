@@ -85,8 +85,8 @@ def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
     """Move each hook the bot registered to the current secret and URL; one line per repository."""
     url = relay.webhook_url(settings.public_url)
     moves = []
-    registrations = relay.webhook_registrations(store)
-    for hook in [r for r in registrations if r.hook_uuid]:
+    known = relay.registrations(store)
+    for hook in [hook for hook in known if hook.hook_uuid]:
         workspace, _, slug = hook.repo.partition("/")
         try:
             client.update_webhook(workspace, slug, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
@@ -96,10 +96,10 @@ def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
         except BitbucketError as error:
             moves.append(HookMove(hook.repo, False, f"Bitbucket refused: {error}"))
             continue
-        relay.record_webhook_url(store, repo=hook.repo, url=url)
+        relay.record_moved_hook(store, repo=hook.repo, url=url, secret=settings.bitbucket_webhook_secret)
         moved = f"moved from {hook.url} to {url}" if hook.url and hook.url != url else f"at {url}"
         moves.append(HookMove(hook.repo, True, f"new secret set, {moved}"))
-    for hook in [r for r in registrations if not r.hook_uuid]:
+    for hook in [hook for hook in known if not hook.hook_uuid]:
         moves.append(HookMove(hook.repo, False, "its webhook was added by hand: set the new secret (and URL "
                                                 f"{url}) in its Repository settings › Webhooks"))
     return moves

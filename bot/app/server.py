@@ -19,6 +19,8 @@ from bot.app.bolt import create_bolt_app
 from bot.core.scheduler import Leadership
 from bot.core.services import Services
 from bot.core.web import MAX_BODY_BYTES, Request, Response, Router
+from bot.dashboard.app import PATH as DASHBOARD_PATH
+from bot.dashboard.app import create_app as create_dashboard
 from handlers import oauth as oauth_handlers
 from handlers import signin as signin_handlers
 from handlers import slack_http
@@ -47,6 +49,9 @@ def build_wsgi(services: Services):
     router.add("GET", signin.CALLBACK_PATH, signin_handlers.make_callback_handler(services))
     router.add("GET", "/healthz", _health(services))
     router.add("GET", "/metrics", metrics.make_handler(services))
+    if services.settings.dashboard:
+        # Flask, beside the bot's own routes (looked up first, so the webhook's intake is untouched).
+        router.mount(DASHBOARD_PATH, create_dashboard(services))
     return router
 
 

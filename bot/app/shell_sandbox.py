@@ -25,6 +25,7 @@ from bot.app.server import BotServer
 from bot.app.sandbox_setup import sandbox_settings, start_fresh
 from bot.app.shell_people import PERSON_NAME, PERSON_NICKNAME
 from bot.core.config import Settings
+from bot.dashboard.access import CALLBACK_PATH as DASHBOARD_CALLBACK
 from bot.sandbox import deliveries, simulations
 from bot.sandbox.bitbucket import FakeBitbucket, demo_workspace
 
@@ -75,7 +76,8 @@ class Sandbox:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.bitbucket.add_oauth_consumer(OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, redirect_uri=self.url + accounts.CALLBACK_PATH)
-        slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET, redirect_uris=[self.url + signin.CALLBACK_PATH])
+        slack.oidc.add_app(SLACK_APP_CLIENT_ID, SLACK_APP_CLIENT_SECRET,
+                           redirect_uris=[self.url + signin.CALLBACK_PATH, self.url + DASHBOARD_CALLBACK])
         if person:
             slack.oidc_user = person
         self.slack = slack

@@ -30,6 +30,7 @@ PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
 BRANCHES = REPOSITORY + "/refs/branches"
 BRANCH = BRANCHES + "/{name}"
 BRANCH_RESTRICTIONS = REPOSITORY + "/branch-restrictions"  # needs repository admin
+COMMITS = REPOSITORY + "/commits"  # `include=` a ref: like `git log REF`, newest first
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
 COMMIT = REPOSITORY + "/commit/{commit}"
@@ -69,6 +70,8 @@ ENDPOINTS = (
     ("GET", BRANCH),
     ("DELETE", BRANCH),
     ("GET", BRANCH_RESTRICTIONS),
+    ("GET", BRANCH),
+    ("GET", COMMITS),
     ("GET", TAG),
     ("POST", TAGS),
     ("GET", COMMIT),

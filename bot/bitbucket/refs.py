@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 from bot.bitbucket.constants import MAX_PAGELEN
 from bot.bitbucket.errors import NotFound
 from bot.bitbucket.models import Page, ResolvedRef
-from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, TAG, TAGS
+from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, COMMITS, TAG, TAGS
 from bot.bitbucket.transport import Transport
 
 
@@ -39,6 +40,26 @@ class Refs(Transport):
 
     def get_branch(self, ws: str, slug: str, name: str) -> dict:
         return self._call("GET", self._url(BRANCH, workspace=ws, repo_slug=slug, name=name))
+
+    def count_branches(self, ws: str, slug: str) -> int | None:
+        """How many branches the repository has (Bitbucket's `size` of the listing; None when it gives none)."""
+        page = self._call("GET", self._url(BRANCHES, workspace=ws, repo_slug=slug), params={"pagelen": 1, "fields": "size"})
+        size = (page or {}).get("size")
+        return size if isinstance(size, int) else None
+
+    def iter_commit_pages(self, ws: str, slug: str, ref: str, *, fields: str | None = None) -> Iterator[list[dict]]:
+        """The commits reachable from `ref` (a branch, tag or hash, sent as `include=`: a "/" in a branch name
+        needs no path encoding), newest first, one page at a time: stop reading when you have enough."""
+        params: dict = {"include": ref, "pagelen": 100, **({"fields": fields} if fields else {})}
+        page = self._call("GET", self._url(COMMITS, workspace=ws, repo_slug=slug), params=params)
+        seen = set()
+        while True:
+            yield list((page or {}).get("values") or ())
+            next_url = (page or {}).get("next")
+            if not next_url or next_url in seen:
+                return
+            seen.add(next_url)
+            page = self._call("GET", self._link(next_url))
 
     def get_tag(self, ws: str, slug: str, name: str) -> dict:
         return self._call("GET", self._url(TAG, workspace=ws, repo_slug=slug, name=name))

@@ -16,6 +16,9 @@ DEFAULT_SLACK_OIDC_AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 DEFAULT_BOT_AUTHORS = ("renovate", "renovate-bot", "dependabot", "snyk-bot")
 
 
+OFF_WORDS = frozenset({"off", "false", "0", "no"})
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str = ""
@@ -53,6 +56,7 @@ class Settings:
     chatops_bot_authors: tuple[str, ...] = DEFAULT_BOT_AUTHORS
     log_level: str = "INFO"
     metrics_token: str = ""  # GET /metrics wants it as a Bearer token when set
+    dashboard: bool = True  # GET /dashboard (DASHBOARD=off turns it off)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, dotenv: bool = True) -> "Settings":
@@ -98,6 +102,7 @@ class Settings:
             chatops_bot_authors=_listed(get("CHATOPS_BOT_AUTHORS", ",".join(DEFAULT_BOT_AUTHORS))),
             log_level=get("LOG_LEVEL", "INFO").upper(),
             metrics_token=get("METRICS_TOKEN"),
+            dashboard=get("DASHBOARD", "on").lower() not in OFF_WORDS,
         )
 
     def with_overrides(self, **changes) -> "Settings":

@@ -73,7 +73,7 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, *, store: Store) -> "Services":
         """The services of one process around `store` (migrated: `bot.registry.build_services` opens it)."""
-        return cls(
+        services = cls(
             settings=settings,
             store=store,
             bitbucket=BitbucketClient(settings.bitbucket_api_url, bitbucket_auth(settings)),
@@ -81,6 +81,8 @@ class Services:
             permissions=Permissions(store, settings.chatops_admins),
             audit=AuditLog(store),
         )
+        services.audit.clock = services.timestamp  # the audit's times are the bot's clock (a test's, when it sets one)
+        return services
 
     def provide(self, part: Part) -> Part:
         self._parts[type(part)] = part

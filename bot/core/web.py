@@ -105,18 +105,28 @@ Handler = Callable[[Request], Response]
 
 
 class Router:
-    """Exact-path routes; 404 for unknown paths, 405 for a known path with another method."""
+    """Exact-path routes; 404 for unknown paths, 405 for a known path with another method. A WSGI application
+    may be mounted at a prefix: it answers the paths below it that no exact route takes (exact routes are looked
+    up first, so mounting one costs them nothing)."""
 
     def __init__(self):
         self.routes: dict[str, dict[str, Callable]] = {}
+        self.mounts: list[tuple[str, Callable]] = []
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.routes.setdefault(path, {})[method.upper()] = handler
+
+    def mount(self, prefix: str, app: Callable) -> None:
+        """`app` (WSGI) answers `prefix` and every path below it, as given (PATH_INFO unchanged)."""
+        self.mounts.append((prefix.rstrip("/"), app))
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         methods = self.routes.get(request.path)
         if methods is None:
+            for prefix, app in self.mounts:
+                if request.path == prefix or request.path.startswith(prefix + "/"):
+                    return app(environ, start_response)
             return Response.json({"error": "not found"}, 404)(start_response)
         handler = methods.get(request.method) or (methods.get("GET") if request.method == "HEAD" else None)
         if handler is None:

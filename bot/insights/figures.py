@@ -20,6 +20,7 @@ from typing import Iterable, Mapping, Sequence
 from bot.bitbucket import parse_timestamp
 
 REVIEW_KINDS = ("approval", "changes_requested", "comment")
+STALE_AFTER = timedelta(hours=48)  # idle this long, an open pull request is stale (the default of `/bb remind`)
 AGE_BUCKETS = ((86400, "under 1 day"), (3 * 86400, "1–3 days"), (7 * 86400, "3–7 days"), (30 * 86400, "1–4 weeks"), (None, "over 4 weeks"))
 
 
@@ -199,6 +200,7 @@ class Insights:
     covered: int  # pull requests looked at
     capped: bool = False  # the listing stopped at the cap: older pull requests were left out
     activity_capped: bool = False  # the activity log stopped at its cap: older reviews were left out
+    stale_open: int = 0  # open, not drafts, not updated for STALE_AFTER
 
 
 def closed_at(pr: PullRequestFacts, events_by_pr: Mapping[int, list[Event]]) -> datetime | None:
@@ -256,6 +258,11 @@ def open_by_age(prs: Sequence[PullRequestFacts], now: datetime) -> list[tuple[st
     return list(counts.items())
 
 
+def stale_count(prs: Sequence[PullRequestFacts], now: datetime, after: timedelta = STALE_AFTER) -> int:
+    """Open pull requests (drafts left out) not updated for `after`."""
+    return sum(1 for pr in prs if pr.state == "OPEN" and not pr.draft and pr.updated_on <= now - after)
+
+
 def review_load(prs: Sequence[PullRequestFacts], events_by_pr: Mapping[int, list[Event]], figures: PeriodFigures) -> list[ReviewLoad]:
     names: dict[str, Person] = {}
     for events in events_by_pr.values():
@@ -304,5 +311,5 @@ def compute(repo: str, days: int, now: datetime, pull_requests: Sequence[Mapping
         repo=repo, days=days, now=now, current=current_figures, previous=period_figures(prs, events_by_pr, previous),
         open_by_age=open_by_age(prs, now), oldest_open=open_prs[:5], review_load=review_load(prs, events_by_pr, current_figures),
         buckets=buckets(prs, events_by_pr, current, 1 if days <= 14 else 7),
-        covered=len(prs), capped=capped, activity_capped=activity_capped,
+        covered=len(prs), capped=capped, activity_capped=activity_capped, stale_open=stale_count(prs, now),
     )

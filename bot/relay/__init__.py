@@ -28,6 +28,8 @@ from bot.core.store import Migration
 from bot.relay.hooks import RelayHook, RoutedEvent
 from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
+    DELIVERY_STATES,
+    DeliveryRecord,
     DeliveryRouter,
     Malformed,
     Routed,
@@ -38,6 +40,7 @@ from bot.relay.router import (
     forget_failed,
     prune_deliveries,
     pull_request_state,
+    recent_deliveries,
     retry_failed,
     route_pending,
     waiting_deliveries,
@@ -54,32 +57,36 @@ from bot.relay.routing import (
     slim_pull_request,
 )
 from bot.relay.subscriptions import (
+    Registration,
     Subscription,
-    WebhookRegistration,
     branch_matches,
     channel_repositories,
     channel_subscriptions,
     find_our_hook,
     followed_repositories,
     mark_channel_broken,
+    record_moved_hook,
     record_registration,
-    record_webhook_url,
+    registrations,
     remember_main_branch,
+    secret_generation,
+    secret_mark,
     subscribe,
     subscribed_repositories,
+    subscriptions_by_repository,
     unsubscribe,
-    webhook_registrations,
     webhook_url,
 )
 
 __all__ = [
     "Delivery", "DeliveryWriter", "mismatch", "store_delivery", "DeliveryRouter", "Malformed", "Routed", "check_lines", "prune_deliveries",
-    "failed_deliveries", "retry_failed", "forget_failed",
+    "failed_deliveries", "retry_failed", "forget_failed", "DELIVERY_STATES", "DeliveryRecord", "recent_deliveries",
+    "Registration", "record_moved_hook", "registrations", "secret_generation", "secret_mark", "subscriptions_by_repository",
     "route_pending", "Post", "build_note", "build_series", "newer_pull_request", "plan_build", "plan_pull_request", "plan_push",
     "pull_request_anchor", "slim_pull_request", "Subscription", "branch_matches", "channel_repositories", "channel_subscriptions",
     "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",
     "MIGRATIONS", "delivery_writer", "start_background", "RelayHook", "RoutedEvent", "build_states", "pull_request_state",
-    "waiting_deliveries", "WebhookRegistration", "record_webhook_url", "subscribed_repositories", "webhook_registrations",
+    "waiting_deliveries", "subscribed_repositories",
 ]
 
 _SCHEMA_V1 = [
@@ -161,6 +168,12 @@ MIGRATIONS = [
     Migration("relay", 3, (
         "ALTER TABLE deliveries ADD COLUMN body_sha256 TEXT",
         "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_body_sha256 ON deliveries (body_sha256)",
+    )),
+    # What operators read (the dashboard): each routed delivery's repository, and a mark of the secret each
+    # webhook was registered with (never the secret itself: see `subscriptions.secret_mark`).
+    Migration("relay", 4, (
+        "ALTER TABLE deliveries ADD COLUMN repo TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE webhook_registrations ADD COLUMN secret_mark TEXT NOT NULL DEFAULT ''",
     )),
 ]
 

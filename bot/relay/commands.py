@@ -78,7 +78,8 @@ def ensure_webhook(inv: Invocation, repo: str, repository: Repository) -> Webhoo
             else:
                 why = f"Bitbucket refused the webhook ({render.bitbucket_words(error)})"
             return WebhookStatus(False, manual_steps(repo, url, why))
-        relay.record_registration(services.store, repo=repo, hook_uuid=hook.get("uuid") or "", url=url)
+        relay.record_registration(services.store, repo=repo, hook_uuid=hook.get("uuid") or "", url=url,
+                                  secret=settings.bitbucket_webhook_secret if created else None)
     if created:
         services.audit.record(inv.user_id, "register_webhook", repo, ok=True, result=hook.get("uuid") or "", detail={"url": url})
         return WebhookStatus(True, f"Registered the Bitbucket webhook of {render.escape(repo)}.")

@@ -52,6 +52,7 @@ class Routed:
     state: str  # relayed | ignored | failed
     note: str
     queued: int = 0
+    repo: str = ""  # workspace/slug, when the payload named one
 
 
 def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks: tuple[RelayHook, ...] = ()) -> list[Routed]:
@@ -68,10 +69,11 @@ def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks:
                     result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo, now=now, hooks=hooks)
             except Exception as error:  # noqa: BLE001 - kept with its reason; the others go on
                 log.warning("webhook %s (%s) could not be relayed: %s: %s", row["request_uuid"], row["event_key"], type(error).__name__, error)
-                result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500])
+                result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500], repo=repository_named(row["body"]))
             db.execute(
-                "UPDATE deliveries SET state = ?, outcome = ?, routed_at = ?, body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?",
-                (result.state, result.note, now, result.state, row["id"]),
+                """UPDATE deliveries SET state = ?, outcome = ?, routed_at = ?, repo = ?,
+                       body = CASE WHEN ? = 'failed' THEN body ELSE NULL END WHERE id = ?""",
+                (result.state, result.note, now, result.repo[:200], result.state, row["id"]),
             )
             results.append(result)
     for row, result in zip(rows, results):  # counted once committed
@@ -84,7 +86,7 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     """Route one delivery inside the caller's transaction: its state changes, its queued messages, and what the
     relay hooks add (planned before the new state is stored: the hooks see the state as it was)."""
     if event_key not in relay_render.RENDERERS:
-        return Routed(request_uuid, "ignored", "not a relayed event")
+        return Routed(request_uuid, "ignored", "not a relayed event", repo=repository_named(body))
     payload = json.loads(body)
     unfit = mismatch(event_key, payload)  # refused at intake already; checked again for `deliveries --retry`
     if unfit:
@@ -101,7 +103,15 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     posts = event.posts + event.cards
     for post in posts:
         outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
-    return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + event.queued)
+    return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + event.queued, repo=repo)
+
+
+def repository_named(body) -> str:
+    """The delivery's `workspace/slug` when its body names one, else "" (never raises: for the record only)."""
+    try:
+        return repository_of(json.loads(bytes(body or b"")))
+    except (ValueError, Malformed, RecursionError):
+        return ""
 
 
 def repository_of(payload) -> str:
@@ -253,16 +263,71 @@ def failed_deliveries(store, limit: int = 50) -> list[dict]:
     )
 
 
-def retry_failed(store) -> int:
-    """Hand the failed deliveries to the router again (after a fix); how many."""
-    count = store.execute("UPDATE deliveries SET state = 'pending', outcome = '' WHERE state = 'failed' AND body IS NOT NULL").rowcount
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One stored delivery, as an operator reads it (the dashboard)."""
+
+    id: int
+    request_uuid: str
+    event_key: str
+    repo: str  # "" when its body named none (or it was not routed yet)
+    received_at: float
+    state: str  # pending | relayed | ignored | failed
+    outcome: str
+    retryable: bool  # failed, with its body kept: the router can take it again
+
+
+DELIVERY_STATES = ("pending", "relayed", "ignored", "failed")
+
+
+def recent_deliveries(store, *, state: str = "", repo: str = "", limit: int = 100, offset: int = 0) -> list[DeliveryRecord]:
+    """The stored deliveries, newest first; `state` and `repo` narrow them. One not routed yet (pending, or
+    refused at intake) is named by its body's repository."""
+    clauses, params = ["state <> 'probe'"], []
+    if state:
+        clauses.append("state = ?")
+        params.append(state)
+    if repo:
+        clauses.append("(repo = ? OR repo = '')")
+        params.append(repo.lower())
+    rows = store.query(
+        f"""SELECT id, request_uuid, event_key, repo, received_at, state, outcome, body IS NOT NULL AS has_body,
+                   CASE WHEN repo = '' THEN body END AS unnamed_body
+            FROM deliveries WHERE {' AND '.join(clauses)} ORDER BY id DESC""" + ("" if repo else " LIMIT ? OFFSET ?"),
+        tuple(params) + (() if repo else (limit, offset)),
+    )
+    records = [
+        DeliveryRecord(row["id"], row["request_uuid"], row["event_key"], row["repo"] or repository_named(row["unnamed_body"]),
+                       row["received_at"], row["state"], row["outcome"], row["state"] == "failed" and bool(row["has_body"]))
+        for row in rows
+    ]
+    if repo:  # a delivery not routed yet names its repository in its body only: narrowed here, not in SQL
+        records = [record for record in records if record.repo == repo.lower()][offset:offset + limit]
+    return records
+
+
+def _chosen(ids) -> tuple[str, tuple]:
+    """SQL that keeps the deliveries `ids` names (every one when None)."""
+    if ids is None:
+        return "", ()
+    ids = tuple(int(i) for i in ids)
+    return (f" AND id IN ({', '.join('?' * len(ids))})", ids) if ids else (" AND 1 = 0", ())
+
+
+def retry_failed(store, ids=None) -> int:
+    """Hand the failed deliveries (those of `ids`, or all) to the router again (after a fix); how many."""
+    where, params = _chosen(ids)
+    count = store.execute(
+        f"UPDATE deliveries SET state = 'pending', outcome = '' WHERE state = 'failed' AND body IS NOT NULL{where}", params
+    ).rowcount
     router_wakeup.set()
     return count
 
 
-def forget_failed(store) -> int:
-    """They were looked at: drop them."""
-    return store.execute("DELETE FROM deliveries WHERE state = 'failed'").rowcount
+def forget_failed(store, ids=None) -> int:
+    """They were looked at: drop them (those of `ids`, or all)."""
+    where, params = _chosen(ids)
+    return store.execute(f"DELETE FROM deliveries WHERE state = 'failed'{where}", params).rowcount
 
 
 def check_lines(store) -> list[tuple[str, str]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from bot.relay.grammar import EVENT_FAMILIES
 
@@ -83,6 +85,14 @@ def mark_channel_broken(db, channel_id: str, reason: str) -> None:
     db.execute("UPDATE subscriptions SET broken_reason = ? WHERE channel_id = ?", (reason, channel_id))
 
 
+def subscriptions_by_repository(store) -> dict[str, list[Subscription]]:
+    """Every subscription, by repository (in name order), each repository's channels in order."""
+    found: dict[str, list[Subscription]] = {}
+    for row in store.query("SELECT * FROM subscriptions ORDER BY repo, channel_id"):
+        found.setdefault(row["repo"], []).append(Subscription.from_row(row))
+    return found
+
+
 def working_subscriptions(db, repo: str) -> list[Subscription]:
     # A broken subscription stays broken until someone subscribes again (after inviting the bot back).
     rows = db.execute(
@@ -107,28 +117,60 @@ def remember_main_branch(store, *, repo: str, main_branch: str, user_id: str, no
     )
 
 
-def record_registration(store, *, repo: str, hook_uuid: str, url: str) -> None:
-    """The repository's webhook (after `remember_main_branch` made its row)."""
-    store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ? WHERE repo = ?", (hook_uuid, url, repo))
+def record_registration(store, *, repo: str, hook_uuid: str, url: str, secret: str | None = None) -> None:
+    """The repository's webhook (after `remember_main_branch` made its row). `secret`: what the bot just created it
+    with (a mark of it is kept); None for a webhook found already there (whatever mark it had stays)."""
+    if secret is None:
+        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ? WHERE repo = ?", (hook_uuid, url, repo))
+    else:
+        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ?, secret_mark = ? WHERE repo = ?",
+                      (hook_uuid, url, secret_mark(secret), repo))
+
+
+def record_moved_hook(store, *, repo: str, url: str, secret: str) -> None:
+    """`webhooks update` moved the repository's webhook to `url` and `secret`."""
+    store.execute("UPDATE webhook_registrations SET url = ?, secret_mark = ? WHERE repo = ?", (url, secret_mark(secret), repo))
 
 
 @dataclass(frozen=True)
-class WebhookRegistration:
+class Registration:
     repo: str
-    hook_uuid: str  # '' when the webhook was added by hand (only the main branch is known)
+    hook_uuid: str  # "" when the webhook was added by hand
     url: str
     main_branch: str
+    registered_by: str
+    registered_at: float
+    secret_mark: str  # "" when unknown (added by hand, or registered before marks were kept)
 
 
-def webhook_registrations(store) -> list[WebhookRegistration]:
-    """The repositories' webhooks the bot knows of, by repository (`webhooks update` moves them)."""
-    rows = store.query("SELECT repo, hook_uuid, url, main_branch FROM webhook_registrations ORDER BY repo")
-    return [WebhookRegistration(**row) for row in rows]
+def registrations(store) -> list[Registration]:
+    """Every repository the bot knows a webhook of, in name order."""
+    rows = store.query(
+        "SELECT repo, hook_uuid, url, main_branch, registered_by, registered_at, secret_mark FROM webhook_registrations ORDER BY repo"
+    )
+    return [Registration(**row) for row in rows]
 
 
-def record_webhook_url(store, *, repo: str, url: str) -> None:
-    """The repository's webhook now calls `url` (`webhooks update` moved it)."""
-    store.execute("UPDATE webhook_registrations SET url = ? WHERE repo = ?", (url, repo))
+_MARK_SALT = b"bitbucket-chatops: which webhook secret"
+_MARK_ROUNDS = 100_000
+
+
+@lru_cache(maxsize=16)
+def secret_mark(secret: str) -> str:
+    """Tells which secret a webhook was registered with, without keeping it: a slow salted hash, cut to 48 bits, so
+    a copy of the database is no shortcut to guessing the secret."""
+    return hashlib.pbkdf2_hmac("sha256", secret.encode(), _MARK_SALT, _MARK_ROUNDS, dklen=6).hex()
+
+
+def secret_generation(registration: Registration, current: str, former: tuple[str, ...]) -> str:
+    """`current`, `former` (a secret in BITBUCKET_OLD_WEBHOOK_SECRETS: run `webhooks update`), or `unknown`."""
+    if not registration.secret_mark:
+        return "unknown"
+    if current and registration.secret_mark == secret_mark(current):
+        return "current"
+    if any(registration.secret_mark == secret_mark(old) for old in former):
+        return "former"
+    return "unknown"
 
 
 def find_our_hook(hooks: list[dict], url: str) -> dict | None:

@@ -1,6 +1,7 @@
 """The simulated Bitbucket's commits, branches and tags: seeding (`add_branch`, `add_commit`, `add_tag`),
 resolving a revision (a branch, a tag, a hash or a prefix of one), their JSON, and `…/refs/branches`,
-`…/refs/tags` (listing, reading, creating tags) and `…/commit/{revision}`."""
+`…/refs/tags` (listing, reading, creating tags), `…/commit/{revision}` and `…/commits?include=…&exclude=…` (the
+commits reachable from the included revisions and not from the excluded ones, newest first, like `git log`)."""
 
 from __future__ import annotations
 
@@ -237,6 +238,28 @@ class RefsMixin:
         """One change of a `repo:push`: a branch created (`old` None) or deleted (`new` None)."""
         return {"new": new, "old": old, "created": old is None, "closed": new is None, "forced": False, "truncated": False,
                 "commits": [], "links": {"html": _link(f"{WEB_ROOT}/{repo.full_name}/branch/{quote_ref(name)}")}}
+    def _list_commits(self, call: _Call) -> _Response:
+        repo = self._repo_for(call)
+        wanted = [value for key, value in call.query_pairs if key == "include"] or list(repo.branches.values())
+        unwanted = [value for key, value in call.query_pairs if key == "exclude"]
+        try:
+            heads, stops = [self._resolve_or_fail(repo, r) for r in wanted], [self._resolve_or_fail(repo, r) for r in unwanted]
+        except KeyError as missing:
+            raise _not_found(str(missing.args[0])) from None
+        excluded = set().union(*(self._reachable(repo, stop) for stop in stops)) if stops else set()
+        found = set().union(*(self._reachable(repo, head) for head in heads)) - excluded
+        commits = sorted((repo.commits[h] for h in found), key=lambda commit: commit.date, reverse=True)
+        return _Response(200, self._page(call, [self._commit_json(repo, commit) for commit in commits], max_pagelen=100))
+
+    def _reachable(self, repo: _Repository, head: str) -> set[str]:
+        seen, pending = set(), [head]
+        while pending:
+            current = pending.pop()
+            if current in seen or current not in repo.commits:
+                continue
+            seen.add(current)
+            pending.extend(repo.commits[current].parents)
+        return seen
 
     def _list_tags(self, call: _Call) -> _Response:
         repo = self._repo_for(call)

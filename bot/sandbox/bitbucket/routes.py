@@ -35,6 +35,7 @@ API_ROUTES = [
     ("GET", _REPO + r"/refs/tags", "_list_tags"),
     ("POST", _REPO + r"/refs/tags", "_create_tag"),
     ("GET", _REPO + r"/refs/tags/(?P<name>.+)", "_get_tag"),
+    ("GET", _REPO + r"/commits", "_list_commits"),
     ("GET", _REPO + r"/commit/(?P<rev>[^/]+)", "_get_commit"),  # like Bitbucket, no `/` in the revision
     ("GET", _REPO + r"/hooks", "_list_webhooks"),
     ("POST", _REPO + r"/hooks", "_create_webhook"),

@@ -2,7 +2,8 @@
 `openid.connect.userInfo`, as FakeSlack serves them.
 
 - `GET /openid/connect/authorize?response_type=code&scope=openid&client_id=…&redirect_uri=…&state=…&nonce=…`
-  signs in `fake.oidc_user` (the Slack user at the browser, chosen by the test) and redirects (302) to
+  signs in `fake.oidc_user` (the Slack user at the browser, chosen by the test; of the workspace `fake.oidc_team_id`,
+  by default the fake's own `team_id`) and redirects (302) to
   `redirect_uri?code=…&state=…`; with `fake.oidc_deny` set it redirects with `error=access_denied`. An unknown
   client, a redirect URI the app does not list, or a scope the app's configuration does not declare as a user
   scope (Slack's "Invalid permissions requested", `invalid_scope_requested`) gets an error page, as Slack shows
@@ -63,6 +64,7 @@ class _Grant:
     nonce: str
     issued_at: float
     used: bool = False
+    team_id: str = ""  # the workspace the person signed in to
 
 
 class OidcProvider:
@@ -73,7 +75,7 @@ class OidcProvider:
         self._manifest = manifest  # read when an app is added (a path, or None for the repository's file)
         self.apps: dict[str, OidcApp] = {}
         self.codes: dict[str, _Grant] = {}
-        self.access_tokens: dict[str, str] = {}  # token -> user id
+        self.access_tokens: dict[str, tuple[str, str]] = {}  # token -> (user id, team id)
         self.authorize_requests: list[dict] = []  # the query of every authorize request, for assertions
 
     @property
@@ -115,7 +117,8 @@ class OidcProvider:
         if args.get("response_type") != "code" or "openid" not in args.get("scope", "").split():
             return 302, b"", {"Location": _with_query(redirect_uri, {"error": "invalid_scope", "state": state})}
         code = secrets.token_urlsafe(24)
-        self.codes[code] = _Grant(app.client_id, redirect_uri, self.fake.oidc_user, args.get("nonce", ""), time.time())
+        self.codes[code] = _Grant(app.client_id, redirect_uri, self.fake.oidc_user, args.get("nonce", ""), time.time(),
+                                  team_id=self.fake.oidc_team_id or self.fake.team_id)
         return 302, b"", {"Location": _with_query(redirect_uri, {"code": code, "state": state})}
 
     # --- the Web API methods ----------------------------------------------------------------------
@@ -134,24 +137,25 @@ class OidcProvider:
         if args.get("redirect_uri", "") != grant.redirect_uri:
             return {"ok": False, "error": "bad_redirect_uri"}
         access_token = "xoxp-oidc-" + secrets.token_urlsafe(16)
-        self.access_tokens[access_token] = grant.user_id
+        self.access_tokens[access_token] = (grant.user_id, grant.team_id)
         now = int(time.time())
         claims = {
             "iss": "https://slack.com", "sub": grant.user_id, "aud": client_id, "exp": now + 3600, "iat": now,
             "auth_time": now, "nonce": grant.nonce, "https://slack.com/user_id": grant.user_id,
-            "https://slack.com/team_id": self.fake.team_id,
+            "https://slack.com/team_id": grant.team_id,
         }
         return {"ok": True, "access_token": access_token, "token_type": "Bearer", "id_token": _jwt(claims)}
 
     def user_info(self, token: str | None) -> dict:
         if not token:
             return {"ok": False, "error": "not_authed"}
-        user_id = self.access_tokens.get(token)
-        if user_id is None:
+        found = self.access_tokens.get(token)
+        if found is None:
             return {"ok": False, "error": "invalid_auth"}
+        user_id, team_id = found
         user = self.fake.users.get(user_id)
         return {
-            "ok": True, "sub": user_id, "https://slack.com/user_id": user_id, "https://slack.com/team_id": self.fake.team_id,
+            "ok": True, "sub": user_id, "https://slack.com/user_id": user_id, "https://slack.com/team_id": team_id,
             "name": user.real_name if user else user_id,
         }
 

@@ -151,6 +151,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, So
         self.oidc = OidcProvider(self, manifest)
         self.oidc_user = "U1"
         self.oidc_deny = False
+        self.oidc_team_id: str | None = None  # the workspace Sign in with Slack says the person is in (None: team_id)
 
         # The bot, and the people tests/slackkit.py speaks as by default.
         self.add_user(bot_user_id, "bitbucket-chatops", real_name="Bitbucket ChatOps", is_bot=True)
