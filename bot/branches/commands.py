@@ -1,28 +1,27 @@
 """Branches from Slack: `/bb branches`, `/bb branch` (create, or delete after a confirmation).
 
-The two writes, `create_branch` and `delete_branch`, each check the role (`releaser` or `merger`), act once and
-are audited; they are small functions so the coming one write path can take them over."""
+The two writes go through the one write path (`bot/core/actions.py`): the role (`releaser` or `merger`), act once
+per confirmation, one audit record."""
 
 from __future__ import annotations
 
 import secrets
 
-from bot.bitbucket import Forbidden, NotFound, Pipeline, PullRequest, outcome_unknown
+from bot.bitbucket import BitbucketError, Forbidden, NotFound, Pipeline, PullRequest
 from bot.branches import render as branch_render
 from bot.branches import rules
-from bot.core import render
+from bot.core import actions, render
 from bot.core.commands import Command
-from bot.core.errors import NotAllowed, UserError
+from bot.core.errors import UserError
+from bot.core.payloads import BranchButton
 from bot.core.invocation import Invocation, split_repo
 
 PIPELINES_READ = 50  # the newest pipelines, read once: each listed branch's last build is among them or is none
 
 
-def require_branch_role(inv: Invocation, repo: str, verb: str) -> None:
-    permissions = inv.services.permissions
-    if not any(permissions.allows(inv.user_id, action, repo) for action in rules.ACTIONS_OF_BRANCH_ROLES):
-        raise NotAllowed(f"You need the `releaser` or `merger` role on `{repo}` to {verb} a branch. An admin can grant it "
-                         f"with `/bb grant @you releaser {repo}`.")
+def _write(kind: str, repo: str, name: str, *, key: str | None = None, force: bool = False, detail=None) -> actions.Write:
+    return actions.Write(kind, repo, f"{repo}:{name}", permission=f"{kind.replace('_branch', '')} a branch", acting=actions.BOT,
+                         key=key, force=force, detail=detail or {})
 
 
 # --- /bb branches --------------------------------------------------------------------------------------------
@@ -54,7 +53,7 @@ def list_branches(inv: Invocation, command: Command) -> None:
 
 def create(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
-    require_branch_role(inv, repo, "create")
+    actions.check(inv.services, inv.user_id, _write("create_branch", repo, command.args["name"]))
     workspace, slug = split_repo(repo)
     bitbucket = inv.services.bitbucket
     ref_name = command.args.get("ref") or (bitbucket.get_repository(workspace, slug).get("mainbranch") or {}).get("name") or "main"
@@ -64,16 +63,11 @@ def create(inv: Invocation, command: Command) -> None:
 
 
 def create_branch(inv: Invocation, repo: str, name: str, commit_hash: str, ref_name: str) -> dict:
-    """The write: a new branch at `commit_hash`, audited."""
+    """The write: a new branch at `commit_hash`, through the one write path."""
     workspace, slug = split_repo(repo)
-    target = f"{repo}:{name}"
-    try:
-        data = inv.services.bitbucket.create_branch(workspace, slug, name, commit_hash)
-    except Exception as error:
-        inv.services.audit.record(inv.user_id, "create_branch", target, ok=False, result=str(error), detail={"ref": ref_name})
-        raise
-    inv.services.audit.record(inv.user_id, "create_branch", target, ok=True, result=commit_hash, detail={"ref": ref_name})
-    return data
+    done = actions.perform(inv.services, inv.user_id, _write("create_branch", repo, name, detail={"ref": ref_name}),
+                           lambda client: client.create_branch(workspace, slug, name, commit_hash), describe=lambda _: commit_hash)
+    return done.value
 
 
 # --- /bb branch REPO NAME --delete [--force] -------------------------------------------------------------------
@@ -81,10 +75,8 @@ def create_branch(inv: Invocation, repo: str, name: str, commit_hash: str, ref_n
 
 def ask_delete(inv: Invocation, command: Command) -> None:
     repo, name, force = inv.repo(command.repo), command.args["name"], bool(command.args.get("force"))
-    require_branch_role(inv, repo, "delete")
+    actions.check(inv.services, inv.user_id, _write("delete_branch", repo, name, force=force))
     admin = inv.services.permissions.is_admin(inv.user_id)
-    if force and not admin:
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can delete a branch with `--force`.")
     head, reasons = _what_keeps(inv, repo, name)
     if reasons and not (force and all(r.forceable for r in reasons)):
         raise UserError(branch_render.refused(repo, name, reasons, admin=admin))
@@ -92,46 +84,34 @@ def ask_delete(inv: Invocation, command: Command) -> None:
 
 
 def confirm_delete(inv: Invocation, value: dict) -> None:
-    repo, name, head, forced = str(value["r"]), str(value["b"]), str(value.get("h") or ""), bool(value.get("f"))
-    require_branch_role(inv, repo, "delete")
-    if forced and not inv.services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can delete a branch with `--force`.")
-    claim = f"delete_branch:{value.get('k') or ''}:{repo}:{name}"  # one deletion per confirmation, however many clicks
-    if not inv.services.store.claim(claim, inv.user_id):
-        inv.reply(render.notice(f"That deletion of `{render.escape(name)}` is already under way or done."))
+    button = BranchButton.from_value(value)
+    repo, name, forced = button.repo, button.branch, button.forced
+    write = _write("delete_branch", repo, name, key=f"{button.key}:{repo}:{name}", force=forced,
+                   detail={"head": button.head, "force": forced})
+    actions.check(inv.services, inv.user_id, write)
+    held = actions.already(inv.services, write)
+    if held is not None:
+        inv.reply(render.notice(held.words(f"deletion of `{render.escape(name)}`")))
         return
     if not forced:  # things may have changed since the question: a pull request opened from it, say
-        try:
-            _, reasons = _what_keeps(inv, repo, name)
-        except Exception:
-            inv.services.store.release_claim(claim)
-            raise
+        _, reasons = _what_keeps(inv, repo, name)
         if reasons:
-            inv.services.store.release_claim(claim)
             inv.replace_with(render.notice(":warning: " + branch_render.refused(repo, name, reasons, admin=False)))
             return
-    delete_branch(inv, repo, name, head, claim=claim, forced=forced)
-
-
-def delete_branch(inv: Invocation, repo: str, name: str, head: str, *, claim: str, forced: bool) -> None:
-    """The write, under the confirmation's claim (`claim`, held): delete the branch, audited; the channel is told.
-    A refusal gives the claim back (the same confirmation may try again); an unclear answer keeps it."""
-    services = inv.services
     workspace, slug = split_repo(repo)
-    target, detail = f"{repo}:{name}", {"head": head, "force": forced}
     try:
-        services.bitbucket.delete_branch(workspace, slug, name)
-    except Exception as error:
-        services.audit.record(inv.user_id, "delete_branch", target, ok=False, result=str(error), detail=detail)
-        if outcome_unknown(error):
-            inv.replace_with(render.notice(f":hourglass: Bitbucket did not answer clearly ({render.escape(error)}). Look at "
-                                           f"the branch in Bitbucket before trying again."))
-            return
-        services.store.release_claim(claim)
+        done = actions.perform(inv.services, inv.user_id, write, lambda client: client.delete_branch(workspace, slug, name),
+                               describe=lambda _: "deleted")
+    except actions.OutcomeUnknown as unknown:
+        inv.replace_with(render.notice(unknown.message))
+        return
+    except (UserError, BitbucketError) as error:
         inv.replace_with(render.error_message(error))
         return
-    services.audit.record(inv.user_id, "delete_branch", target, ok=True, result="deleted", detail=detail)
-    inv.replace_publicly(branch_render.deleted(repo, name, head, inv.user_id, forced))
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(f"deletion of `{render.escape(name)}`")))
+        return
+    inv.replace_publicly(branch_render.deleted(repo, name, button.head, inv.user_id, forced))
 
 
 def _what_keeps(inv: Invocation, repo: str, name: str) -> tuple[str, list[rules.Refusal]]:

@@ -9,8 +9,6 @@ from bot.core.render import escape, link, truncate
 
 # Creating or deleting a branch is a release manager's or a merger's job.
 BRANCH_ROLES = ("releaser", "merger")
-# The actions whose roles those are (bot.core.permissions.ROLE_FOR_ACTION): either one will do.
-ACTIONS_OF_BRANCH_ROLES = ("tag", "merge")
 # Restrictions that keep a branch from being deleted: Bitbucket's "Prevent deletion".
 PROTECTING_KINDS = ("delete",)
 

@@ -174,6 +174,13 @@ def perform(services, user_id: str, write: Write, call: Callable[[BitbucketClien
     return Done(value, checked)
 
 
+def already(services, write: Write) -> AlreadyDone | None:
+    """What holds the write's key, when a click acted on it or a Cancel consumed it (before re-reading anything)."""
+    key = claim_key(write)
+    holder = services.store.claim_holder(key) if key else None
+    return AlreadyDone(holder) if holder is not None else None
+
+
 def cancel(services, user_id: str, key: str) -> AlreadyDone | None:
     """Consume a confirmation: its key is claimed as cancelled by `user_id`. None when it was still open; else
     what held it (a click that already acted, or an earlier Cancel)."""

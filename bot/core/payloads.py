@@ -159,3 +159,26 @@ class CancelButton:
 
     def to_value(self) -> dict:
         return {"k": self.key}
+
+
+@dataclass(frozen=True)
+class BranchButton:
+    """A branch deletion's confirmation: the branch, its head when asked, and whether an admin forced past refusals."""
+
+    repo: str
+    branch: str
+    head: str
+    key: str
+    forced: bool = False
+
+    @classmethod
+    def from_value(cls, value) -> "BranchButton":
+        value = _version(value)
+        branch = text(value, "b", limit=255)
+        if branch.startswith(("/", ".")) or ".." in branch:
+            raise PayloadError()
+        return cls(repository(value), branch, text(value, "h", optional=True, limit=64) or "", text(value, "k", limit=64),
+                   flag(value, "f"))
+
+    def to_value(self) -> dict:
+        return {"r": self.repo, "b": self.branch, "h": self.head, "k": self.key, **({"f": 1} if self.forced else {})}

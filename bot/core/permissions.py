@@ -29,7 +29,16 @@ MIGRATIONS = [
 ]
 
 ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer",
-                   "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer"}
+                   "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer",
+                   "create a branch": "releaser", "delete a branch": "releaser"}
+# Actions that another role allows too: a branch is a release manager's or a merger's job.
+ALSO_ALLOWED_BY = {"create a branch": ("merger",), "delete a branch": ("merger",)}
+
+
+def roles_for(action: str) -> tuple[str, ...]:
+    """Pure: the roles any one of which allows `action` (none: everyone may)."""
+    role = ROLE_FOR_ACTION.get(action)
+    return (role, *ALSO_ALLOWED_BY.get(action, ())) if role else ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ class Grant:
 
 def grant_allows(grant: Grant, action: str, repo: str, environment: str | None = None) -> bool:
     """Pure: does this one grant allow `action` on `repo` (and `environment`, for deploys)?"""
-    if ROLE_FOR_ACTION.get(action) != grant.role:
+    if grant.role not in roles_for(action):
         return False
     if grant.repo and grant.repo.lower() != repo.lower():
         return False
@@ -82,7 +91,8 @@ class Permissions:
         if not self.allows(user_id, action, repo, environment):
             role = ROLE_FOR_ACTION[action]
             environment = escape(environment) if environment else environment  # an environment name comes from Bitbucket
-            needed = f"`{role}:{environment.lower()}` or `{role}`" if role == "deployer" and environment else f"`{role}`"
+            needed = (f"`{role}:{environment.lower()}` or `{role}`" if role == "deployer" and environment
+                      else " or ".join(f"`{r}`" for r in roles_for(action)))
             raise NotAllowed(
                 f"You need the {needed} role on `{repo}` to {action}. An admin can grant it with "
                 f"`/bb grant @you {role}{':' + environment.lower() if role == 'deployer' and environment else ''} {repo}`."
