@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import secrets
 
-from bot.bitbucket import BitbucketError, Forbidden, NotFound, Pipeline, PullRequest
+from bot.bitbucket import Forbidden, NotFound, Pipeline, PullRequest
 from bot.branches import render as branch_render
 from bot.branches import rules
 from bot.core import actions, render
 from bot.core.commands import Command
 from bot.core.errors import UserError
 from bot.core.payloads import BranchButton
-from bot.core.invocation import Invocation, split_repo
+from bot.core.invocation import Invocation, perform_on_click, split_repo
 
 PIPELINES_READ = 50  # the newest pipelines, read once: each listed branch's last build is among them or is none
 
@@ -99,19 +99,10 @@ def confirm_delete(inv: Invocation, value: dict) -> None:
             inv.replace_with(render.notice(":warning: " + branch_render.refused(repo, name, reasons, admin=False)))
             return
     workspace, slug = split_repo(repo)
-    try:
-        done = actions.perform(inv.services, inv.user_id, write, lambda client: client.delete_branch(workspace, slug, name),
-                               describe=lambda _: "deleted")
-    except actions.OutcomeUnknown as unknown:
-        inv.replace_with(render.notice(unknown.message))
-        return
-    except (UserError, BitbucketError) as error:
-        inv.replace_with(render.error_message(error))
-        return
-    if isinstance(done, actions.AlreadyDone):
-        inv.reply(render.notice(done.words(f"deletion of `{render.escape(name)}`")))
-        return
-    inv.replace_publicly(branch_render.deleted(repo, name, button.head, inv.user_id, forced))
+    done = perform_on_click(inv, write, lambda client: client.delete_branch(workspace, slug, name),
+                            what=f"deletion of `{render.escape(name)}`", describe=lambda _: "deleted")
+    if done is not None:
+        inv.replace_publicly(branch_render.deleted(repo, name, button.head, inv.user_id, forced))
 
 
 def _what_keeps(inv: Invocation, repo: str, name: str) -> tuple[str, list[rules.Refusal]]:

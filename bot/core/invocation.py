@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from bot.core import render
+from bot.core import actions, render
 from bot.bitbucket import BitbucketError
 from bot.core.commands import RepoRef
 from bot.core.errors import UsageError, UserError
@@ -109,3 +109,20 @@ def run_safely(invocation: Invocation, work: Callable[[], None], *, replace: boo
     except Exception as error:  # noqa: BLE001 - the person must hear something; the details go to the log
         log.exception("handler failed")
         invocation.reply(render.error_message(error), replace=replace)
+
+
+def perform_on_click(inv: Invocation, write: actions.Write, call, *, what: str, **options) -> actions.Done | None:
+    """A confirmation's click, through the one write path; its answers in one place: an unclear or refused outcome
+    replaces the confirmation, a second click (or one after Cancel) is told so. The `Done` when it acted, else None."""
+    try:
+        done = actions.perform(inv.services, inv.user_id, write, call, **options)
+    except actions.OutcomeUnknown as unknown:
+        inv.replace_with(render.notice(unknown.message))
+        return None
+    except (UserError, BitbucketError) as error:
+        inv.replace_with(render.error_message(error))
+        return None
+    if isinstance(done, actions.AlreadyDone):
+        inv.reply(render.notice(done.words(what)))
+        return None
+    return done

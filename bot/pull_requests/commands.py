@@ -11,14 +11,14 @@ from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, PlainText
 from slack_sdk.models.views import View
 
 from bot.core import ids, render
-from bot.bitbucket import BitbucketError, NotFound, PullRequest
+from bot.bitbucket import NotFound, PullRequest
 from bot.core import actions
 from bot.core.commands import Command, parse_repo
 from bot.core.errors import UsageError, UserError
 from bot.core.payloads import CancelButton, PullRequestButton
 from bot.relay import channel_repositories
 from bot.pull_requests import build_states, merge_gate
-from bot.core.invocation import Invocation, run_safely, split_repo
+from bot.core.invocation import Invocation, perform_on_click, run_safely, split_repo
 from bot.pull_requests import render as pr_render
 
 
@@ -198,18 +198,9 @@ def _act_once(inv: Invocation, button: PullRequestButton, action: str, call, ann
     repo, pr_id = button.repo, button.pr_id
     workspace, slug = split_repo(repo)
     write = actions.Write(action, repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail)
-    try:
-        done = actions.perform(inv.services, inv.user_id, write, lambda client: call(client, workspace, slug))
-    except actions.OutcomeUnknown as unknown:
-        inv.replace_with(render.notice(unknown.message))
-        return
-    except (UserError, BitbucketError) as error:
-        inv.replace_with(render.error_message(error))
-        return
-    if isinstance(done, actions.AlreadyDone):
-        inv.reply(render.notice(done.words(f"{action} of #{pr_id}")))
-        return
-    inv.replace_publicly(announce(PullRequest.from_api(done.value)))
+    done = perform_on_click(inv, write, lambda client: call(client, workspace, slug), what=f"{action} of #{pr_id}")
+    if done is not None:
+        inv.replace_publicly(announce(PullRequest.from_api(done.value)))
 
 
 def _repo_ref(value: dict):
