@@ -29,7 +29,8 @@ MIGRATIONS = [
 ]
 
 ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer",
-                   "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer"}
+                   "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer",
+                   "lock": "deployer", "unlock": "deployer", "approve deploys": "deployer"}
 
 
 @dataclass(frozen=True)
