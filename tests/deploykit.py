@@ -60,11 +60,18 @@ def card_text(message) -> str:
     return text_of(message.to_api())
 
 
+_SEEN: dict = {}  # (card ts, action id) -> the button's value, for clicks on a card Slack has redrawn since
+
+
 def request_value(message, action_id=ids.APPROVE_DEPLOY_REQUEST) -> str:
+    """The button's value, as the person's (perhaps stale) client still shows it."""
     for block in message.blocks:
         for element in block.get("elements") or ():
             if element.get("action_id") == action_id:
+                _SEEN[(message.ts, action_id)] = element["value"]
                 return element["value"]
+    if (message.ts, action_id) in _SEEN:
+        return _SEEN[(message.ts, action_id)]
     raise AssertionError(f"no {action_id} on {json.dumps(message.blocks)[:500]}")
 
 

@@ -170,7 +170,7 @@ def _moved(inv: Invocation, request: requests.DeployRequest) -> bool:
     again = requests.create(
         services.store, kind="deploy", repo=request.repo, environment=request.environment, ref_kind="branch", ref=request.ref,
         commit_hash=head.hash, requested_by=request.requested_by, channel_id=request.channel_id, needed=request.needed,
-        role=request.role, forced=request.forced, anyway=ci.failed,
+        role=request.role, forced=request.forced, anyway=bool(ci.failed),
         summary=moved + "\n" + deploy_render.shipment_text(shipment, render.utcnow()), now=now,
     )
     services.audit.record(inv.user_id, "request deploy", f"{request.repo}@{request.environment}", ok=True,

@@ -176,7 +176,8 @@ def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> 
         if actions.cancel(services, inv.user_id, button.key) is not None:  # this confirmation is used up either way
             inv.reply(render.notice(f"That {kind} is already under way or done."))
             return
-        _ask(inv, plan, force=forced, freeze=None, asking=True)
+        ci = reading.ci_gate(services, repo, plan.ref.hash) if kind == "deploy" else None
+        _ask(inv, plan, force=forced, freeze=None, asking=True, ci=ci)
         inv.replace_with(render.notice("That environment is protected now: your request for approval is in the channel."))
         return
     plan = make_plan(repo, reading.environment(services, repo, environment_name))
