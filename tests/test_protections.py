@@ -149,6 +149,8 @@ def test_the_scheduler_closes_a_request_after_an_hour(settings, slack, bitbucket
         clock.now += 2
         expired = card_says(slack, "*Expired*")
         assert [b for b in expired.blocks if b.get("type") == "actions"] == []
+        (entry,) = slack.wait_for(lambda: [e for e in running.services.audit.recent() if e.action == "deploy request expired"])
+        assert entry.user_id == REQUESTER and entry.target == "acme/api@Production"
     finally:
         running.stop()
 
@@ -230,3 +232,14 @@ def test_unprotect_lets_deploys_through_again(bot, api):
     assert "removed the protection" in said(bot, "unprotect api production")
     assert "Deploy *acme/api*" in said(bot, "deploy api main to production", user_id=REQUESTER)
     assert "was not protected" in said(bot, "unprotect api production")
+
+
+def test_by_role_names_who_may_approve(bot, api, slack):
+    grant(bot, "UREL", "releaser")
+    said(bot, "protect api staging approvals:1 by:releaser")
+    said(bot, "deploy api main to staging", user_id=REQUESTER)
+    card = the_card(slack)
+    assert "Needs 1 approval by `releaser`" in card_text(card)
+    assert "you do not have it" in click_card(bot, card, user_id=ANN)  # a deployer, not a releaser
+    assert "the deploy started" in click_card(bot, card, user_id="UREL")
+    assert len(deploy_pipelines(api, "staging")) == 1

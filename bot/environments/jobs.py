@@ -29,7 +29,11 @@ def run_due(services) -> tuple[int, int]:
     now = services.timestamp()
     told = locks.warn_due(services.store, now=now, warning=env_render.lock_warning)
     expired = requests.expire_due(services.store, now=now)
-    return told, expired
+    for request in expired:
+        services.audit.record(request.requested_by, f"{request.kind} request expired", f"{request.repo}@{request.environment}",
+                              ok=True, result=f"request #{request.id}: {len(request.approvals)} of {request.needed} approvals",
+                              detail={"request": request.id})
+    return told, len(expired)
 
 
 class EnvironmentJobs:

@@ -155,10 +155,11 @@ def is_approved(store, request_id: int, *, repo: str, environment: str, kind: st
         and row["environment"].lower() == environment.lower()
 
 
-def expire_due(store, *, now: float) -> int:
-    """Close the requests whose hour has passed, each once across replicas; how many."""
+def expire_due(store, *, now: float) -> list[DeployRequest]:
+    """Close the requests whose hour has passed, each once across replicas: the ones this call closed."""
     due = store.query("SELECT id FROM deploy_requests WHERE state = ? AND expires_at <= ? ORDER BY id", (OPEN, now))
-    return sum(1 for row in due if end(store, row["id"], EXPIRED, by="", now=now) is not None)
+    closed = [end(store, row["id"], EXPIRED, by="", now=now) for row in due]
+    return [request for request in closed if request is not None]
 
 
 def deploy_finished(db, deploy_id: int, outcome: str, now: float) -> None:
