@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from bot import deploys
-from bot.bitbucket import ResolvedRef
+from bot.bitbucket import BitbucketError, ResolvedRef
 from bot.core import actions, ids, render
 from bot.core.errors import NotAllowed, UserError
 from bot.core.invocation import Invocation, run_safely, split_repo
@@ -137,6 +137,10 @@ def run(services, request: requests.DeployRequest, *, approver: str) -> str:
         requests.end(services.store, request.id, requests.FAILED, by=approver, note=refused.message, now=now(),
                      states=(requests.APPROVED,))
         return f"Approved, but nothing started: {refused.message}"
+    except BitbucketError as error:  # read before the start (the environment, the pipelines running)
+        note = f"Bitbucket could not be read: {render.bitbucket_words(error)}"
+        requests.end(services.store, request.id, requests.FAILED, by=approver, note=note, now=now(), states=(requests.APPROVED,))
+        return f"Approved, but nothing started: {note}"
     if isinstance(started, actions.AlreadyDone):
         return "That request's deploy is already under way or done."
     record = started.record

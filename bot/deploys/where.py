@@ -14,6 +14,7 @@ from bot.core.commands import Command
 from bot.core.errors import UserError
 from bot.core.invocation import Invocation
 from bot.deploys import reading
+from bot.deploys import records as deploy_records
 from bot.deploys import where_render
 from bot.environments import locks, protections
 
@@ -63,7 +64,7 @@ def states(services, user_id: str, repo: str, environments: list[Environment],
            history: list[Deployment] | None) -> list[EnvironmentState]:
     """Each environment's state; `history` None: Bitbucket's deployments were not read (the Home tab)."""
     store, now = services.store, services.timestamp()
-    records = deploys.last_successful(store, repo)
+    records = deploy_records.last_successful(store, repo)
     held = {lock.environment.lower(): lock for lock in locks.active(store, repo, now=now)}
     frozen = freezes.active(store, repo, now=now)
     protected = {p.environment.lower(): p for p in protections.of(store, repo)}

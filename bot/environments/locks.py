@@ -117,8 +117,9 @@ def warn_due(store, *, now: float, warning) -> int:
     """Tell each holder whose lock ends within `WARN_BEFORE_SECONDS`, once (the row is marked in the transaction
     that queues the message, so two replicas tell nobody twice). `warning(lock, now) -> Message`."""
     told = 0
-    due = store.query(f"SELECT * FROM environment_locks WHERE warned = 0 AND {_HOLDS} AND ends_at <= ? ORDER BY id",
-                      (now, now + WARN_BEFORE_SECONDS))
+    due = store.query(  # a lock shorter than the warning's lead is not warned about: its holder just took it
+        f"SELECT * FROM environment_locks WHERE warned = 0 AND {_HOLDS} AND ends_at <= ? AND ends_at - locked_at > ? ORDER BY id",
+        (now, now + WARN_BEFORE_SECONDS, WARN_BEFORE_SECONDS))
     for row in due:
         lock = _lock(row)
         with store.transaction() as db:

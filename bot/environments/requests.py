@@ -70,6 +70,7 @@ _COLUMNS = tuple(f.name for f in fields(DeployRequest) if f.name != "approvals")
 
 
 def _request(db, row: dict) -> DeployRequest:
+    """`db`: a transaction, or the store itself (a read outside one)."""
     approvals = tuple(r["user_id"] for r in db.query(
         "SELECT user_id FROM deploy_request_approvals WHERE request_id = ? ORDER BY approved_at, user_id", (row["id"],)))
     values = {name: row[name] for name in _COLUMNS}
@@ -87,8 +88,8 @@ def _read(db, request_id: int) -> DeployRequest | None:
 
 
 def get(store, request_id: int) -> DeployRequest | None:
-    with store.transaction(lock=None) as db:
-        return _read(db, request_id)
+    row = store.query_one("SELECT * FROM deploy_requests WHERE id = ?", (request_id,))
+    return _request(store, row) if row else None
 
 
 def create(store, *, kind: str, repo: str, environment: str, ref_kind: str, ref: str, commit_hash: str,

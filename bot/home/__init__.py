@@ -15,9 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bot import accounts, deploys, notify, relay
+from bot import accounts, notify, relay
 from bot.bitbucket import BitbucketError, PullRequest
 from bot.deploys import reading, where
+from bot.deploys import records as deploy_records
 from bot.environments import locks
 from bot.reminders import waiting_on
 
@@ -72,7 +73,7 @@ def deploy_repositories(services, slack_user_id: str) -> list[str]:
     where they deployed through the bot; at most MAX_DEPLOY_REPOS."""
     found = [g.repo for g in services.permissions.grants_of(slack_user_id) if g.role == "deployer" and g.repo]
     found += [lock.repo for lock in locks.held_by(services.store, slack_user_id, now=services.timestamp())]
-    found += deploys.repositories_deployed_by(services.store, slack_user_id)
+    found += deploy_records.repositories_deployed_by(services.store, slack_user_id)
     return list(dict.fromkeys(repo.lower() for repo in found))[:MAX_DEPLOY_REPOS]
 
 
