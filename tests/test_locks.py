@@ -8,6 +8,7 @@ import json
 import pytest
 
 from bot.core import ids
+from bot.environments import locks, protections
 from bot.environments.jobs import EnvironmentsPace
 from tests.deploykit import CHANNEL, Clock, ask, grant, rerun_value, run_deploy_pipeline, said, seed
 from tests.harness import ADMIN, RunningBot, button, text_of
@@ -180,3 +181,14 @@ def test_a_lock_holds_on_another_replica(settings, slack, bitbucket, clock):
     finally:
         first.stop()
         second.stop()
+
+
+def test_the_public_reads_other_features_use(store):
+    """`locks.active(store, repo)` and `protections.of(store, repo)`: what a dashboard reads, without the tables."""
+    locks.take(store, "Acme/API", "Staging", user_id=ANN, channel_id=CHANNEL, reason="tests", ends_at=2e9, now=1.9e9)
+    assert [(lock.environment, lock.holder) for lock in locks.active(store, "acme/api", now=1.9e9)] == [("Staging", ANN)]
+    assert locks.active(store, "acme/api", now=2e9) == []  # over at its time
+    with pytest.raises(locks.AlreadyLocked):
+        locks.take(store, "acme/api", "staging", user_id=BOB, channel_id=CHANNEL, reason="", ends_at=2e9, now=1.95e9)
+    protections.protect(store, "acme/api", "Production", approvals=2, role="deployer", user_id=ADMIN, now=1.9e9)
+    assert [(p.environment, p.approvals, p.role) for p in protections.of(store, "ACME/api")] == [("Production", 2, "deployer")]

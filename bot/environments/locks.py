@@ -4,6 +4,7 @@ holder (or an admin) unlocks it. `active(store, repo)` is the public read (the d
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from bot.core import outbox
@@ -40,8 +41,10 @@ def _lock(row: dict) -> Lock:
     return Lock(**{**row, "warned": bool(row.get("warned"))})
 
 
-def active(store, repo: str | None = None, *, now: float) -> list[Lock]:
-    """The locks that hold (of one repository, or all), oldest first."""
+def active(store, repo: str | None = None, *, now: float | None = None) -> list[Lock]:
+    """The locks that hold (of one repository, or all), oldest first; `now` is the machine's time unless told (the
+    bot passes its clock)."""
+    now = time.time() if now is None else now
     if repo:
         rows = store.query(f"SELECT * FROM environment_locks WHERE repo = ? AND {_HOLDS} ORDER BY id", (repo.lower(), now))
     else:
