@@ -22,6 +22,7 @@ from bot.core.feature import Feature, FeatureSet
 from bot.core.services import Services
 from bot.core.store import Store, open_store
 from bot.deploys.feature import FEATURE as DEPLOYS
+from bot.environments.feature import FEATURE as ENVIRONMENTS
 from bot.freezes.feature import FEATURE as FREEZES
 from bot.home.feature import FEATURE as HOME
 from bot.insights.feature import FEATURE as INSIGHTS
@@ -47,7 +48,8 @@ CORE = Feature(
 # In the order their tables may refer to each other and their background work should start; the help lists the
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
-    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL, BRANCHES,
+    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, ENVIRONMENTS, BUILDS, INSIGHTS, NOTIFY, HOME,
+    UNFURL, BRANCHES,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 

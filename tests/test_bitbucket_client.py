@@ -666,6 +666,12 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
     for call in (("GET", bitbucket.BRANCHES), ("POST", bitbucket.BRANCHES), ("DELETE", bitbucket.BRANCH),
                  ("GET", bitbucket.BRANCH_RESTRICTIONS)):
         assert call in bitbucket.ENDPOINTS, call
+    # What ships (issue 23): the commits between two revisions, and the pull requests of a commit.
+    for call in (("GET", bitbucket.COMMITS_OF), ("GET", bitbucket.COMMIT_PULL_REQUESTS)):
+        assert call in bitbucket.ENDPOINTS, call
+    commits = swagger_paths[bitbucket.COMMITS_OF]["get"]["description"]
+    assert "exclude=master" in commits and "reverse chronological" in commits  # what list_commits_between relies on
+    assert {"200", "202", "404"} <= set(swagger_paths[bitbucket.COMMIT_PULL_REQUESTS]["get"]["responses"])
     log_answers = swagger_paths[bitbucket.PIPELINE_STEP_LOG]["get"]["responses"]
     assert {"200", "307", "404", "416"} <= set(log_answers)  # what get_step_log_tail handles
 
@@ -714,6 +720,8 @@ EVERY_CALL = {
     "iter_commit_pages": lambda c: list(c.iter_commit_pages("acme", "api", "main")),
     "get_tag": lambda c: c.get_tag("acme", "api", "v1"),
     "get_commit": lambda c: c.get_commit("acme", "api", "abc1234"),
+    "list_commits_between": lambda c: c.list_commits_between("acme", "api", "abc1234", "def5678"),
+    "list_commit_pull_requests": lambda c: c.list_commit_pull_requests("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),
     "create_tag": lambda c: c.create_tag("acme", "api", "v1", "abc1234"),
     "list_webhooks": lambda c: c.list_webhooks("acme", "api"),

@@ -35,6 +35,8 @@ TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
 COMMIT = REPOSITORY + "/commit/{commit}"
 COMMIT_STATUSES = COMMIT + "/statuses"
+COMMIT_PULL_REQUESTS = COMMIT + "/pullrequests"  # the pull requests that contain a commit
+COMMITS_OF = REPOSITORY + "/commits/{revision}"  # `git log REVISION ^EXCLUDE…`, newest first
 HOOKS = REPOSITORY + "/hooks"
 HOOK = HOOKS + "/{uid}"
 PIPELINES = REPOSITORY + "/pipelines/"
@@ -76,6 +78,8 @@ ENDPOINTS = (
     ("POST", TAGS),
     ("GET", COMMIT),
     ("GET", COMMIT_STATUSES),
+    ("GET", COMMIT_PULL_REQUESTS),
+    ("GET", COMMITS_OF),
     ("GET", HOOKS),
     ("POST", HOOKS),
     ("PUT", HOOK),
@@ -110,7 +114,7 @@ def expand_path(template: str, **values: object) -> str:
 _WHAT = {
     "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
     "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
-    "pull_request_id": "pull request number",
+    "pull_request_id": "pull request number", "revision": "revision",
 }
 _REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
 _WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name

@@ -8,7 +8,7 @@ from typing import Iterator
 from bot.bitbucket.constants import MAX_PAGELEN
 from bot.bitbucket.errors import NotFound
 from bot.bitbucket.models import Page, ResolvedRef
-from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, COMMITS, TAG, TAGS
+from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, COMMIT_PULL_REQUESTS, COMMITS, COMMITS_OF, TAG, TAGS
 from bot.bitbucket.transport import Transport
 
 
@@ -66,6 +66,22 @@ class Refs(Transport):
 
     def get_commit(self, ws: str, slug: str, rev: str) -> dict:
         return self._call("GET", self._url(COMMIT, workspace=ws, repo_slug=slug, commit=rev))
+
+    def list_commits_between(self, ws: str, slug: str, revision: str, exclude: str, *, pagelen: int = 20) -> Page:
+        """The first page of the commits reachable from `revision` but not from `exclude` (`git log REV ^EXCLUDE`),
+        newest first. Bitbucket gives no count for commits: `total` is the page's length when it is the only page,
+        else None (there are more)."""
+        page = self._call("GET", self._url(COMMITS_OF, workspace=ws, repo_slug=slug, revision=revision),
+                          params={"exclude": exclude, "pagelen": pagelen}) or {}
+        values = list(page.get("values") or ())
+        return Page(values, None if page.get("next") else len(values))
+
+    def list_commit_pull_requests(self, ws: str, slug: str, commit: str, *, pagelen: int = 10) -> list[dict]:
+        """The pull requests that contain `commit` (first page). Bitbucket answers 404 until its "Pull Request
+        Commit Links" app has indexed the repository, and 202 while it indexes: callers treat both as none known."""
+        page = self._call("GET", self._url(COMMIT_PULL_REQUESTS, workspace=ws, repo_slug=slug, commit=commit),
+                          params={"pagelen": pagelen}) or {}
+        return list(page.get("values") or ())
 
     def resolve_ref(self, ws: str, slug: str, ref: str) -> ResolvedRef:
         """What `ref` names: something that looks like a hash is tried as a commit first, then branch, then tag."""

@@ -6,7 +6,9 @@ Home tab, a re-run, a thread reply, a scheduled job), goes through `perform`, wh
    with the person named in the audit;
 2. the role (`bot.core.permissions`), unless a linked person acting as themselves is enough for this write;
 3. the guards of the target: the features' `write_guards` (freezes, locks, protections of an environment;
-   builds that failed). A guard refuses, or lets an admin through with `force` (said in the outcome);
+   builds that failed). A guard refuses, or lets an admin through with `force` (said in the outcome), or asks
+   for approvals first (`Blocked.approvals`: `NeedsApproval`, raised only when no other guard refuses; the write
+   that an approved request makes carries its id in `Write.approved`);
 4. act once: a confirmation's key is claimed before the call, so a double click, a second device or a stale
    client acts nothing; a Cancel claims it too, and a later click says who cancelled;
 5. the call, and one audit record of it, whatever came of it. A write whose outcome is unknown (a 5xx, a lost
@@ -48,6 +50,7 @@ class Write:
     key: str | None = None  # the confirmation's: the write happens at most once per key
     detail: dict = field(default_factory=dict)
     permission: str | None = None  # the permission asked for (permissions.ROLE_FOR_ACTION), when not `kind`
+    approved: int | None = None  # the approved request that lets it through a guard asking for approvals
 
     @property
     def needs(self) -> str:
@@ -61,6 +64,9 @@ class Blocked:
     reason: str  # mrkdwn, escaped
     forceable: bool = True
     kind: str = "guard"
+    # More than 0: not a refusal but a question: this many others must approve first (a protected environment).
+    # `check` raises `NeedsApproval` for it once no other guard refuses; the entry point asks for the approvals.
+    approvals: int = 0
 
 
 class Guard(Protocol):
@@ -110,6 +116,15 @@ class AlreadyDone:
         return f"That {what} is already under way or done."
 
 
+class NeedsApproval(UserError):
+    """Nothing refuses the write, but a guard asks for approvals first (`blocked.approvals`): the entry point turns
+    the write into a request for them instead of a confirmation."""
+
+    def __init__(self, blocked: Blocked):
+        super().__init__(blocked.reason)
+        self.blocked = blocked
+
+
 class OutcomeUnknown(UserError):
     """Bitbucket did not answer clearly: the write may have happened; the claim is kept."""
 
@@ -133,15 +148,20 @@ def check(services, user_id: str, write: Write) -> Checked:
             raise
     if write.force and not services.permissions.is_admin(user_id):
         raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can push through with `--force`; nothing was started.")
-    forced = []
+    forced, asking = [], []
     guards = services.part(WriteGuards)
     for guard in guards.guards if guards else ():
         blocked = guard(services, user_id, write)
         if blocked is None:
             continue
+        if blocked.approvals > 0:
+            asking.append(blocked)  # a question, asked only when nothing refuses outright
+            continue
         if not (write.force and blocked.forceable):
             raise UserError(blocked.reason)
         forced.append(blocked)
+    if asking:
+        raise NeedsApproval(asking[0])
     return Checked(personal or services.bitbucket, personal is not None, tuple(forced))
 
 

@@ -31,3 +31,9 @@ MERGE_REASON_BLOCK, MERGE_REASON_INPUT = "reason", "reason_input"
 
 # Personal notifications: a settings button (on `/bb notify`'s answer and on the Home tab).
 NOTIFY_TOGGLE = "bb_notify_toggle"
+
+# Deploy safety (issue 23): requests for approval of a deploy to a protected environment.
+APPROVE_DEPLOY_REQUEST = "bb_approve_deploy_request"
+REJECT_DEPLOY_REQUEST = "bb_reject_deploy_request"  # opens REJECT_REQUEST_MODAL: the reason
+REJECT_REQUEST_MODAL = "bb_reject_deploy_request_modal"
+REJECT_REASON_BLOCK, REJECT_REASON_INPUT = "reject_reason", "reject_reason_input"

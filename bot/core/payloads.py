@@ -150,6 +150,20 @@ class DeployButton:
 
 
 @dataclass(frozen=True)
+class RequestButton:
+    """Approve or Reject on a request for approval of a deploy: the request is the bot's own record."""
+
+    request_id: int
+
+    @classmethod
+    def from_value(cls, value) -> "RequestButton":
+        return cls(number(_version(value), "q"))
+
+    def to_value(self) -> dict:
+        return {"q": self.request_id}
+
+
+@dataclass(frozen=True)
 class CancelButton:
     key: str
 

@@ -30,7 +30,8 @@ MIGRATIONS = [
 
 ROLE_FOR_ACTION = {"merge": "merger", "decline": "merger", "tag": "releaser", "deploy": "deployer", "rollback": "deployer",
                    "re-run builds": "merger", "stop builds": "merger", "freeze": "deployer", "unfreeze": "deployer",
-                   "create a branch": "releaser", "delete a branch": "releaser"}
+                   "create a branch": "releaser", "delete a branch": "releaser",
+                   "lock": "deployer", "unlock": "deployer", "approve deploys": "deployer"}
 # Actions that another role allows too: a branch is a release manager's or a merger's job.
 ALSO_ALLOWED_BY = {"create a branch": ("merger",), "delete a branch": ("merger",)}
 

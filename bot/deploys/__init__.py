@@ -476,3 +476,4 @@ def start_background(services, *, scheduler: bool = True) -> list:
         time_limit=pace.time_limit,
     ).start())
     return [follower.stop]
+

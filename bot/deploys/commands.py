@@ -1,51 +1,30 @@
-"""Deploys from Slack: `/bb deploy`, `/bb rollback`, `/bb deployments`, and their confirmation buttons.
+"""Deploys from Slack: `/bb deploy` (and its `--dry-run`), `/bb rollback`, `/bb deployments`, and their confirmation
+buttons.
 
-A deploy is asked for, confirmed with a button, then started: the role is checked when the command is typed
-and again on the click; the click acts once; a second deploy to the same place waits for the first.
+A deploy is asked for, confirmed with a button, then started: the role and the environment's guards (freezes,
+locks, protections) are checked when the command is typed and again on the click; the click acts once; a second
+deploy to the same place waits for the first. Every question says what ships. To a protected environment, the
+question is a request for approvals in the channel instead (`approvals`). A re-run of a deploy pipeline (`/bb
+builds` → Re-run) is asked for here too, like a deploy.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
-from bot.deploys import render as deploy_render
 from bot import deploys, freezes
-from bot.freezes import render as freeze_render
-from bot.core import ids, render
-from bot.bitbucket import (
-    BitbucketError, CommitStatus, Deployment, Environment, NotFound, Pipeline, ResolvedRef, outcome_unknown, pipeline_body,
-    pipeline_target_for,
-)
-from bot.builds import rules as build_rules
+from bot.bitbucket import Environment, Pipeline, ResolvedRef
+from bot.core import actions, ids, render
 from bot.core.commands import Command
-from bot.core.errors import NotAllowed, UsageError, UserError
-from bot.core.invocation import Invocation, split_repo
-from bot.core import actions
+from bot.core.errors import NotAllowed, UserError
+from bot.core.invocation import Invocation
 from bot.core.payloads import DeployButton, PayloadError
+from bot.deploys import approvals, reading, ships, starting, where
+from bot.deploys import render as deploy_render
+from bot.freezes import render as freeze_render
 from bot.pull_requests.commands import new_action_key
 
 log = logging.getLogger(__name__)
-
-DEPLOYMENT_HISTORY = 200  # deployments read for a rollback or the overview (Bitbucket offers no filter or sort)
-
-
-# --- reading Bitbucket -------------------------------------------------------------------------------
-
-
-def _environment(inv: Invocation, repo: str, typed: str, *, guessed_repo: bool = False) -> Environment:
-    """The environment typed; when the repository was the channel's (not typed) and the word names no environment,
-    the person left one out (`/bb rollback api`): say which there are, never guess."""
-    workspace, slug = split_repo(repo)
-    environments = [Environment.from_api(e) for e in inv.services.bitbucket.list_environments(workspace, slug)]
-    try:
-        return deploys.match_environment(environments, typed)
-    except UserError:
-        if guessed_repo and environments:
-            names = ", ".join(render.code(e.name.lower()) for e in environments)
-            raise UsageError(f"Which environment of {render.code(repo)}: {names}? `{render.escape(typed)}` is none of them.",
-                             usage="/bb rollback REPO ENV · /bb deploy REPO REF to ENV") from None
-        raise
 
 
 def _force_asked(inv: Invocation, command: Command) -> bool:
@@ -55,110 +34,91 @@ def _force_asked(inv: Invocation, command: Command) -> bool:
     return force
 
 
-def _deployments(inv: Invocation, repo: str) -> list[Deployment]:
-    workspace, slug = split_repo(repo)
-    return [Deployment.from_api(d) for d in inv.services.bitbucket.list_deployments(workspace, slug, limit=DEPLOYMENT_HISTORY)]
-
-
-def _resolve(inv: Invocation, repo: str, ref: str) -> ResolvedRef:
-    workspace, slug = split_repo(repo)
-    try:
-        return inv.services.bitbucket.resolve_ref(workspace, slug, ref)
-    except NotFound:
-        raise UserError(deploy_render.unknown_ref(repo, ref)) from None
-
-
-def _pipeline(inv: Invocation, environment: Environment) -> str:
-    return deploys.pipeline_name(inv.services.settings.deploy_pipeline, environment.name)
-
-
-def _ensure_free(inv: Invocation, repo: str, environment: Environment, pipeline: str) -> None:
-    """Refuse while the bot follows a deploy there, or while the pipeline runs (started from anywhere)."""
-    following = deploys.active(inv.services.store, repo, environment.name)
-    if following:
-        raise UserError(deploy_render.already_running(following))
-    workspace, slug = split_repo(repo)
-    recent = inv.services.bitbucket.list_pipelines(
-        workspace, slug, filters={"target.selector.pattern": pipeline}, limit=deploys.RECENT_PIPELINES
-    )
-    busy = deploys.running_pipeline([Pipeline.from_api(p) for p in recent])
-    if busy:
-        raise UserError(deploy_render.pipeline_busy(repo, pipeline, busy))
-
-
-def _rollback_plan(inv: Invocation, repo: str, environment: Environment) -> deploys.DeployPlan:
-    current, earlier = deploys.choose_rollback(_deployments(inv, repo), environment)
-    if current is None:
-        raise UserError(deploy_render.nothing_deployed(environment))
-    if earlier is None:
-        raise UserError(deploy_render.no_earlier_release(environment, current))
-    ref = ResolvedRef("commit", earlier.commit, earlier.commit)
-    return deploys.DeployPlan("rollback", repo, environment, ref, _pipeline(inv, environment), current, earlier)
-
-
-# --- the gates: freezes and builds -----------------------------------------------------------------------
-
-
 def _checked(inv: Invocation, kind: str, repo: str, environment: Environment, *, force: bool):
-    """The one write path's checks for a deploy or rollback to `environment` (role, freezes and the other guards);
-    the freeze an admin's `--force` goes through, to show in the question."""
+    """The one write path's checks for a deploy or rollback to `environment` (role, freezes, locks, protections):
+    (the freeze an admin's `--force` goes through, to show in the question; whether approvals are asked for)."""
     write = actions.Write(kind, repo, f"{repo}@{environment.name}", environment=environment.name, force=force)
-    checked = actions.check(inv.services, inv.user_id, write)
-    if not checked.forced_through:
-        return None
-    return freezes.blocking_freeze(inv.services.store, repo, environment.name, now=freezes.clock_of(inv.services)())
+    try:
+        forced = bool(actions.check(inv.services, inv.user_id, write).forced_through)
+        asking = False
+    except actions.NeedsApproval:
+        forced, asking = force, True
+    now = inv.services.timestamp()
+    return (freezes.blocking_freeze(inv.services.store, repo, environment.name, now=now) if forced else None), asking
 
 
-def _ci_gate(inv: Invocation, repo: str, commit: str) -> build_rules.Gate:
-    """The builds of the commit a deploy would run."""
-    workspace, slug = split_repo(repo)
-    statuses = [CommitStatus.from_api(s) for s in inv.services.bitbucket.list_commit_statuses(workspace, slug, commit)]
-    return build_rules.gate(statuses)
+def _ships(inv: Invocation, plan: deploys.DeployPlan, history=None) -> str:
+    history = reading.deployments(inv.services, plan.repo) if history is None else history
+    return deploy_render.shipment_text(ships.what_ships(inv.services, plan.repo, plan.environment, plan.ref.hash, history),
+                                       render.utcnow())
 
 
-# --- /bb deploy, /bb rollback: the question ----------------------------------------------------------
+def _ask(inv: Invocation, plan: deploys.DeployPlan, *, force: bool, freeze, asking: bool, ci=None, history=None) -> None:
+    """The question: a confirmation, or (a protected environment) a request for approvals in the channel."""
+    ships_text = _ships(inv, plan, history)
+    if asking:
+        approvals.ask(inv, plan, ships_text=ships_text, ci=ci, forced=force)
+        return
+    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=force,
+                                                now=inv.services.timestamp(), ships=ships_text))
+
+
+# --- /bb deploy, /bb rollback, a re-run of a deploy pipeline: the question --------------------------------------
 
 
 def ask_deploy(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
+    services = inv.services
+    if command.args.get("dry_run"):
+        dry_run(inv, repo, command)
+        return
     force = _force_asked(inv, command)
-    environment = _environment(inv, repo, command.args["environment"], guessed_repo=command.repo is None)
-    freeze = _checked(inv, "deploy", repo, environment, force=force)
-    ref = _resolve(inv, repo, command.args["ref"])
-    plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
-    _ensure_free(inv, repo, environment, plan.pipeline)
-    ci = _ci_gate(inv, repo, ref.hash)
-    now = freezes.clock_of(inv.services)()
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=force, now=now))
+    environment = reading.environment(services, repo, command.args["environment"], guessed_repo=command.repo is None)
+    freeze, asking = _checked(inv, "deploy", repo, environment, force=force)
+    ref = reading.resolve(services, repo, command.args["ref"])
+    plan = deploys.DeployPlan("deploy", repo, environment, ref, reading.pipeline(services, environment))
+    reading.ensure_free(services, repo, environment, plan.pipeline)
+    _ask(inv, plan, force=force, freeze=freeze, asking=asking, ci=reading.ci_gate(services, repo, ref.hash))
 
 
 def ask_redeploy(inv: Invocation, repo: str, environment_name: str, pipeline: Pipeline) -> None:
     """Re-run of a deploy pipeline (`/bb builds` → Re-run on `deploy-to-staging`): it is a deploy of the commit that
-    pipeline ran, asked for like `/bb deploy` (role, freezes, locks, builds, the environment free, a confirmation)."""
+    pipeline ran, asked for like `/bb deploy` (role, freezes, locks, protections, builds, the environment free, a
+    confirmation or a request for approvals)."""
     target = pipeline.target or {}
     commit = (target.get("commit") or {}).get("hash")
     if not commit:
         raise UserError(f"Bitbucket did not say which commit pipeline #{pipeline.build_number} deployed, so it cannot be run again from here.")
     kind = target.get("ref_type") if target.get("ref_type") in ("branch", "tag") and target.get("ref_name") else "commit"
     ref = ResolvedRef(kind, target.get("ref_name") if kind != "commit" else commit, commit)
-    environment = _environment(inv, repo, environment_name)
-    freeze = _checked(inv, "deploy", repo, environment, force=False)
-    plan = deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
-    _ensure_free(inv, repo, environment, plan.pipeline)
-    ci = _ci_gate(inv, repo, ref.hash)
-    now = freezes.clock_of(inv.services)()
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), ci=ci, freeze=freeze, forced=False, now=now))
+    services = inv.services
+    environment = reading.environment(services, repo, environment_name)
+    freeze, asking = _checked(inv, "deploy", repo, environment, force=False)
+    plan = deploys.DeployPlan("deploy", repo, environment, ref, reading.pipeline(services, environment))
+    reading.ensure_free(services, repo, environment, plan.pipeline)
+    _ask(inv, plan, force=False, freeze=freeze, asking=asking, ci=reading.ci_gate(services, repo, ref.hash))
 
 
 def ask_rollback(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
+    services = inv.services
     force = _force_asked(inv, command)
-    environment = _environment(inv, repo, command.args["environment"], guessed_repo=command.repo is None)
-    freeze = _checked(inv, "rollback", repo, environment, force=force)
-    plan = _rollback_plan(inv, repo, environment)
-    _ensure_free(inv, repo, environment, plan.pipeline)
-    now = freezes.clock_of(inv.services)()
-    inv.reply(deploy_render.deploy_confirmation(plan, new_action_key(), freeze=freeze, forced=force, now=now))
+    environment = reading.environment(services, repo, command.args["environment"], guessed_repo=command.repo is None)
+    freeze, asking = _checked(inv, "rollback", repo, environment, force=force)
+    history = reading.deployments(services, repo)
+    plan = reading.rollback_plan(services, repo, environment, history)
+    reading.ensure_free(services, repo, environment, plan.pipeline)
+    _ask(inv, plan, force=force, freeze=freeze, asking=asking, history=history)
+
+
+def dry_run(inv: Invocation, repo: str, command: Command) -> None:
+    """`/bb deploy … --dry-run`: what would ship and the pipeline that would run, and whether you may; runs nothing."""
+    services = inv.services
+    environment = reading.environment(services, repo, command.args["environment"], guessed_repo=command.repo is None)
+    ref = reading.resolve(services, repo, command.args["ref"])
+    plan = deploys.DeployPlan("deploy", repo, environment, ref, reading.pipeline(services, environment))
+    verdict = where.may_deploy(services, inv.user_id, repo, environment.name, force=bool(command.args.get("force")))
+    inv.reply(deploy_render.dry_run(plan, _ships(inv, plan), verdict.words, reading.ci_gate(services, repo, ref.hash)))
 
 
 # --- the buttons: act once -----------------------------------------------------------------------------
@@ -171,18 +131,21 @@ def confirm_deploy(inv: Invocation, value: dict) -> None:
 
     def plan(repo: str, environment: Environment) -> deploys.DeployPlan:
         ref = ResolvedRef(button.ref_kind, button.ref_name, button.commit)  # what the person was shown
-        return deploys.DeployPlan("deploy", repo, environment, ref, _pipeline(inv, environment))
+        return deploys.DeployPlan("deploy", repo, environment, ref, reading.pipeline(inv.services, environment))
 
     repo = button.repo
     if not button.anyway:
-        ci = _ci_gate(inv, repo, button.commit)
+        ci = reading.ci_gate(inv.services, repo, button.commit)
         if ci.failed:  # builds failed since the question: ask again, with the explicit "Deploy anyway"
-            write = actions.Write("deploy", repo, f"{repo}@{button.environment}", environment=button.environment, force=button.forced)
-            actions.check(inv.services, inv.user_id, write)
-            again = plan(repo, _environment(inv, repo, button.environment))
-            now = freezes.clock_of(inv.services)()
-            freeze = freezes.blocking_freeze(inv.services.store, repo, again.environment.name, now=now) if button.forced else None
-            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=button.forced, now=now))
+            environment = reading.environment(inv.services, repo, button.environment)
+            freeze, asking = _checked(inv, "deploy", repo, environment, force=button.forced)
+            again = plan(repo, environment)
+            if asking:
+                _ask(inv, again, force=button.forced, freeze=freeze, asking=True, ci=ci)
+                inv.replace_with(render.notice("That environment is protected now: your deploy was asked for approval in the channel."))
+                return
+            inv.replace_with(deploy_render.deploy_confirmation(again, new_action_key(), ci=ci, freeze=freeze, forced=button.forced,
+                                                               now=inv.services.timestamp(), ships=_ships(inv, again)))
             return
     _start_once(inv, button, "deploy", plan)
 
@@ -191,7 +154,7 @@ def confirm_rollback(inv: Invocation, value: dict) -> None:
     button = DeployButton.from_value(value)
 
     def plan(repo: str, environment: Environment) -> deploys.DeployPlan:
-        again = _rollback_plan(inv, repo, environment)
+        again = reading.rollback_plan(inv.services, repo, environment)
         if again.rollback_from.commit != button.rollback_from or again.ref.hash != button.commit:
             raise UserError(deploy_render.rollback_changed(environment))
         return again
@@ -200,60 +163,43 @@ def confirm_rollback(inv: Invocation, value: dict) -> None:
 
 
 def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> None:
-    """Through the one write path (role, freezes and the other guards, once per confirmation, audited): the
-    environment free, the pipeline started, the answers."""
+    """Through the one write path (role, freezes, locks and the other guards, once per confirmation, audited): the
+    environment free, the pipeline started, the answers. An environment protected since the question turns the
+    click into a request for approvals."""
     services = inv.services
     repo, environment_name, forced = button.repo, button.environment, button.forced
-    write = actions.Write(kind, repo, f"{repo}@{environment_name}", environment=environment_name, force=forced,
-                          key=button.key)
-    actions.check(services, inv.user_id, write)  # refused before Bitbucket is read
-    plan = make_plan(repo, _environment(inv, repo, environment_name))
-    freeze = freezes.blocking_freeze(services.store, repo, plan.environment.name, now=freezes.clock_of(services)()) if forced else None
-    detail = {"ref": plan.ref.name, "commit": plan.ref.hash, "pipeline": plan.pipeline}
-    if freeze is not None:
-        detail["forced_through_freeze"] = freeze.id
-    if button.anyway:
-        detail["despite_failed_builds"] = True
-    write = dataclasses.replace(write, target=f"{repo}@{plan.environment.name}", environment=plan.environment.name, detail=detail)
-    workspace, slug = split_repo(repo)
-    begun = {}
-
-    def start(client):
-        _ensure_free(inv, repo, plan.environment, plan.pipeline)
-        begun["id"] = deploys.begin(services.store, plan, user_id=inv.user_id, channel_id=inv.channel_id)
-        try:
-            return client.trigger_pipeline(workspace, slug, pipeline_body(pipeline_target_for(plan.ref, plan.pipeline)))
-        except Exception as error:
-            if outcome_unknown(error):
-                # The trigger may have reached Bitbucket: keep the environment taken and let the follower look.
-                deploys.recheck_soon(services.store, begun["id"])
-            else:
-                deploys.abandon(services.store, begun["id"])
-            raise
-
+    write = actions.Write(kind, repo, f"{repo}@{environment_name}", environment=environment_name, force=forced, key=button.key)
     try:
-        done = actions.perform(services, inv.user_id, write, start,
-                               describe=lambda started: f"pipeline #{started.get('build_number')} started")
+        actions.check(services, inv.user_id, write)  # refused before Bitbucket is read
+    except actions.NeedsApproval:
+        plan = make_plan(repo, reading.environment(services, repo, environment_name))
+        if actions.cancel(services, inv.user_id, button.key) is not None:  # this confirmation is used up either way
+            inv.reply(render.notice(f"That {kind} is already under way or done."))
+            return
+        ci = reading.ci_gate(services, repo, plan.ref.hash) if kind == "deploy" else None
+        _ask(inv, plan, force=forced, freeze=None, asking=True, ci=ci)
+        inv.replace_with(render.notice("That environment is protected now: your request for approval is in the channel."))
+        return
+    plan = make_plan(repo, reading.environment(services, repo, environment_name))
+    try:
+        started = starting.start_once(services, user_id=inv.user_id, channel_id=inv.channel_id, write=write, plan=plan,
+                                      anyway=button.anyway)
     except actions.OutcomeUnknown:
         inv.replace_with(render.notice(
             ":hourglass: Bitbucket did not answer clearly. The bot is checking whether the pipeline started; if it "
             "did, its progress follows in this channel."
         ))
         return
-    except BitbucketError as error:
-        if "id" not in begun:
-            raise
-        inv.replace_with(deploy_render.not_started(plan, error))
+    except starting.NotStarted as refused:
+        inv.replace_with(deploy_render.not_started(refused.plan, refused.error))
         return
-    if isinstance(done, actions.AlreadyDone):
-        inv.reply(render.notice(done.words(kind)))
+    if isinstance(started, actions.AlreadyDone):
+        inv.reply(render.notice(started.words(kind)))
         return
-    record = deploys.record_started(services.store, begun["id"], Pipeline.from_api(done.value))
-    inv.replace_with(deploy_render.started_note(record))
-    if forced and (freeze is not None or button.anyway):
-        now = freezes.clock_of(services)()
-        announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, freeze, now,
-                                                         past_failed_builds=button.anyway)
+    inv.replace_with(deploy_render.started_note(started.record))
+    if forced and (started.freeze is not None or button.anyway):
+        announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, started.freeze,
+                                                         services.timestamp(), past_failed_builds=button.anyway)
         inv.reply(announcement, public=True)
 
 
@@ -262,12 +208,11 @@ def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> 
 
 def list_deployments(inv: Invocation, command: Command) -> None:
     repo = inv.repo(command.repo)
-    workspace, slug = split_repo(repo)
-    environments = [Environment.from_api(e) for e in inv.services.bitbucket.list_environments(workspace, slug)]
-    history = _deployments(inv, repo) if environments else []
+    environments = reading.environments(inv.services, repo)
+    history = reading.deployments(inv.services, repo) if environments else []
     histories = {env.uuid: deploys.history_of(history, env) for env in environments}
     inv.reply(deploy_render.deployments_overview(repo, environments, histories, render.utcnow()))
 
 
-COMMAND_HANDLERS = {"deploy": ask_deploy, "rollback": ask_rollback, "deployments": list_deployments}
-ACTION_HANDLERS = {ids.CONFIRM_DEPLOY: confirm_deploy, ids.CONFIRM_ROLLBACK: confirm_rollback}
+COMMAND_HANDLERS = {"deploy": ask_deploy, "rollback": ask_rollback, "deployments": list_deployments, "where": where.show}
+ACTION_HANDLERS = {ids.CONFIRM_DEPLOY: confirm_deploy, ids.CONFIRM_ROLLBACK: confirm_rollback, **approvals.ACTION_HANDLERS}

@@ -2,7 +2,7 @@
 
 from bot import deploys
 from bot.core.feature import Feature
-from bot.deploys import commands, grammar
+from bot.deploys import approvals, commands, grammar
 
 FEATURE = Feature(
     "deploys",
@@ -10,5 +10,6 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     actions=commands.ACTION_HANDLERS,
+    views=approvals.VIEW_HANDLERS,
     background=deploys.start_background,
 )

@@ -21,6 +21,7 @@ from bot.core.render import (
     age,
     age_since,
     bitbucket_words,
+    clip,
     code,
     confirmation,
     escape,
@@ -133,9 +134,10 @@ def rollback_changed(environment) -> str:
     )
 
 
-def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = False, now: float = 0.0) -> Message:
+def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = False, now: float = 0.0, ships: str = "") -> Message:
     """The question, naming what goes where, with a button that starts it. `ci`: the commit's builds (failed ones
-    turn the button into "Deploy anyway"); `freeze`: the freeze an admin's `--force` goes through."""
+    turn the button into "Deploy anyway"); `freeze`: the freeze an admin's `--force` goes through; `ships`: what
+    ships (`shipment_text`)."""
     where = environment_label(plan.environment.name, plan.environment.environment_type)
     runs = f"Runs the custom pipeline {code(plan.pipeline)} on commit {code(short(plan.ref.hash))}."
     if ci is not None:
@@ -156,16 +158,22 @@ def deploy_confirmation(plan, key: str, *, ci=None, freeze=None, forced: bool = 
             f"back to {release_label(plan.rollback_to.release_name, plan.rollback_to.commit)}?\n{runs}"
         )
         value["f"] = plan.rollback_from.commit
-        return confirmation(
+        return _with_ships(confirmation(
             question, confirm_text=f"Force roll back {env_name}" if freeze is not None else f"Roll back {env_name}",
             confirm_action=ids.CONFIRM_ROLLBACK, value=value, danger=plan.production or freeze is not None,
-        )
+        ), ships)
     question = f"Deploy *{escape(plan.repo)}* {ref_label(plan.ref.kind, plan.ref.name, plan.ref.hash)} to {where}?\n{runs}"
     confirm_text = "Deploy anyway" if anyway else f"Force deploy to {env_name}" if freeze is not None else f"Deploy to {env_name}"
-    return confirmation(
+    return _with_ships(confirmation(
         question, confirm_text=confirm_text, confirm_action=ids.CONFIRM_DEPLOY, value=value,
         danger=plan.production or anyway or freeze is not None,
-    )
+    ), ships)
+
+
+def _with_ships(asked: Message, ships: str) -> Message:
+    if ships:
+        asked.blocks.insert(1, section(ships).to_dict())
+    return asked
 
 
 def not_started(plan, error: BitbucketError) -> Message:
@@ -269,3 +277,68 @@ def deployments_overview(repo: str, environments, histories: dict, now: datetime
         release = escape(current.release_name or short(current.commit)) if current else "nothing deployed"
         fallback.append(f"{escape(environment.name)}: {release}")
     return message(f"Deployments of {escape(repo)}: " + "; ".join(fallback), blocks)
+
+
+# --- what ships (every confirmation, request card and dry run) ------------------------------------------------
+
+
+def _shipped_line(commit) -> str:
+    line = f"• {link(commit.url, code(short(commit.hash)[:7]))} {escape(truncate(commit.summary, 72))} · {escape(truncate(commit.author, 40))}"
+    if commit.pull_request:
+        title = f" {truncate(commit.pull_request_title, 60)}" if commit.pull_request_title else ""
+        line += f" · {link(commit.pull_request_url, f'#{commit.pull_request}{title}')}"
+    return line
+
+
+def _count(commits, more: bool) -> str:
+    n = len(commits)
+    return f"more than {n} commits" if more else f"{n} commit{'s' if n != 1 else ''}"
+
+
+def shipment_text(shipment, now: datetime) -> str:
+    """What ships: the commits since what runs in the environment (with their pull requests), or a downgrade."""
+    env = f"*{escape(shipment.environment)}*"
+    deployed = shipment.deployed
+    if deployed is None:
+        return f"*What ships*: nothing has been deployed to {env} yet, so everything up to this commit does."
+    since = release_label(deployed.release_name, deployed.commit)
+    when = f", deployed {age_since(deployed.completed_on, now)} ago" if deployed.completed_on else ""
+    if shipment.same:
+        return f"*What ships*: nothing new: {env} already runs this commit ({since}{when})."
+    if shipment.trouble:
+        return f"*What ships*: the commits since {since} could not be read ({shipment.trouble})."
+    lines = []
+    if shipment.commits:
+        lines.append(f"*What ships*: {_count(shipment.commits, shipment.more)} since {env} got {since}{when}:")
+        lines += [_shipped_line(c) for c in shipment.commits]
+        if shipment.more:
+            lines.append(f"…the list stops at {len(shipment.commits)}; see the compare view in Bitbucket for the rest.")
+    if shipment.removed:
+        lines.append(f":warning: *A downgrade*: this commit lacks {_count(shipment.removed, shipment.removed_more)} that {env} runs now "
+                     f"({since}); they would be taken out:")
+        lines += [_shipped_line(c) for c in shipment.removed[:5]]
+        if len(shipment.removed) > 5 or shipment.removed_more:
+            lines.append("…and more.")
+    if not lines:
+        lines.append(f"*What ships*: no commits between {since} and this one.")
+    return clip("\n".join(lines), 2900)
+
+
+def dry_run(plan, ships: str, verdict: str, ci=None) -> Message:
+    """`/bb deploy … --dry-run`: what would ship and which pipeline would run; nothing runs."""
+    where = environment_label(plan.environment.name, plan.environment.environment_type)
+    text = (f":mag: *Dry run*: deploying *{escape(plan.repo)}* {ref_label(plan.ref.kind, plan.ref.name, plan.ref.hash)} to {where} "
+            f"would run the custom pipeline {code(plan.pipeline)} on commit {code(short(plan.ref.hash))}. Nothing was started.")
+    if ci is not None:
+        text += "\n" + deploy_ci_text(ci)
+    return message(fallback_text(text), [section(text), section(ships), context(verdict)])
+
+
+def moved_text(ref: str, old_commit: str, new_commits, more: bool) -> str:
+    """A request asked again because its branch moved: the commits that came since."""
+    lines = [f":arrows_counterclockwise: {code(ref)} moved since this was first asked (then {code(short(old_commit))}): "
+             f"{_count(new_commits, more)} new:"]
+    lines += [_shipped_line(c) for c in new_commits[:10]]
+    if len(new_commits) > 10 or more:
+        lines.append("…and more.")
+    return "\n".join(lines)

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def publish(services, slack_user_id: str) -> None:
     try:
-        view = home_render.home_view(home.gather(services, slack_user_id), render.utcnow())
+        view = home_render.home_view(home.gather(services, slack_user_id), services.clock())
     except Exception:  # noqa: BLE001 - the person still gets a tab that says what happened
         log.exception("the Home tab of %s could not be drawn", slack_user_id)
         view = home_render.trouble_view("Bitbucket could not be read just now.")

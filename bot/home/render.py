@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core import render
+from bot.deploys.where_render import environment_text
 from bot.notify.messages import settings_blocks
 from bot.core.render import age_since, code, escape, link, truncate
 from bot.unfurl.render import builds_text
 
 MAX_SHOWN = 15  # per section; three sections and the settings stay well inside 100 blocks
+MAX_ENVIRONMENT_BLOCKS = 12
 
 
 def _section(text: str) -> dict:
@@ -57,9 +59,30 @@ def _listed(items: list[str], empty: str, total: int) -> list[dict]:
     return blocks
 
 
+def environments_blocks(data, now: datetime) -> list[dict]:
+    """The environments of the repositories the person deploys to: what runs, locks, freezes, protections, and
+    whether they may deploy there now."""
+    if not data.environments:
+        return []
+    blocks: list[dict] = [{"type": "divider"}, _header("Your environments")]
+    stamp = now.timestamp()
+    for repo, states in data.environments:
+        blocks.append(_context(f"*{escape(repo)}*"))
+        if not states:
+            blocks.append(_context("No deployment environments in Bitbucket."))
+        for state in states:
+            if len(blocks) >= MAX_ENVIRONMENT_BLOCKS:
+                blocks.append(_context("…more in `/bb where REPO`"))
+                return blocks
+            blocks.append(_section(environment_text(state, stamp, now, history_read=False)))
+    return blocks
+
+
 def home_view(data, now: datetime) -> dict:
     if not data.linked:
-        return unlinked_view()
+        view = unlinked_view()
+        view["blocks"] += [_context(f":warning: {escape(problem)}") for problem in data.problems] + environments_blocks(data, now)
+        return view
     blocks: list[dict] = [_header("Bitbucket")]
     for problem in data.problems:
         blocks.append(_context(f":warning: {escape(problem)}"))
@@ -68,6 +91,7 @@ def home_view(data, now: datetime) -> dict:
     blocks += [{"type": "divider"}, _header(f"Your open pull requests ({len(data.mine)})")]
     mine = [mine_line(repo, pr, data.builds.get((repo, pr.source_branch or ""), []), now) for repo, pr in data.mine]
     blocks += _listed(mine, "You have no open pull requests.", len(data.mine))
+    blocks += environments_blocks(data, now)
     blocks += [{"type": "divider"}, _header("Your notifications")]
     blocks += settings_blocks(data.enabled, linked=True, home=True)
     blocks.append(_context("Direct messages about your pull requests, reviews, mentions, builds and deploys. `/bb notify` changes them too."))

@@ -50,6 +50,8 @@ API_ROUTES = [
     ("GET", _REPO + r"/deployments/", "_list_deployments"),
     ("GET", _PR + r"/statuses", "_list_pull_request_statuses"),  # builds.py
     ("GET", _REPO + r"/commit/(?P<rev>[^/]+)/statuses", "_list_commit_statuses"),
+    ("GET", _REPO + r"/commit/(?P<rev>[^/]+)/pullrequests", "_list_commit_pull_requests"),  # commits.py
+    ("GET", _REPO + r"/commits/(?P<revision>[^/]+)", "_list_commits"),
     ("GET", _REPO + r"/pipelines/(?P<pipeline>[^/]+)/steps/?", "_list_pipeline_steps"),
     ("GET", _REPO + r"/pipelines/(?P<pipeline>[^/]+)/steps/(?P<step>[^/]+)/log", "_get_step_log"),
 ]
