@@ -1,4 +1,5 @@
-"""The simulated Bitbucket's commit history: `GET …/commits/{revision}` (`git log REVISION ^EXCLUDE…`, newest
+"""The simulated Bitbucket's commit history: `GET …/commits/{revision}` and `GET …/commits?include=…` (`git log
+REVISION ^EXCLUDE…`, newest
 first, paged without a `size`, as Bitbucket answers it) and `GET …/commit/{commit}/pullrequests` (the pull requests
 that contain a commit: 404 while "Pull Request Commit Links" has not indexed the repository, as documented)."""
 
@@ -35,8 +36,11 @@ class CommitsMixin:
     def _list_commits(self, call: _Call) -> _Response:
         repo = self._repo_for(call)
         query = call.query
-        include = [self._revision_or_404(repo, call.params["revision"])]
+        # `…/commits/{revision}`, or `…/commits?include=…` (every branch when neither names one)
+        include = [self._revision_or_404(repo, call.params["revision"])] if call.params.get("revision") else []
         include += [self._revision_or_404(repo, rev) for rev in query.get("include", [])]
+        if not include:
+            include = list(repo.branches.values())
         excluded = self._reachable(repo, [self._revision_or_404(repo, rev) for rev in query.get("exclude", [])])
         hashes = [h for h in self._reachable(repo, include) if h not in excluded]
         order = {h: n for n, h in enumerate(repo.commits)}  # creation order breaks ties of equal dates

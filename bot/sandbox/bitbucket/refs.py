@@ -238,28 +238,7 @@ class RefsMixin:
         """One change of a `repo:push`: a branch created (`old` None) or deleted (`new` None)."""
         return {"new": new, "old": old, "created": old is None, "closed": new is None, "forced": False, "truncated": False,
                 "commits": [], "links": {"html": _link(f"{WEB_ROOT}/{repo.full_name}/branch/{quote_ref(name)}")}}
-    def _list_commits(self, call: _Call) -> _Response:
-        repo = self._repo_for(call)
-        wanted = [value for key, value in call.query_pairs if key == "include"] or list(repo.branches.values())
-        unwanted = [value for key, value in call.query_pairs if key == "exclude"]
-        try:
-            heads, stops = [self._resolve_or_fail(repo, r) for r in wanted], [self._resolve_or_fail(repo, r) for r in unwanted]
-        except KeyError as missing:
-            raise _not_found(str(missing.args[0])) from None
-        excluded = set().union(*(self._reachable(repo, stop) for stop in stops)) if stops else set()
-        found = set().union(*(self._reachable(repo, head) for head in heads)) - excluded
-        commits = sorted((repo.commits[h] for h in found), key=lambda commit: commit.date, reverse=True)
-        return _Response(200, self._page(call, [self._commit_json(repo, commit) for commit in commits], max_pagelen=100))
 
-    def _reachable(self, repo: _Repository, head: str) -> set[str]:
-        seen, pending = set(), [head]
-        while pending:
-            current = pending.pop()
-            if current in seen or current not in repo.commits:
-                continue
-            seen.add(current)
-            pending.extend(repo.commits[current].parents)
-        return seen
 
     def _list_tags(self, call: _Call) -> _Response:
         repo = self._repo_for(call)
