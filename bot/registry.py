@@ -72,6 +72,10 @@ def event_handlers(features=FEATURES) -> dict:
     return _merged(features, "events")
 
 
+def shortcut_handlers(features=FEATURES) -> dict:
+    return _merged(features, "shortcuts")
+
+
 def _merged(features, field: str) -> dict:
     merged: dict = {}
     for feature in features:

@@ -27,6 +27,9 @@ PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
 PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
+PULL_REQUEST_COMMENTS = PULL_REQUEST + "/comments"
+PULL_REQUEST_COMMENT = PULL_REQUEST_COMMENTS + "/{comment_id}"
+PULL_REQUEST_DIFF = PULL_REQUEST + "/diff"  # answers 302 to the repository's diff of the two commits
 BRANCH = REPOSITORY + "/refs/branches/{name}"
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
@@ -62,6 +65,11 @@ ENDPOINTS = (
     ("POST", PULL_REQUEST_REQUEST_CHANGES),
     ("DELETE", PULL_REQUEST_REQUEST_CHANGES),
     ("GET", PULL_REQUEST_STATUSES),
+    ("POST", PULL_REQUEST_COMMENTS),
+    ("GET", PULL_REQUEST_COMMENT),
+    ("PUT", PULL_REQUEST_COMMENT),
+    ("DELETE", PULL_REQUEST_COMMENT),
+    ("GET", PULL_REQUEST_DIFF),
     ("GET", BRANCH),
     ("GET", TAG),
     ("POST", TAGS),
@@ -101,7 +109,7 @@ def expand_path(template: str, **values: object) -> str:
 _WHAT = {
     "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
     "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
-    "pull_request_id": "pull request number",
+    "pull_request_id": "pull request number", "comment_id": "comment",
 }
 _REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
 _WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name
