@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bot.accounts.feature import FEATURE as ACCOUNTS
 from bot.builds.feature import FEATURE as BUILDS
+from bot.conversations.feature import FEATURE as CONVERSATIONS
 from bot.core import audit, outbox, permissions, slack_events
 from bot.core.actions import WriteGuards
 from bot.core.commands import HELP, CommandTable
@@ -47,6 +48,7 @@ CORE = Feature(
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
     CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL,
+    CONVERSATIONS,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 
