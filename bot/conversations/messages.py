@@ -198,6 +198,8 @@ def deleted(services, event: dict) -> None:
 
 
 def _failure(error: Exception, repo: str, what: str = "posted") -> Message:
+    if isinstance(error, actions.OutcomeUnknown):  # a 5xx after sending: it may have been written
+        return conversation_render.unknown(str(error.message).removeprefix(":hourglass: "), what)
     if isinstance(error, BitbucketError):
         return conversation_render.failed(conversation_render.refusal_words(error.status, bitbucket_words(error), repo), what)
     if isinstance(error, UserError):

@@ -91,7 +91,7 @@ def _entity(inner: str, mention: Callable[[str], str]) -> str:
         word = target[1:].split("^", 1)[0]
         return "@" + word if word in ("here", "channel", "everyone") else ""
     if target.lower().startswith(_LINK_SCHEMES):
-        url = target.replace(")", "%29").replace(" ", "%20")
+        url = target.replace("&amp;", "&").replace(")", "%29").replace(" ", "%20")
         if label and label != target:
             return f"[{_escape_label(label)}]({url})"
         return url

@@ -34,6 +34,12 @@ def failed(reason: str, what: str = "posted") -> Message:
     return notice(f":exclamation: Your reply was not {what} in Bitbucket: {reason}")
 
 
+def unknown(reason: str, what: str = "posted") -> Message:
+    """Bitbucket failed after the reply was sent: it may or may not be there (`reason` escaped by the caller)."""
+    verb = {"posted": "reached", "edited": "edited it in", "deleted": "deleted it in"}.get(what, "reached")
+    return notice(f":exclamation: Your reply may not have {verb} Bitbucket: {reason}")
+
+
 def refusal_words(status: int | None, words: str, repo: str) -> str:
     """Why Bitbucket refused, in words a person can act on (`words`: Bitbucket's own, escaped)."""
     if status == 403:

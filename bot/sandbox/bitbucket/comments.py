@@ -77,6 +77,15 @@ class CommentsMixin:
         payload = self._comment_payload(workspace, slug, int(pr_id), int(comment_id), self._user(actor) if not isinstance(actor, _User) else actor)
         return deliveries.deliver(self, workspace, slug, event_key, payload)
 
+    def change_comment(self, workspace, slug, pr_id, comment_id, *, text: str | None = None, deleted: bool = False) -> None:
+        """The comment's author edits (`text`) or deletes it in the web page (no webhook: see `comment_event`)."""
+        with self._lock:
+            comment = self._comments()[int(comment_id)]
+            if text is not None:
+                comment.raw = text
+            comment.deleted = comment.deleted or deleted
+            comment.updated_on = self.clock()
+
     def resolve_comment(self, workspace, slug, pr_id, comment_id, who, *, resolved: bool = True) -> None:
         """`who` resolves (or reopens) the comment's thread, as in the web page (no webhook: see `comment_event`)."""
         with self._lock:

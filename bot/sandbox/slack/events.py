@@ -54,7 +54,7 @@ class EventsMixin:
             if thread_ts:
                 parent = self._find_message(channel, thread_ts)
                 event["parent_user_id"] = parent.user if parent else ""
-            body = self._callback(event)
+            body = self.event_callback(event)
         self.send_event(body)
         return message
 
@@ -71,7 +71,7 @@ class EventsMixin:
             edited.pop("channel", None)
             previous.pop("channel", None)
             event_ts = self._next_ts()
-            body = self._callback({"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
+            body = self.event_callback({"type": "message", "subtype": "message_changed", "hidden": True, "channel": channel,
                                    "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
                                    "message": edited, "previous_message": previous})
         self.send_event(body)
@@ -88,7 +88,7 @@ class EventsMixin:
             previous = self._event_of(message)
             previous.pop("channel", None)
             event_ts = self._next_ts()
-            body = self._callback({"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
+            body = self.event_callback({"type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
                                    "channel_type": self._channel_type(channel), "ts": event_ts, "event_ts": event_ts,
                                    "deleted_ts": ts, "previous_message": previous})
         self.send_event(body)
@@ -135,7 +135,7 @@ class EventsMixin:
             return
         event = {**self._event_of(message), "bot_id": self.bot_id, "app_id": APP_ID,
                  "bot_profile": {"id": self.bot_id, "app_id": APP_ID, "name": "bitbucket"}}
-        body = self._callback(event)
+        body = self.event_callback(event)
         threading.Thread(target=self.send_event, args=(body,), name="fake-slack-event", daemon=True).start()
 
     def _event_of(self, message: Message) -> dict[str, Any]:
@@ -154,7 +154,8 @@ class EventsMixin:
             return "im"
         return "group" if known is not None and known.is_private else "channel"
 
-    def _callback(self, event: dict) -> dict:
+    def event_callback(self, event: dict) -> dict:
+        """`event` in the envelope Slack sends it in (a new `event_id`)."""
         return {"token": "verification-token-unused", "team_id": self.team_id, "api_app_id": APP_ID, "event": event,
                 "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(float(event["event_ts"])),
                 "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}]}
