@@ -14,6 +14,7 @@ from __future__ import annotations
 from bot.accounts.feature import FEATURE as ACCOUNTS
 from bot.branches.feature import FEATURE as BRANCHES
 from bot.builds.feature import FEATURE as BUILDS
+from bot.conversations.feature import FEATURE as CONVERSATIONS
 from bot.core import audit, outbox, permissions, slack_events
 from bot.core.actions import WriteGuards
 from bot.core.commands import HELP, CommandTable
@@ -49,7 +50,7 @@ CORE = Feature(
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
     CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, ENVIRONMENTS, BUILDS, INSIGHTS, NOTIFY, HOME,
-    UNFURL, BRANCHES,
+    UNFURL, BRANCHES, CONVERSATIONS,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 
@@ -73,6 +74,10 @@ def view_handlers(features=FEATURES) -> dict:
 
 def event_handlers(features=FEATURES) -> dict:
     return _merged(features, "events")
+
+
+def shortcut_handlers(features=FEATURES) -> dict:
+    return _merged(features, "shortcuts")
 
 
 def _merged(features, field: str) -> dict:

@@ -73,12 +73,15 @@ def register(app: App, services: Services) -> None:
             return
 
         def work():
-            handler(inv, render.decode_value(action.get("value")))
+            # A button carries its value; an overflow menu, the value of the option chosen.
+            handler(inv, render.decode_value(action.get("value") or (action.get("selected_option") or {}).get("value")))
 
         services.submit(run_safely, inv, work)
 
     for callback_id, view_handler in view_handlers.items():
         _register_view(app, services, callback_id, view_handler)
+    for callback_id, shortcut_handler in registry.shortcut_handlers(features).items():
+        _register_shortcut(app, services, callback_id, shortcut_handler)
     events.register(app, services, registry.event_handlers(features))
 
     @app.error
@@ -91,6 +94,15 @@ def _register_view(app: App, services: Services, callback_id: str, view_handler)
     @app.view(callback_id)
     def on_view(ack, body, view):
         view_handler(services, ack, body, view, lambda channel_id=None: invocation_for(services, body, None, channel_id=channel_id))
+
+
+def _register_shortcut(app: App, services: Services, callback_id: str, shortcut_handler) -> None:
+    @app.shortcut(callback_id)
+    def on_shortcut(ack, body, respond):
+        ack()
+        inv = invocation_for(services, body, respond)
+        # A shortcut's trigger_id lives 3 seconds: its work (usually opening a modal) runs on the quick pool.
+        services.submit(run_safely, inv, lambda: shortcut_handler(inv, body), quick=True)
 
 
 def invocation_for(services: Services, body: dict, respond, *, channel_id: str | None = None) -> Invocation:

@@ -97,6 +97,22 @@ class RunningBot:
         )
         return Sent(slackkit.post_signed(f"{self.url}/slack/events", body, SIGNING_SECRET), key)
 
+    def choose(self, action_id: str, value: str, *, user_id: str = "U1", channel_id: str = "C1", message_ts: str, message: dict) -> Sent:
+        """Choose the option of value `value` in an overflow menu on a message."""
+        key = self._key()
+        response_url = self.slack.response_url(key, channel=channel_id, message_ts=message_ts, user=user_id)
+        body = slackkit.block_action_body(action_id=action_id, value=value, user_id=user_id, channel_id=channel_id, message_ts=message_ts,
+                                          response_url=response_url, message=message, element="overflow")
+        return Sent(slackkit.post_signed(f"{self.url}/slack/events", body, SIGNING_SECRET), key)
+
+    def shortcut(self, callback_id: str, message: dict, *, user_id: str = "U1", channel_id: str = "C1", trigger_id: str = "trig-4") -> Sent:
+        """Use a message shortcut on `message`."""
+        key = self._key()
+        response_url = self.slack.response_url(key, channel=channel_id, user=user_id)
+        body = slackkit.message_shortcut_body(callback_id=callback_id, message=message, channel_id=channel_id, user_id=user_id,
+                                              response_url=response_url, trigger_id=trigger_id)
+        return Sent(slackkit.post_signed(f"{self.url}/slack/events", body, SIGNING_SECRET), key)
+
     def submit_view(self, callback_id: str, values: dict, private_metadata: str, *, user_id: str = "U1") -> requests.Response:
         body = slackkit.view_submission_body(callback_id=callback_id, values=values, private_metadata=private_metadata, user_id=user_id)
         return slackkit.post_signed(f"{self.url}/slack/events", body, SIGNING_SECRET)

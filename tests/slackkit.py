@@ -8,6 +8,7 @@ from bot.sandbox.slackkit import (  # noqa: F401 - re-exported for the tests
     DEFAULT_MESSAGE_TS,
     block_action_body,
     ensure_no_proxy_for_loopback,
+    message_shortcut_body,
     payload_body,
     sign,
     slash_command_body,

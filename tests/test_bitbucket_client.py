@@ -672,6 +672,10 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
     commits = swagger_paths[bitbucket.COMMITS_OF]["get"]["description"]
     assert "exclude=master" in commits and "reverse chronological" in commits  # what list_commits_between relies on
     assert {"200", "202", "404"} <= set(swagger_paths[bitbucket.COMMIT_PULL_REQUESTS]["get"]["responses"])
+    # Conversations (issue 22): comments written, edited and deleted as the person, and the diff around a line.
+    for call in (("POST", bitbucket.PULL_REQUEST_COMMENTS), ("PUT", bitbucket.PULL_REQUEST_COMMENT),
+                 ("DELETE", bitbucket.PULL_REQUEST_COMMENT), ("GET", bitbucket.PULL_REQUEST_COMMENT), ("GET", bitbucket.PULL_REQUEST_DIFF)):
+        assert call in bitbucket.ENDPOINTS, call
     log_answers = swagger_paths[bitbucket.PIPELINE_STEP_LOG]["get"]["responses"]
     assert {"200", "307", "404", "416"} <= set(log_answers)  # what get_step_log_tail handles
 
@@ -711,6 +715,11 @@ EVERY_CALL = {
     "unapprove_pull_request": lambda c: c.unapprove_pull_request("acme", "api", 1),
     "request_changes": lambda c: c.request_changes("acme", "api", 1),
     "remove_request_changes": lambda c: c.remove_request_changes("acme", "api", 1),
+    "create_pull_request_comment": lambda c: c.create_pull_request_comment("acme", "api", 1, "Nice", parent_id=7),
+    "get_pull_request_comment": lambda c: c.get_pull_request_comment("acme", "api", 1, 7),
+    "update_pull_request_comment": lambda c: c.update_pull_request_comment("acme", "api", 1, 7, "Nicer"),
+    "delete_pull_request_comment": lambda c: c.delete_pull_request_comment("acme", "api", 1, 7),
+    "get_pull_request_diff": lambda c: c.get_pull_request_diff("acme", "api", 1),
     "get_branch": lambda c: c.get_branch("acme", "api", "main"),
     "list_branches": lambda c: c.list_branches("acme", "api", q='name ~ "release/"'),
     "create_branch": lambda c: c.create_branch("acme", "api", "feature/x", "abc1234"),

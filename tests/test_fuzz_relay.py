@@ -28,8 +28,13 @@ def as_dict(message) -> dict:
     return {"text": message.text, "blocks": message.blocks}
 
 
+# Comment events without a captured payload: their body is the comment's, as comment_created's (issue 22).
+COMMENT_KEYS = ["pullrequest:comment_updated", "pullrequest:comment_resolved", "pullrequest:comment_reopened"]
+
+
 def test_every_renderer_has_real_payloads_to_start_from():
-    assert {key for key, _ in FIXTURES.values()} == set(RENDERERS) - {"pullrequest:unapproved", "pullrequest:changes_request_created"}
+    assert {key for key, _ in FIXTURES.values()} == set(RENDERERS) - {"pullrequest:unapproved", "pullrequest:changes_request_created",
+                                                                        *COMMENT_KEYS}
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
@@ -46,6 +51,7 @@ def event(draw):
     key, payload = FIXTURES[name]
     # The two events without a captured payload take an approval's shape, as Bitbucket sends them.
     key = draw(st.sampled_from([key, "pullrequest:unapproved", "pullrequest:changes_request_created"])) if key == "pullrequest:approved" else key
+    key = draw(st.sampled_from([key, *COMMENT_KEYS])) if key == "pullrequest:comment_created" else key
     return key, draw(mutated(payload))
 
 

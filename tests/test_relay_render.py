@@ -47,6 +47,8 @@ def test_every_relayed_event_key_has_a_renderer_and_is_registered():
         "repo:push", "pullrequest:created", "pullrequest:updated", "pullrequest:approved", "pullrequest:unapproved",
         "pullrequest:changes_request_created", "pullrequest:fulfilled", "pullrequest:rejected",
         "pullrequest:comment_created", "repo:commit_status_created", "repo:commit_status_updated",
+        # Conversations (issue 22): a relayed comment follows its edits, deletion and resolution.
+        "pullrequest:comment_updated", "pullrequest:comment_deleted", "pullrequest:comment_resolved", "pullrequest:comment_reopened",
     }
 
 
@@ -57,7 +59,9 @@ def test_issue_events_are_not_relayed():
 
 def test_the_fixtures_cover_most_relayed_keys():
     covered = {webhookkit.event_key_of(p) for p in RELAYED_FIXTURES}
-    without_real_payload = {"pullrequest:unapproved", "pullrequest:changes_request_created"}  # INDEX.md: none published
+    without_real_payload = {"pullrequest:unapproved", "pullrequest:changes_request_created",  # INDEX.md: none published
+                            # none published either; their body is the comment's, like comment_created's
+                            "pullrequest:comment_updated", "pullrequest:comment_resolved", "pullrequest:comment_reopened"}
     assert covered == set(relay_render.RENDERERS) - without_real_payload
 
 
@@ -164,8 +168,11 @@ def test_an_open_card_has_the_buttons_and_a_closed_one_has_none():
     open_payload = webhookkit.load_fixture("pullrequest.created__zulip-created_or_updated.json")
     card = relay_render.pull_request_card("acme/api", relay.slim_pull_request("pullrequest:created", open_payload))
     actions = [e["action_id"] for b in card.blocks if b["type"] == "actions" for e in b["elements"]]
-    assert actions == ["bb_approve", "bb_request_changes", "bb_ask_merge", "bb_ask_decline"]
+    assert actions == ["bb_approve", "bb_request_changes", "bb_ask_merge", "bb_ask_decline", "bb_card_menu"]
     assert json.loads(card.blocks[1]["elements"][0]["value"]) == {"r": "acme/api", "p": 1}
+    menu = card.blocks[1]["elements"][-1]
+    assert menu["type"] == "overflow" and [o["text"]["text"] for o in menu["options"]] == ["Nudge reviewers", "Open in Bitbucket"]
+    assert json.loads(menu["options"][0]["value"]) == {"r": "acme/api", "p": 1, "o": "nudge"}
     merged = webhookkit.load_fixture("pullrequest.fulfilled__goscm-pr_fulfilled.json")
     closed = relay_render.pull_request_card("acme/api", relay.slim_pull_request("pullrequest:fulfilled", merged))
     assert not [b for b in closed.blocks if b["type"] == "actions"]

@@ -113,7 +113,8 @@ def test_a_pull_request_gets_one_card_and_a_thread(bot, repo, slack):
     assert hook(bot, "pullrequest:created", webhookkit.pull_request_payload(repo, "acme", "api", pr_id, actor="ann")).status_code == 200
     card = slack.wait_for(lambda: top_level(slack))[0]
     assert "#1 Add login" in card.text and "Open" in text_of(card.to_api())
-    assert [b["action_id"] for b in webhookkit_buttons(card)] == ["bb_approve", "bb_request_changes", "bb_ask_merge", "bb_ask_decline"]
+    assert [b["action_id"] for b in webhookkit_buttons(card)] == ["bb_approve", "bb_request_changes", "bb_ask_merge", "bb_ask_decline",
+                                                                 "bb_card_menu"]  # its overflow menu: Nudge reviewers
 
     approve_as(repo, pr_id, "rob")
     hook(bot, "pullrequest:approved", webhookkit.pull_request_payload(repo, "acme", "api", pr_id, actor="rob", approval={"user": repo.user("rob")}))
@@ -177,7 +178,7 @@ def test_a_retried_delivery_is_answered_and_not_relayed_again(bot, repo, slack):
 
 def test_unknown_and_issue_events_are_accepted_and_ignored(bot, repo, slack):
     subscribe(bot)
-    for key in ("issue:created", "repo:fork", "pullrequest:comment_deleted", "made:up"):
+    for key in ("issue:created", "repo:fork", "repo:commit_comment_created", "made:up"):
         assert key not in RENDERERS
         # each its own body (one body is one event, whatever the key) and one that fits the key
         answer = hook(bot, key, {"repository": {"full_name": "acme/api"}, "actor": repo.user("ann"), "comment": {"id": key}})

@@ -3,7 +3,8 @@
 - `transport`: the one `requests.Session`, retries with backoff and full jitter (honouring Retry-After; writes
   that must not happen twice are not repeated after a 5xx), pagination that follows `next`, typed errors.
 - `errors`, `credentials`, `models`, `paths` (every path template and the one function that fills them in).
-- Resources: `workspaces` (user, workspace, members, repositories), `pull_requests`, `refs` (branches, tags,
+- Resources: `workspaces` (user, workspace, members, repositories), `pull_requests`, `comments` (a pull request's
+  comments and its diff), `refs` (branches, tags,
   commits, `resolve_ref`), `hooks` (webhooks), `pipelines` (pipelines, steps, logs, commit statuses),
   `deployments` (environments, deployments). `client.BitbucketClient` combines them.
 
@@ -77,6 +78,9 @@ from bot.bitbucket.paths import (
     PIPELINES,
     PULL_REQUEST,
     PULL_REQUEST_APPROVE,
+    PULL_REQUEST_COMMENT,
+    PULL_REQUEST_COMMENTS,
+    PULL_REQUEST_DIFF,
     PULL_REQUEST_DECLINE,
     PULL_REQUEST_MERGE,
     PULL_REQUEST_REQUEST_CHANGES,
@@ -118,8 +122,8 @@ __all__ = [
     "ENDPOINTS", "expand_path", "path_segment", "USER", "WORKSPACE", "WORKSPACE_MEMBERS", "WORKSPACE_USER_PULL_REQUESTS", "WORKSPACE_HOOKS",
     "WORKSPACE_HOOK", "REPOSITORIES",
     "REPOSITORY", "PULL_REQUESTS", "PULL_REQUEST", "PULL_REQUESTS_ACTIVITY", "PULL_REQUEST_MERGE", "PULL_REQUEST_DECLINE",
-    "PULL_REQUEST_APPROVE", "PULL_REQUEST_REQUEST_CHANGES", "PULL_REQUEST_STATUSES", "BRANCHES", "BRANCH",
-    "BRANCH_RESTRICTIONS", "COMMITS", "TAGS", "TAG", "COMMIT",
+    "PULL_REQUEST_APPROVE", "PULL_REQUEST_REQUEST_CHANGES", "PULL_REQUEST_STATUSES", "PULL_REQUEST_COMMENTS", "PULL_REQUEST_COMMENT",
+    "PULL_REQUEST_DIFF", "BRANCHES", "BRANCH", "BRANCH_RESTRICTIONS", "COMMITS", "TAGS", "TAG", "COMMIT",
     "COMMIT_STATUSES", "COMMIT_PULL_REQUESTS", "COMMITS_OF", "HOOKS", "HOOK", "PIPELINES", "PIPELINE", "PIPELINE_STOP", "PIPELINE_STEPS", "PIPELINE_STEP_LOG",
     "ENVIRONMENTS", "DEPLOYMENTS",
 ]

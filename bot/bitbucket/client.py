@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.bitbucket.comments import Comments
 from bot.bitbucket.deployments import Deployments
 from bot.bitbucket.hooks import Hooks
 from bot.bitbucket.pipelines import Pipelines
@@ -10,7 +11,7 @@ from bot.bitbucket.refs import Refs
 from bot.bitbucket.workspaces import Workspaces
 
 
-class BitbucketClient(Workspaces, PullRequests, Refs, Hooks, Pipelines, Deployments):
+class BitbucketClient(Workspaces, PullRequests, Comments, Refs, Hooks, Pipelines, Deployments):
     """Bitbucket Cloud's REST API 2.0. `ws` is a workspace slug (or `{uuid}`), `slug` a repository slug.
 
     Calls return Bitbucket's JSON (None for an empty answer); parse it with the models' `from_api`.

@@ -27,6 +27,9 @@ PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
 PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
+PULL_REQUEST_COMMENTS = PULL_REQUEST + "/comments"
+PULL_REQUEST_COMMENT = PULL_REQUEST_COMMENTS + "/{comment_id}"
+PULL_REQUEST_DIFF = PULL_REQUEST + "/diff"  # answers 302 to the repository's diff of the two commits
 BRANCHES = REPOSITORY + "/refs/branches"
 BRANCH = BRANCHES + "/{name}"
 BRANCH_RESTRICTIONS = REPOSITORY + "/branch-restrictions"  # needs repository admin
@@ -69,6 +72,11 @@ ENDPOINTS = (
     ("GET", PULL_REQUEST_STATUSES),
     ("GET", BRANCHES),
     ("POST", BRANCHES),
+    ("POST", PULL_REQUEST_COMMENTS),
+    ("GET", PULL_REQUEST_COMMENT),
+    ("PUT", PULL_REQUEST_COMMENT),
+    ("DELETE", PULL_REQUEST_COMMENT),
+    ("GET", PULL_REQUEST_DIFF),
     ("GET", BRANCH),
     ("DELETE", BRANCH),
     ("GET", BRANCH_RESTRICTIONS),
@@ -114,7 +122,7 @@ def expand_path(template: str, **values: object) -> str:
 _WHAT = {
     "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
     "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
-    "pull_request_id": "pull request number", "revision": "revision",
+    "pull_request_id": "pull request number", "revision": "revision", "comment_id": "comment",
 }
 _REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
 _WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name

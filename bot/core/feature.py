@@ -24,6 +24,9 @@ ActionHandler = Callable[[Any, dict], None]
 # handler(services, ack, body, view, invocation_for): a modal submission. It acks (with errors, or not) and submits
 # its work; invocation_for(body, channel_id) makes the Invocation.
 ViewHandler = Callable[..., None]
+# handler(invocation, payload): a shortcut (a message shortcut's payload carries the message), on the quick pool after
+# the ack, so it may open a modal within its trigger's 3 seconds.
+ShortcutHandler = Callable[[Any, dict], None]
 # handler(services, event): an Events API event, acted on once per event_id, off the request path.
 EventHandler = Callable[[Any, dict], None]
 # start(services, *, scheduler) -> [stop functions]: long-lived work in `serve` (and in the shell).
@@ -48,6 +51,8 @@ class Feature:
     actions: Mapping[str, ActionHandler] = field(default_factory=dict)
     views: Mapping[str, ViewHandler] = field(default_factory=dict)
     events: Mapping[str, EventHandler] = field(default_factory=dict)
+    # {callback_id: handler(invocation, payload)}: global and message shortcuts (the manifest declares them).
+    shortcuts: Mapping[str, ShortcutHandler] = field(default_factory=dict)
     # Relay hooks: called by the relay's router for each routed delivery, inside its transaction (see bot.relay.hooks).
     relay_hooks: Sequence[Callable[..., Any]] = ()
     # Guards on writes (bot.core.actions): guard(services, user_id, write) -> Blocked | None.

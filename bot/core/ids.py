@@ -17,6 +17,11 @@ CANCEL = "bb_cancel"
 RERUN_PIPELINE = "bb_rerun_pipeline"
 STOP_PIPELINE = "bb_stop_pipeline"
 ASK_MERGE_ANYWAY = "bb_ask_merge_anyway"  # an admin's merge over failed or running builds: opens MERGE_ANYWAY_MODAL
+# The relayed card's overflow menu (its options' values say which), and conversations (issue 22).
+CARD_MENU = "bb_card_menu"
+REPLY_IN_BITBUCKET = "bb_reply_in_bitbucket"  # the message shortcut "Reply in Bitbucket" (its callback_id)
+REPLY_MODAL = "bb_reply_modal"
+REPLY_TEXT_BLOCK, REPLY_TEXT_INPUT = "reply", "reply_input"
 # Links (a button with a url still sends a block_actions payload that needs an ack).
 OPEN_LINK = "bb_open_link"
 

@@ -60,6 +60,8 @@ MIGRATIONS = [
     Migration("outbox", 1, SCHEMA),
     # A claim lasts until `claimed_until`: a replica that died mid-send has its item taken over after that.
     Migration("outbox", 2, ("ALTER TABLE outbox ADD COLUMN claimed_until REAL NOT NULL DEFAULT 0",)),
+    # Which anchored message a ts is (a reply in a card's thread names its card by the thread's ts).
+    Migration("outbox", 3, ("CREATE INDEX IF NOT EXISTS slack_anchors_by_ts ON slack_anchors (channel, ts)",)),
 ]
 
 # Errors that mean the channel will not take our messages until a person acts.
@@ -98,6 +100,12 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
 def anchor_ts(store, channel: str, anchor: str) -> str | None:
     row = store.query_one("SELECT ts FROM slack_anchors WHERE channel = ? AND anchor = ?", (channel, anchor))
     return row["ts"] if row else None
+
+
+def anchor_named(store, channel: str, ts: str) -> str | None:
+    """The anchor whose message in `channel` is the one at `ts` (the reverse of `anchor_ts`), or None."""
+    row = store.query_one("SELECT anchor FROM slack_anchors WHERE channel = ? AND ts = ? ORDER BY anchor LIMIT 1", (channel, ts))
+    return row["anchor"] if row else None
 
 
 def waiting(store, *, now: float) -> int:

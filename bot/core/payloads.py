@@ -44,12 +44,12 @@ def repository(value: dict, key: str = "r") -> str:
     return ref.full_name
 
 
-def number(value: dict, key: str) -> int:
+def number(value: dict, key: str, *, digits: int = 9) -> int:
     found = value.get(key)
     if isinstance(found, bool) or not isinstance(found, (int, str)):
         raise PayloadError()
     text = str(found)
-    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) <= 0:
+    if not (text.isascii() and text.isdigit()) or len(text) > digits or int(text) <= 0:
         raise PayloadError()
     return int(text)
 
@@ -196,3 +196,41 @@ class BranchButton:
 
     def to_value(self) -> dict:
         return {"r": self.repo, "b": self.branch, "h": self.head, "k": self.key, **({"f": 1} if self.forced else {})}
+
+
+@dataclass(frozen=True)
+class CardMenuChoice:
+    """An option of a relayed card's overflow menu (`option`: what it does, e.g. `nudge`). An option's value is at
+    most 150 characters, so the menu is left out where a repository's name would not fit."""
+
+    repo: str
+    pr_id: int
+    option: str
+
+    @classmethod
+    def from_value(cls, value) -> "CardMenuChoice":
+        value = _version(value)
+        return cls(repository(value), number(value, "p"), text(value, "o", limit=20))
+
+    def to_value(self) -> dict:
+        return {"r": self.repo, "p": self.pr_id, "o": self.option}
+
+
+@dataclass(frozen=True)
+class CommentReply:
+    """The "Reply in Bitbucket" form's private metadata: the comment replied to, and where the shortcut was used."""
+
+    repo: str
+    pr_id: int
+    comment_id: int
+    channel: str
+    thread_ts: str
+
+    @classmethod
+    def from_value(cls, value) -> "CommentReply":
+        value = _version(value)
+        return cls(repository(value), number(value, "p"), number(value, "c", digits=18), text(value, "ch", limit=40),
+                   text(value, "t", limit=40))
+
+    def to_value(self) -> dict:
+        return {"r": self.repo, "p": self.pr_id, "c": self.comment_id, "ch": self.channel, "t": self.thread_ts}

@@ -10,9 +10,11 @@
 | `hooks` | what a relay hook is handed (`RoutedEvent`): other features add to a delivery without the relay importing them |
 | `routing` | pure: which channel gets which message, the newest state of a pull request, build notes |
 | `subscriptions` | which channels relay which repositories; the webhooks the bot registered |
+| `threads` | which relayed message a Slack message is: a pull request's card, or one comment's message in its thread |
 
 The relay's tables are read by other features only through these functions: `pull_request_state`, `build_states`,
-`subscribed_repositories`, `channel_repositories`, `webhook_registrations`, `waiting_deliveries`.
+`subscribed_repositories`, `channel_repositories`, `webhook_registrations`, `waiting_deliveries`; and which message is
+which through `pull_request_in_thread`, `relayed_comment_at`, `card_ts`, `comment_anchor`.
 
 A pull request has one card per channel (the outbox anchor `pr:{repo}#{id}`), drawn from the newest state
 stored for it, so a late or repeated event cannot roll the card back; its events are replies in the card's
@@ -56,6 +58,7 @@ from bot.relay.routing import (
     pull_request_anchor,
     slim_pull_request,
 )
+from bot.relay.threads import card_anchor, card_of, card_ts, comment_anchor, comment_of, pull_request_in_thread, relayed_comment_at
 from bot.relay.subscriptions import (
     Registration,
     Subscription,
@@ -87,6 +90,7 @@ __all__ = [
     "find_our_hook", "mark_channel_broken", "record_registration", "remember_main_branch", "subscribe", "unsubscribe", "webhook_url",
     "MIGRATIONS", "delivery_writer", "start_background", "RelayHook", "RoutedEvent", "build_states", "pull_request_state",
     "waiting_deliveries", "subscribed_repositories",
+    "card_anchor", "card_of", "card_ts", "comment_anchor", "comment_of", "pull_request_in_thread", "relayed_comment_at",
 ]
 
 _SCHEMA_V1 = [

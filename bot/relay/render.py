@@ -13,9 +13,10 @@ import json
 import re
 from typing import Callable
 
-from bot.core import render
+from bot.core import ids, render
 from bot.bitbucket import PullRequest
 from bot.builds import render as build_render
+from bot.core.payloads import CardMenuChoice
 from bot.core.render import Message
 from bot.pull_requests import render as pr_render
 
@@ -151,9 +152,39 @@ def pull_request_card(repo: str, data: dict) -> Message:
     if pr.state == "OPEN" and pr.id > 0 and _FULL_NAME.fullmatch(repo):
         # Buttons carry the repository and the number; no real pull request lacks them, and a name that is
         # not a repository's could not fit a button (nor be acted on).
-        blocks.append(card_buttons(repo, pr))
+        actions = card_buttons(repo, pr)
+        menu = card_menu(repo, pr)
+        if menu is not None:
+            actions["elements"].append(menu)
+        blocks.append(actions)
     fallback = f"#{pr.id} {render.escape(render.truncate(pr.title, 200))} by {_account_name(pr.author)} in {render.escape(repo)}: {_plain_state(pr)}"
     return render.message(fallback, blocks)
+
+
+# The card's overflow menu: its options, each a CardMenuChoice (handled by the feature that offers it). An overflow
+# menu has at least two options in Slack's older reference (its newer one says only "up to five"): the second
+# opens the pull request in Bitbucket.
+CARD_MENU_OPTIONS = (("nudge", "Nudge reviewers"), ("open", "Open in Bitbucket"))
+MAX_OPTION_VALUE = 150  # Slack's limit on an overflow option's value
+MAX_OPTION_URL = 3000
+
+
+def card_menu(repo: str, pr: PullRequest) -> dict | None:
+    """The card's overflow menu, beside its buttons; None where the repository's name would not fit its values."""
+    options = []
+    for option, label in CARD_MENU_OPTIONS:
+        value = render.encode_value(CardMenuChoice(repo, pr.id, option).to_value())
+        if len(value) > MAX_OPTION_VALUE:
+            return None
+        chosen = {"text": {"type": "plain_text", "text": label, "emoji": True}, "value": value}
+        if option == "open":
+            if not pr.url.startswith("https://") or len(pr.url) > MAX_OPTION_URL:
+                continue
+            chosen["url"] = pr.url
+        options.append(chosen)
+    if len(options) < 2:
+        return None
+    return {"type": "overflow", "action_id": ids.CARD_MENU, "options": options}
 
 
 CARD_BLOCK_PREFIX = "card:"
@@ -227,16 +258,71 @@ def pull_request_changes_requested(payload: dict) -> Message:
 
 
 def pull_request_comment(payload: dict) -> Message:
+    """A comment, quoted, with who wrote it and where: a line of a file (`inline`), or a reply to another (`parent`;
+    the first line of the comment replied to is added later, once read from Bitbucket)."""
+    return _comment_message(payload)
+
+
+def _comment_message(payload: dict, *, note: str = "") -> Message:
     comment = _obj(payload, "comment")
     who = user_name(comment.get("user") or payload.get("actor"))
-    commented = render.link(_text(comment, "links", "html", "href"), "commented")
+    replied = bool(_obj(comment, "parent"))
+    commented = render.link(_text(comment, "links", "html", "href"), "replied" if replied else "commented")
+    head = f":speech_balloon: {who} {commented}{comment_place(comment)}:"
+    message = _say(head, more=[quote(_text(comment, "content", "raw"), MAX_COMMENT_CHARS)])
+    if note:
+        message.blocks.append(_context(note))
+    return message
+
+
+def comment_place(comment: dict) -> str:
+    """` on `path:line`` for an inline comment, else ""."""
     inline = _obj(comment, "inline")
-    where = ""
-    if _text(inline, "path"):
-        line = inline.get("to") or inline.get("from")
-        line = line if isinstance(line, int) and not isinstance(line, bool) else None
-        where = f" on {render.code(render.truncate(inline['path'], 300) + (f':{line}' if line else ''))}"
-    return _say(f":speech_balloon: {who} {commented}{where}:", more=[quote(_text(comment, "content", "raw"), MAX_COMMENT_CHARS)])
+    if not _text(inline, "path"):
+        return ""
+    line = inline.get("to") or inline.get("from")
+    line = line if isinstance(line, int) and not isinstance(line, bool) else None
+    return f" on {render.code(render.truncate(inline['path'], 300) + (f':{line}' if line else ''))}"
+
+
+def pull_request_comment_updated(payload: dict) -> Message:
+    """The comment's message again, as it now reads (the relay's message of it is updated, not added to)."""
+    return _comment_message(payload, note=f":pencil2: edited by {user_name(payload.get('actor'))}")
+
+
+def pull_request_comment_deleted(payload: dict) -> Message:
+    comment = _obj(payload, "comment")
+    author, actor = comment.get("user") or payload.get("actor"), payload.get("actor") or comment.get("user")
+    by = "" if _same_account(author, actor) else f" by {user_name(actor)}"
+    text = f":wastebasket: _{user_name(author)}'s comment{comment_place(comment)} was deleted{by}._"
+    return _say(text)
+
+
+def pull_request_comment_resolved(payload: dict) -> Message:
+    return _comment_message(payload, note=f":white_check_mark: *Resolved* by {user_name(payload.get('actor'))}")
+
+
+def pull_request_comment_reopened(payload: dict) -> Message:
+    return _comment_message(payload, note=f":leftwards_arrow_with_hook: *Reopened* by {user_name(payload.get('actor'))}")
+
+
+def comment_state_line(event_key: str, payload: dict) -> str | None:
+    """A comment thread's state in one line (resolved, reopened), for where the comment itself is not shown."""
+    comment, actor = _obj(payload, "comment"), user_name(payload.get("actor"))
+    link = render.link(_text(comment, "links", "html", "href"), "comment")
+    if event_key == "pullrequest:comment_resolved":
+        return f":white_check_mark: {actor} resolved the thread of this {link}."
+    if event_key == "pullrequest:comment_reopened":
+        return f":leftwards_arrow_with_hook: {actor} reopened the thread of this {link}."
+    return None
+
+
+def _same_account(a, b) -> bool:
+    a, b = _obj(a), _obj(b)
+    for key in ("uuid", "account_id"):
+        if _text(a, key) and _text(a, key) == _text(b, key):
+            return True
+    return False
 
 
 def pull_request_merged(payload: dict) -> Message:
@@ -359,6 +445,10 @@ RENDERERS: dict[str, Renderer] = {
     "pullrequest:unapproved": pull_request_unapproved,
     "pullrequest:changes_request_created": pull_request_changes_requested,
     "pullrequest:comment_created": pull_request_comment,
+    "pullrequest:comment_updated": pull_request_comment_updated,
+    "pullrequest:comment_deleted": pull_request_comment_deleted,
+    "pullrequest:comment_resolved": pull_request_comment_resolved,
+    "pullrequest:comment_reopened": pull_request_comment_reopened,
     "pullrequest:fulfilled": pull_request_merged,
     "pullrequest:rejected": pull_request_declined,
     "repo:commit_status_created": commit_status,

@@ -88,8 +88,10 @@ def block_action_body(
     message: dict | None = None,
     trigger_id: str = "trig-2",
     is_ephemeral: bool = False,
+    element: str = "button",
 ) -> bytes:
-    """A button click (`block_actions`) on a message, as Slack posts it.
+    """A button click (`block_actions`) on a message, as Slack posts it; with `element="overflow"`, the choice of an
+    overflow menu's option whose value is `value` (Slack sends it as `selected_option`, without a `value`).
 
     `message` is the full original message (e.g. `fake.message(channel, ts).to_api()`); Slack omits it
     when the message was ephemeral.
@@ -114,19 +116,50 @@ def block_action_body(
         "channel": {"id": channel_id, "name": channel_name},
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": value,
-                "text": {"type": "plain_text", "text": action_id, "emoji": True},
-                "action_ts": f"{int(time.time())}.000000",
-            }
-        ],
+        "actions": [_action(element, action_id, block_id, value)],
     }
     if message is not None:
         payload["message"] = message
+    return payload_body(payload)
+
+
+def _action(element: str, action_id: str, block_id: str, value: str) -> dict:
+    action = {"type": element, "action_id": action_id, "block_id": block_id, "action_ts": f"{int(time.time())}.000000"}
+    if element == "overflow":
+        action["selected_option"] = {"text": {"type": "plain_text", "text": action_id, "emoji": True}, "value": value}
+    else:
+        action.update({"value": value, "text": {"type": "plain_text", "text": action_id, "emoji": True}})
+    return action
+
+
+def message_shortcut_body(
+    *,
+    callback_id: str,
+    message: dict,
+    channel_id: str = "C1",
+    channel_name: str = "general",
+    user_id: str = "U1",
+    user_name: str = "alice",
+    team_id: str = "T0001",
+    response_url: str,
+    trigger_id: str = "trig-4",
+) -> bytes:
+    """A message shortcut (`message_action`) used on `message`, as Slack posts it."""
+    payload = {
+        "type": "message_action",
+        "token": "verification-token-unused",
+        "action_ts": f"{int(time.time())}.000000",
+        "team": {"id": team_id, "domain": "sandbox"},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+        "channel": {"id": channel_id, "name": channel_name},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": message.get("ts"),
+        "message": message,
+    }
     return payload_body(payload)
 
 

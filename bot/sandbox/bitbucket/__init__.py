@@ -32,6 +32,7 @@ Standard library only. One module per resource, each a mixin of `FakeBitbucket` 
 | `repositories` | repositories |
 | `refs` | commits, branches and tags |
 | `pull_requests` | pull requests, merges and reviews |
+| `comments` | pull request comments (who wrote which), their webhooks, and pull request diffs |
 | `activity` | the repository-wide pull request activity log |
 | `webhooks` | webhooks (`…/hooks`) |
 | `pipelines` | pipelines and how they run |

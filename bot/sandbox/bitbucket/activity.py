@@ -19,7 +19,7 @@ ACTIVITY_PAGELEN_MAX = 50
 
 class ActivityMixin:
     """Needs FakeBitbucket's `_lock`, `_repository`, `_repo_for`, `_user`, `_review`, `_user_json`, `_page`,
-    `_repo_api` and `clock`."""
+    `_repo_api`, `clock` and the comments' `_comments`, `_new_comment`, `_comment_json`."""
 
     def add_review(self, workspace, slug, pr_id: int, who: str, verdict: str = "approved", *, at: datetime | None = None) -> None:
         """`who` approved (`approved`) or asked for changes (`changes_requested`) at `at`."""
@@ -27,11 +27,15 @@ class ActivityMixin:
             pull_request = self._repository(workspace, slug).pull_requests[int(pr_id)]
             self._review(pull_request, self._user(who), verdict, at or self.clock())
 
-    def add_comment(self, workspace, slug, pr_id: int, who: str, text: str = "Looks good", *, at: datetime | None = None) -> None:
+    def add_comment(self, workspace, slug, pr_id: int, who: str, text: str = "Looks good", *, at: datetime | None = None,
+                    inline: dict | None = None, parent_id: int | None = None) -> dict:
+        """`who` commented (on a line: `inline` {path, to | from}; a reply: `parent_id`), without telling the webhooks
+        (`comment_event` does); the comment as the API shows it."""
         with self._lock:
             repo = self._repository(workspace, slug)
-            comments = self.__dict__.setdefault("_pr_comments", {}).setdefault((repo.full_name, int(pr_id)), [])
-            comments.append((self._user(who), text, at or self.clock(), len(comments) + 1))
+            comment = self._new_comment(repo, repo.pull_requests[int(pr_id)], self._user(who), text, at=at, inline=inline,
+                                        parent_id=parent_id)
+            return self._comment_json(repo, comment)
 
     def set_open_tasks(self, workspace, slug, pr_id: int, count: int) -> None:
         """How many tasks are open on the pull request (its `task_count`)."""
@@ -64,11 +68,13 @@ class ActivityMixin:
                     kind: {"date": _iso(participant.participated_on), "user": self._user_json(participant.user), "pullrequest": stub},
                     "pull_request": stub,
                 }))
-        for user, text, at, number in self.__dict__.get("_pr_comments", {}).get((repo.full_name, pull_request.id), ()):
-            found.append((at, {"comment": {"id": pull_request.id * 1000 + number, "type": "pullrequest_comment",
-                                           "content": {"raw": text, "markup": "markdown", "type": "rendered"},
-                                           "created_on": _iso(at), "updated_on": _iso(at),
-                                           "user": self._user_json(user), "pullrequest": stub}, "pull_request": stub}))
+        for comment in self._comments().values():
+            if (comment.repo, comment.pr_id) == (repo.full_name, pull_request.id) and not comment.deleted:
+                at = comment.created_on
+                found.append((at, {"comment": {"id": comment.id, "type": "pullrequest_comment",
+                                               "content": {"raw": comment.raw, "markup": "markdown", "type": "rendered"},
+                                               "created_on": _iso(at), "updated_on": _iso(comment.updated_on),
+                                               "user": self._user_json(comment.user), "pullrequest": stub}, "pull_request": stub}))
         if pull_request.state in ("MERGED", "DECLINED"):
             found.append(update(pull_request.state, pull_request.updated_on, pull_request.closed_by or pull_request.author))
         return found

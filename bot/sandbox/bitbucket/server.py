@@ -17,6 +17,7 @@ from bot.sandbox.bitbucket.activity import ActivityMixin
 from bot.sandbox.bitbucket.auth import AuthMixin
 from bot.sandbox.bitbucket.builds import STORAGE_PREFIX, BuildsMixin
 from bot.sandbox.bitbucket.commits import CommitsMixin
+from bot.sandbox.bitbucket.comments import CommentsMixin
 from bot.sandbox.bitbucket.deployments import DeploymentsMixin
 from bot.sandbox.bitbucket.events import EventsMixin, Listener
 from bot.sandbox.bitbucket.pipelines import PipelinesMixin
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 
 class FakeBitbucket(
-    UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, ActivityMixin, WebhooksMixin,
+    UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, CommentsMixin, ActivityMixin, WebhooksMixin,
     PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin, RestrictionsMixin, CommitsMixin,
 ):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""

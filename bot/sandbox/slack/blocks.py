@@ -17,6 +17,9 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2000
 MAX_URL = 3000
+MAX_OPTION_VALUE = 150  # an option of a menu (overflow, select)
+MAX_OPTION_TEXT = 75
+MAX_OVERFLOW_OPTIONS = 5  # and at least 2, in Slack's older reference
 MAX_ID = 255  # block_id, action_id, callback_id
 MAX_INPUT_LABEL = 2000
 MAX_VIEW_TITLE = 24  # also submit and close
@@ -137,6 +140,15 @@ def _element_problems(element: Any, where: str) -> list[tuple[str, str]]:
             found.append((_must_be_shorter(MAX_BUTTON_VALUE), f"{where}/value"))
         if len(str(element.get("url") or "")) > MAX_URL:
             found.append((_must_be_shorter(MAX_URL), f"{where}/url"))
+    if element["type"] == "overflow":
+        options = element.get("options")
+        if not isinstance(options, list) or not 2 <= len(options) <= MAX_OVERFLOW_OPTIONS:
+            found.append((f"must provide between 2 and {MAX_OVERFLOW_OPTIONS} items", f"{where}/options"))
+        for n, option in enumerate(options if isinstance(options, list) else []):
+            if len(str((option or {}).get("value") or "")) > MAX_OPTION_VALUE:
+                found.append((_must_be_shorter(MAX_OPTION_VALUE), f"{where}/options/{n}/value"))
+            if _too_long((option or {}).get("text"), MAX_OPTION_TEXT):
+                found.append((_must_be_shorter(MAX_OPTION_TEXT), f"{where}/options/{n}/text/text"))
     return found
 
 

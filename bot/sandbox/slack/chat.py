@@ -35,6 +35,7 @@ class ChatMixin:
         message = self._new_bot_message(channel, text, blocks, args.get("thread_ts") or None)
         self.messages.setdefault(channel, []).append(message)
         self._echo_message("", message)
+        self._bot_posted(message)  # events.py: the app hears of its own post (and must ignore it)
         return {"channel": channel, "ts": message.ts, "message": message.to_api(), **warnings}
 
     def _chat_update(self, args: dict) -> dict:

@@ -20,6 +20,7 @@ The pieces, each a mixin of `FakeSlack` or a helper module of this package:
 - `directory.py`: auth.test, users.*, conversations.*, and how a `channel` argument is read;
 - `files.py`: file uploads (files.getUploadURLExternal, the upload URL, files.completeUploadExternal);
 - `oidc.py`: Sign in with Slack (OpenID Connect), checked against the app's manifest;
+- `events.py`: people's messages, edits and deletions sent to the app as signed `message` events; reactions;
 - `state.py` (the recorded state), `wire.py` (request parsing), `blocks.py` (Block Kit limits, readable text).
 
 Used by the end-to-end tests, and by `bitbucket-chatops serve --sandbox` when no Slack credentials are set:
@@ -41,6 +42,7 @@ from bot.sandbox.slack import oidc
 from bot.sandbox.slack.blocks import readable
 from bot.sandbox.slack.chat import ChatMixin
 from bot.sandbox.slack.directory import DirectoryMixin
+from bot.sandbox.slack.events import EventsMixin
 from bot.sandbox.slack.files import UPLOAD_PREFIX, FilesMixin
 from bot.sandbox.slack.oidc import OidcMixin, OidcProvider
 from bot.sandbox.slack.socket_mode import SOCKET_PATH, SocketModeMixin
@@ -71,7 +73,7 @@ from bot.sandbox.slack.wire import bearer_token, clip, parse_args, seconds_text,
 # --------------------------------------------------------------------------------------------------------
 
 
-class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, SocketModeMixin):
+class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, SocketModeMixin, EventsMixin):
     """A stateful Slack Web API on 127.0.0.1; see the module docstring."""
 
     def __init__(
@@ -136,6 +138,8 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, So
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "chat.unfurl": self._chat_unfurl,
+            "reactions.add": self._reactions_add,  # events.py
+            "reactions.remove": self._reactions_remove,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "users.list": self._users_list,

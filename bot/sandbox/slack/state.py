@@ -22,7 +22,8 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write,"
+    "channels:history,groups:history,reactions:write"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -75,6 +76,7 @@ class Message:
     ephemeral_to: str | None = None
     via: str = "chat.postMessage"  # the method (or "response_url") that created it
     files: list = field(default_factory=list)  # files shared with it (files.completeUploadExternal)
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # emoji name -> who reacted (reactions.add)
 
     def replace(self, text: str, blocks: list) -> None:
         self.history.append(MessageVersion(self.text, self.blocks, time.time()))
@@ -94,6 +96,8 @@ class Message:
             data["thread_ts"] = self.thread_ts
         if self.updated_count:
             data["edited"] = {"user": self.user, "ts": self.ts}
+        if self.reactions:
+            data["reactions"] = [{"name": name, "users": list(users), "count": len(users)} for name, users in self.reactions.items()]
         return data
 
 
