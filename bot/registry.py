@@ -12,6 +12,7 @@ so a process can run any tuple of features (a test adds a throwaway one).
 from __future__ import annotations
 
 from bot.accounts.feature import FEATURE as ACCOUNTS
+from bot.budget.feature import FEATURE as BUDGET
 from bot.builds.feature import FEATURE as BUILDS
 from bot.core import audit, outbox, permissions, slack_events
 from bot.core.actions import WriteGuards
@@ -46,7 +47,7 @@ CORE = Feature(
 # In the order their tables may refer to each other and their background work should start; the help lists the
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
-    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL,
+    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, BUILDS, INSIGHTS, NOTIFY, HOME, UNFURL, BUDGET,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 
