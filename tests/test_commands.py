@@ -233,6 +233,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "grant": "grant <@U1> merger", "revoke": "revoke <@U1> merger", "roles": "roles", "notify": "notify reviews off",
         "stats": "stats a/b 7d", "digest": "digest a/b", "digests": "digests",
         "builds": "builds a/b", "hours": "hours 09:00-17:30", "freeze": "freeze a/b prod", "unfreeze": "unfreeze a/b prod", "freezes": "freezes",
+        "usage": "usage",
     }
     assert set(examples) == {spec.name for spec in COMMANDS.specs}
     for name, text in examples.items():
