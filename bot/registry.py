@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bot.accounts.feature import FEATURE as ACCOUNTS
 from bot.branches.feature import FEATURE as BRANCHES
+from bot.budget.feature import FEATURE as BUDGET
 from bot.builds.feature import FEATURE as BUILDS
 from bot.conversations.feature import FEATURE as CONVERSATIONS
 from bot.core import audit, outbox, permissions, slack_events
@@ -50,7 +51,7 @@ CORE = Feature(
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
     CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, ENVIRONMENTS, BUILDS, INSIGHTS, NOTIFY, HOME,
-    UNFURL, BRANCHES, CONVERSATIONS,
+    UNFURL, BRANCHES, CONVERSATIONS, BUDGET,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 

@@ -9,6 +9,7 @@ import logging
 
 from slack_bolt import App
 
+from bot.bitbucket.metering import BACKGROUND, tagged
 from bot.core import slack_events
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,17 @@ def first_time(services, body: dict) -> bool:
     return slack_events.first_time(services.store, event_id, str((body.get("event") or {}).get("type") or ""))
 
 
-def register(app: App, services, handlers: dict) -> None:
-    """`handlers`: event type -> handler(services, event), from the registry; each acted on once per event id."""
+def register(app: App, services, handlers: dict, tags: dict | None = None) -> None:
+    """`handlers`: event type -> handler(services, event), from the registry; each acted on once per event id.
+    `tags`: event type -> (priority, feature) its Bitbucket requests are counted as (background, unless told)."""
     for event_type, handler in handlers.items():
-        _register(app, services, event_type, handler)
+        _register(app, services, event_type, handler, (tags or {}).get(event_type, (BACKGROUND, event_type)))
 
 
-def _register(app: App, services, event_type: str, handler) -> None:
+def _register(app: App, services, event_type: str, handler, tag: tuple[str, str]) -> None:
     @app.event(event_type)
     def on_event(body, event):
         if not first_time(services, body):
             return
-        services.submit(handler, services, event)
+        with tagged(*tag):
+            services.submit(handler, services, event)

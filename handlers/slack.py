@@ -13,6 +13,7 @@ import re
 from slack_bolt import App
 
 from bot import registry
+from bot.bitbucket.metering import BACKGROUND, PERSON, tagged
 from bot.core import ids, render
 from bot.core.errors import UsageError
 from bot.core.invocation import Invocation, run_safely
@@ -40,6 +41,8 @@ def register(app: App, services: Services) -> None:
     features = registry.features_of(services)
     commands, command_handlers = registry.command_table(features), registry.command_handlers(features)
     action_handlers, view_handlers = registry.action_handlers(features), registry.view_handlers(features)
+    # Whose work a request is, for the Bitbucket request budget: a person's commands, clicks and forms come first.
+    command_owner, action_owner = _owners(features, "command_handlers"), _owners(features, "actions")
 
     @app.command(ids.SLASH_COMMAND)
     def on_command(ack, body, respond):
@@ -57,7 +60,8 @@ def register(app: App, services: Services) -> None:
         spec = commands.spec_for(command.name)
         # A trigger_id lives 3 seconds: a form is opened on the quick pool, not behind queued Bitbucket work.
         opens_form = bool(spec and spec.opens_form and spec.opens_form(command))
-        services.submit(run_safely, inv, lambda: handler(inv, command), quick=opens_form)
+        with tagged(PERSON, command_owner.get(command.name, "command")):
+            services.submit(run_safely, inv, lambda: handler(inv, command), quick=opens_form)
 
     @app.action(re.compile(r"^bb_"))
     def on_action(ack, body, respond):
@@ -76,13 +80,17 @@ def register(app: App, services: Services) -> None:
             # A button carries its value; an overflow menu, the value of the option chosen.
             handler(inv, render.decode_value(action.get("value") or (action.get("selected_option") or {}).get("value")))
 
-        services.submit(run_safely, inv, work)
+        with tagged(PERSON, action_owner.get(action_id, "button")):
+            services.submit(run_safely, inv, work)
 
+    view_owner = _owners(features, "views")
     for callback_id, view_handler in view_handlers.items():
-        _register_view(app, services, callback_id, view_handler)
+        _register_view(app, services, callback_id, view_handler, view_owner.get(callback_id, "form"))
     for callback_id, shortcut_handler in registry.shortcut_handlers(features).items():
         _register_shortcut(app, services, callback_id, shortcut_handler)
-    events.register(app, services, registry.event_handlers(features))
+    # Events: a message typed in a card's thread is a person's comment; the Home tab and unfurls are background work.
+    event_tags = {event: (PERSON if event == "message" else BACKGROUND, owner) for event, owner in _owners(features, "events").items()}
+    events.register(app, services, registry.event_handlers(features), event_tags)
 
     @app.error
     def on_error(error, body):
@@ -90,10 +98,16 @@ def register(app: App, services: Services) -> None:
         log.error("unhandled error in a Slack listener", exc_info=error)
 
 
-def _register_view(app: App, services: Services, callback_id: str, view_handler) -> None:
+def _owners(features, field: str) -> dict:
+    """{command name, action id, callback id or event type: the name of the feature that handles it}."""
+    return {key: feature.name for feature in features for key in getattr(feature, field)}
+
+
+def _register_view(app: App, services: Services, callback_id: str, view_handler, owner: str) -> None:
     @app.view(callback_id)
     def on_view(ack, body, view):
-        view_handler(services, ack, body, view, lambda channel_id=None: invocation_for(services, body, None, channel_id=channel_id))
+        with tagged(PERSON, owner):
+            view_handler(services, ack, body, view, lambda channel_id=None: invocation_for(services, body, None, channel_id=channel_id))
 
 
 def _register_shortcut(app: App, services: Services, callback_id: str, shortcut_handler) -> None:

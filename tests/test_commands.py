@@ -237,6 +237,7 @@ def test_every_command_has_a_parser_that_accepts_its_usage_example():
         "branches": "branches a/b", "branch": "branch a/b hotfix/x from main",
         "lock": "lock a/b prod for 2h release", "unlock": "unlock a/b prod", "locks": "locks", "where": "where a/b prod",
         "protect": "protect a/b prod approvals:2", "unprotect": "unprotect a/b prod",
+        "usage": "usage",
     }
     assert set(examples) == {spec.name for spec in COMMANDS.specs}
     for name, text in examples.items():

@@ -56,7 +56,9 @@ from bot.accounts.links import (  # re-exported: `accounts.linked_user(store, sl
     linked_users,
     slack_user_for,
 )
+from bot.core import meter
 from bot.core.config import Settings
+from bot.core.meter import person_credential
 from bot.core.store import Migration, Store
 
 log = logging.getLogger(__name__)
@@ -478,4 +480,6 @@ def client_for_user(services, slack_user_id: str) -> BitbucketClient | None:
         on_refresh=functools.partial(_store_refreshed, services.store, cipher, slack_user_id),
         session=session,
     )
-    return BitbucketClient(settings.bitbucket_api_url, auth, session=session)
+    # Counted in the request budget under the person's own credential (a hash of who they are, never the token).
+    return BitbucketClient(settings.bitbucket_api_url, auth, session=session, meter=meter.of(services),
+                           credential=person_credential(slack_user_id))

@@ -20,6 +20,7 @@ from bot.core import metrics
 from bot.bitbucket.constants import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, MAX_BACKOFF, MAX_RETRY_AFTER, RETRY_STATUSES, USER_AGENT
 from bot.bitbucket.credentials import Credentials
 from bot.bitbucket.errors import _NETWORK_FAILURES, BitbucketError, NetworkError, RateLimited, ServerError, Unauthorized, error_from_response
+from bot.bitbucket.metering import Credential, Meter, current
 from bot.bitbucket.paths import expand_path
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class Transport:
     def __init__(self, base_url: str = DEFAULT_BASE_URL, auth: Credentials | None = None, *,
                  session: requests.Session | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
                  max_retries: int = 4, backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-                 rand: Callable[[], float] = random.random, clock: Callable[[], float] = time.monotonic):
+                 rand: Callable[[], float] = random.random, clock: Callable[[], float] = time.monotonic,
+                 meter: Meter | None = None, credential: Credential | None = None):
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self._session = session or requests.Session()
@@ -86,11 +88,14 @@ class Transport:
         self._rand = rand
         self._clock = clock
         self._rate_limit: RateLimit | None = None
+        # Told of every request sent (a request budget); `credential` names whose allowance it spends.
+        self.meter: Meter = meter or Meter()
+        self.credential: Credential = credential or Credential()
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        """The `X-RateLimit-*` headers of the last answer that had them (None before any). Read only: nothing
-        in the client acts on them."""
+        """The `X-RateLimit-*` headers of the last answer that had them (None before any). The client does not act
+        on them; its meter is told of them with each answer."""
         return self._rate_limit
 
     def _url(self, template: str, **values: object) -> str:
@@ -188,14 +193,19 @@ class Transport:
         return request_kwargs
 
     def _send(self, method: str, url: str, request_kwargs: dict) -> requests.Response:
+        tag = current()
+        self.meter.before(self.credential, tag)
         started = time.perf_counter()
         try:
             response = self._session.request(method, url, **request_kwargs)
         except _NETWORK_FAILURES as exc:
             metrics.bitbucket_call(method, url, "network_error", time.perf_counter() - started)
+            self.meter.after(self.credential, tag, "network_error", None)
             raise NetworkError.from_exception(exc, url) from exc
         metrics.bitbucket_call(method, url, response.status_code, time.perf_counter() - started)
-        self._rate_limit = RateLimit.from_headers(response.headers, time.time()) or self._rate_limit
+        seen = RateLimit.from_headers(response.headers, time.time())
+        self._rate_limit = seen or self._rate_limit
+        self.meter.after(self.credential, tag, response.status_code, seen)
         if response.status_code >= 400:
             raise error_from_response(response)
         return response

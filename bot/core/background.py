@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 
+from bot.bitbucket.metering import RELAY, tagged
+
 log = logging.getLogger(__name__)
 
 # This process, among every replica's: host, pid and a random part (a container's new process may reuse a pid).
@@ -41,6 +43,8 @@ class BackgroundLoop:
     foreground_pause = 0.05
     max_deferral = 5.0
     busy_budget = 0.25
+    # What its Bitbucket requests are counted as: relay work (log tails, a deploy's progress), unless a loop says otherwise.
+    bitbucket_priority = RELAY
 
     def __init__(self, wakeup: threading.Event):
         self.wakeup = wakeup
@@ -83,7 +87,8 @@ class BackgroundLoop:
                 budget_until = time.monotonic() + self.busy_budget
             self.wakeup.clear()  # before the pass: work queued during it is seen on the next one
             try:
-                busy = self.one_pass()
+                with tagged(self.bitbucket_priority, self.thread_name):
+                    busy = self.one_pass()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad row or a locked database
                 log.exception("%s: unexpected failure; continuing", self.thread_name)
                 busy = False

@@ -36,6 +36,11 @@ BITBUCKET_CALLS = Counter("chatops_bitbucket_calls", "Bitbucket API requests, by
                           ["method", "endpoint", "status"], registry=REGISTRY)
 BITBUCKET_LATENCY = Histogram("chatops_bitbucket_call_seconds", "Bitbucket API request latency", ["method", "endpoint"],
                               buckets=LATENCY_BUCKETS, registry=REGISTRY)
+BITBUCKET_REQUESTS = Counter("bitbucket_requests", "Bitbucket API requests sent, by the kind of credential that spent them "
+                             "(bot, person) and priority (person, relay, background)", ["credential_kind", "priority"], registry=REGISTRY)
+BITBUCKET_BUDGET_REMAINING = Gauge("bitbucket_budget_remaining", "Requests left in the rolling hour's Bitbucket allowance, counted "
+                                   "in the database across replicas; for people, the least any person has left", ["credential_kind"],
+                                   registry=REGISTRY)
 RATE_LIMIT_WAITS = Counter("chatops_rate_limit_waits", "429 answers waited out before trying again, by service", ["service"], registry=REGISTRY)
 REMINDERS_SENT = Counter("chatops_reminders_sent", "Stale pull request reminders queued for a channel, by kind (scheduled, now)", ["kind"], registry=REGISTRY)
 DIGESTS_SENT = Counter("chatops_digests_sent", "Weekly insight digests queued for a channel", registry=REGISTRY)

@@ -22,6 +22,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.core.background import PROCESS_OWNER, BackgroundLoop
 from bot.bitbucket import BitbucketError
+from bot.bitbucket.metering import BACKGROUND, tagged
+from bot.core import meter
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +177,15 @@ class ScheduledJobs:
                 return
             self._running.add(row_id)
         try:
+            if not meter.allows(self.services, BACKGROUND):
+                # Little of the hour's Bitbucket budget is left: wait for the next look (within the grace period).
+                log.info("%s %s waits: the Bitbucket request budget is low", self.kind, row_id)
+                return
             row = self.get_row(row_id)
             if row is None:
                 return
-            outcome = self.run_due(row)
+            with tagged(BACKGROUND, self.kind):
+                outcome = self.run_due(row)
             if outcome in ("sent", "nothing stale"):
                 log.info("%s %s (%s in %s): %s", self.kind, row_id, row.repo, row.channel_id, outcome)
         except BitbucketError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -99,10 +100,12 @@ class Services:
         return self.clock().timestamp()
 
     def submit(self, fn, *args, quick: bool = False, **kwargs):
-        """Run work off the request path; exceptions are logged, never lost silently."""
+        """Run work off the request path; exceptions are logged, never lost silently. The work keeps the caller's
+        context (what a Bitbucket request is counted as: `bot.bitbucket.metering.tagged`)."""
         with self._idle:
             self._in_flight += 1
-        future = (self.quick if quick else self.work).submit(fn, *args, **kwargs)
+        context = contextvars.copy_context()
+        future = (self.quick if quick else self.work).submit(context.run, fn, *args, **kwargs)
         future.add_done_callback(self._done)
         return future
 

@@ -1,12 +1,14 @@
 """The Home tab: the pull requests waiting on your review, your own open pull requests, the environments of the
 repositories you deploy to, your settings.
 
-Bitbucket calls stay few: `GET /workspaces/{ws}/pullrequests/{you}` for your own (one a workspace), and one
-filtered list a followed repository for your reviews (`reviewers.uuid="…" AND state="OPEN"`); each answer is
-kept for `CACHE_SECONDS`. Builds come from the states the relay already stored, with no call. The environments
-(locks, freezes, protections, what the bot deployed, whether you may deploy) come from the bot's own records, with
-one bounded read: the environments of at most `MAX_DEPLOY_REPOS` repositories. A call that fails becomes a short
-notice on the tab: the rest is still shown.
+Bitbucket calls stay few. Reviews come from what webhooks said of the followed repositories' open pull requests
+(`bot.budget.state`, reconciled with one bounded read a repository every few hours, by the scheduler's replica;
+a repository never read is read here, a few at most a tab). Your own pull requests come from one call a workspace
+(`GET /workspaces/{ws}/pullrequests/{you}`, anywhere in it), kept for `CACHE_SECONDS`. Builds come from the states
+the relay stored, with no call. When little of the hour's Bitbucket budget is left, nothing is asked: the tab
+shows what was kept and says how old it is. A call that fails becomes a short notice: the rest is still shown.
+The environments (locks, freezes, protections, what the bot deployed, whether you may deploy) come from the bot's
+own records, with one bounded read: the environments of at most `MAX_DEPLOY_REPOS` repositories.
 """
 
 from __future__ import annotations
@@ -20,33 +22,43 @@ from bot.bitbucket import BitbucketError, PullRequest
 from bot.deploys import reading, where
 from bot.deploys import records as deploy_records
 from bot.environments import locks
+from bot.bitbucket.metering import BACKGROUND
+from bot.budget import state
+from bot.budget.render import figures_from
+from bot.core import meter
 from bot.reminders import waiting_on
 
-CACHE_SECONDS = 60.0
+CACHE_SECONDS = 300.0
+KEEP_SECONDS = 24 * 3600.0  # kept answers are served this long when the budget is low
 MAX_PER_CALL = 50
 MAX_DEPLOY_REPOS = 3
+RECONCILE_PER_VIEW = 3  # repositories never read that one tab reads, at most
 
 
 class TtlCache:
-    """Answers kept for `ttl` seconds (errors are not kept: the next look asks again)."""
+    """Answers kept: fresh for `ttl` seconds, and served older (with their age) when asking is not allowed.
+    Errors are not kept: the next look asks again."""
 
-    def __init__(self, ttl: float = CACHE_SECONDS, clock=time.monotonic):
-        self.ttl, self.clock = ttl, clock
+    def __init__(self, ttl: float = CACHE_SECONDS, clock=time.monotonic, keep: float = KEEP_SECONDS):
+        self.ttl, self.clock, self.keep = ttl, clock, keep
         self._items: dict = {}
         self._lock = threading.Lock()
 
-    def get(self, key, fetch):
+    def get(self, key, fetch, *, may_fetch: bool = True) -> tuple[object, float] | None:
+        """(value, its age in seconds; 0 when just fetched), or None when nothing is kept and fetching is not allowed."""
         now = self.clock()
         with self._lock:
             hit = self._items.get(key)
-            if hit and hit[0] > now:
-                return hit[1]
+        if hit and now - hit[0] < self.ttl:
+            return hit[1], now - hit[0]
+        if not may_fetch:
+            return (hit[1], now - hit[0]) if hit and now - hit[0] < self.keep else None
         value = fetch()
         with self._lock:
             if len(self._items) > 10_000:
                 self._items.clear()
-            self._items[key] = (now + self.ttl, value)
-        return value
+            self._items[key] = (now, value)
+        return value, 0.0
 
 
 @dataclass
@@ -81,10 +93,15 @@ def _environments(services, slack_user_id: str, data: HomeData) -> None:
     cache = _cache(services)
     for repo in deploy_repositories(services, slack_user_id):
         try:
-            environments = cache.get(("environments", repo), lambda: reading.environments(services, repo))
+            kept = cache.get(("environments", repo), lambda: reading.environments(services, repo),
+                             may_fetch=meter.allows(services, BACKGROUND))
         except BitbucketError as error:
             data.problems.append(f"The environments of {repo} could not be read ({error.status or 'no answer'}).")
             continue
+        if kept is None:
+            data.problems.append(f"The environments of {repo} are not shown: the bot is saving its Bitbucket requests this hour.")
+            continue
+        environments, _ = kept
         data.environments.append((repo, where.states(services, slack_user_id, repo, environments, None)))
 
 
@@ -101,34 +118,56 @@ def gather(services, slack_user_id: str) -> HomeData:
     if not who:
         data.problems.append("You are linked by nickname only, which Bitbucket cannot search by: `/bb login` links you fully.")
         return data
-    repos = relay.subscribed_repositories(store)
+    repos = state.followed(store)
     workspaces = list(dict.fromkeys([w for w in [services.settings.bitbucket_workspace] if w] + [r.split("/", 1)[0] for r in repos]))
     client, cache = services.bitbucket, _cache(services)
     for workspace in workspaces:
         try:
-            values = cache.get(("mine", workspace, who), lambda: client.list_user_pull_requests(workspace, who, limit=MAX_PER_CALL).values)
+            kept = cache.get(("mine", workspace, who), lambda: client.list_user_pull_requests(workspace, who, limit=MAX_PER_CALL).values,
+                             may_fetch=meter.allows(services, BACKGROUND))
         except BitbucketError as error:
             data.problems.append(f"Your pull requests in {workspace} could not be read ({error.status or 'no answer'}).")
             continue
+        if kept is None:
+            data.problems.append(f"Your pull requests in {workspace} are not shown: the bot is saving its Bitbucket requests this hour.")
+            continue
+        values, age = kept
+        if age >= CACHE_SECONDS:
+            data.problems.append(f"Your pull requests in {workspace}: {figures_from(age)} (the bot is saving its Bitbucket requests).")
         for item in values:
             pr = PullRequest.from_api(item)
             data.mine.append((pr.repository or workspace, pr))
-    field_name, value = ("uuid", link.bitbucket_uuid) if link.bitbucket_uuid else ("account_id", link.account_id)
-    query = f'reviewers.{field_name}="{value}" AND state="OPEN"'
-    for repo in repos:
-        workspace, slug = repo.split("/", 1)
-        try:
-            values = cache.get(("reviews", repo, who), lambda: client.list_pull_requests_where(workspace, slug, query, sort="created_on",
-                                                                                             limit=MAX_PER_CALL).values)
-        except BitbucketError as error:
-            data.problems.append(f"Reviews in {repo} could not be read ({error.status or 'no answer'}).")
-            continue
-        for item in values:
-            pr = PullRequest.from_api(item)
-            if any(accounts.is_account(account, link) for account in waiting_on(pr)):
-                data.reviews.append((repo, pr))
+    _reviews(services, data, link, repos)
     data.reviews.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
     data.mine.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
     for repo, pr in data.mine:
         data.builds[(repo, pr.source_branch or "")] = relay.build_states(store, repo.lower(), pr.source_branch or "")
     return data
+
+
+def _reviews(services, data: HomeData, link, repos: list[str]) -> None:
+    """The open pull requests of the followed repositories that wait on the person, from the webhook-fed state."""
+    store, now = services.store, services.timestamp()
+    read, unread, oldest = 0, [], 0.0
+    for repo in repos:
+        read_at = state.read_at(store, repo)
+        if read_at is None:
+            if read >= RECONCILE_PER_VIEW or not meter.allows(services, BACKGROUND):
+                unread.append(repo)
+                continue
+            read += 1
+            try:
+                state.reconcile(services, repo)
+            except BitbucketError as error:
+                data.problems.append(f"Reviews in {repo} could not be read ({error.status or 'no answer'}).")
+                continue
+        elif now - read_at >= state.RECONCILE_SECONDS:
+            oldest = max(oldest, now - read_at)  # webhooks kept it since; the scheduler reads it again soon
+        for pr in state.open_pull_requests(store, repo):
+            if any(accounts.is_account(account, link) for account in waiting_on(pr)):
+                data.reviews.append((repo, pr))
+    if unread:
+        data.problems.append(f"Reviews in {len(unread)} followed repositor{'y' if len(unread) == 1 else 'ies'} not read yet "
+                             f"({', '.join(unread[:3])}{'…' if len(unread) > 3 else ''}): they are shown once the bot has read them.")
+    if oldest:
+        data.problems.append(f"Reviews: {figures_from(oldest)}, kept up to date by webhooks since.")

@@ -20,12 +20,15 @@ from bot.core import render
 from dataclasses import dataclass
 
 from bot.bitbucket import Forbidden, NotFound, Unauthorized
+from bot.bitbucket.metering import BACKGROUND
+from bot.core import meter
 from bot.core.errors import UserError
 from bot.insights.figures import Insights, compute, moment_of
 
 MAX_PULL_REQUESTS = 1000  # 20 pages of 50
 MAX_ACTIVITY_PAGES = 40  # 2,000 activity items
 CACHE_SECONDS = 600.0
+KEEP_SECONDS = 24 * 3600.0  # figures served, with their age, while the request budget is low
 
 _PERSON = ("display_name", "nickname", "uuid", "account_id")
 PULL_REQUEST_FIELDS = ",".join(
@@ -84,24 +87,33 @@ def _oldest(items: list[dict]) -> datetime | None:
 
 
 class Cache:
-    """Insights per (repository, days), for CACHE_SECONDS on the monotonic clock."""
+    """Insights per (repository, days), fresh for CACHE_SECONDS on the monotonic clock; kept a day longer, to be
+    served (saying how old they are) while the Bitbucket request budget is low."""
 
-    def __init__(self, seconds: float = CACHE_SECONDS, clock=time.monotonic):
-        self.seconds, self.clock = seconds, clock
-        self._items: dict[tuple[str, int], tuple[float, Insights]] = {}
+    def __init__(self, seconds: float = CACHE_SECONDS, clock=time.monotonic, keep: float = KEEP_SECONDS):
+        self.seconds, self.clock, self.keep = seconds, clock, keep
+        self._items: dict[tuple[str, int], tuple[float, Insights]] = {}  # key -> (put at, insights)
         self._lock = threading.Lock()
 
     def get(self, repo: str, days: int) -> Insights | None:
         with self._lock:
             found = self._items.get((repo, days))
-            if found and found[0] > self.clock():
+            if found and self.clock() - found[0] < self.seconds:
                 return found[1]
-            self._items.pop((repo, days), None)
             return None
+
+    def kept(self, repo: str, days: int) -> tuple[Insights, float] | None:
+        """The figures however old (within a day), and their age in seconds."""
+        with self._lock:
+            found = self._items.get((repo, days))
+            age = self.clock() - found[0] if found else None
+            return (found[1], age) if found and age < self.keep else None
 
     def put(self, insights: Insights) -> None:
         with self._lock:
-            self._items[(insights.repo, insights.days)] = (self.clock() + self.seconds, insights)
+            if len(self._items) > 1000:
+                self._items.clear()
+            self._items[(insights.repo, insights.days)] = (self.clock(), insights)
 
 
 @dataclass(frozen=True)
@@ -117,13 +129,19 @@ def limits_of(services) -> dict:
     return {"max_pull_requests": limits.max_pull_requests, "max_activity_pages": limits.max_activity_pages}
 
 
-def insights_for(services, repo: str, days: int, now: datetime) -> tuple[Insights, bool]:
-    """The figures, from the cache when they are younger than 10 minutes; True when they came from it."""
+def insights_for(services, repo: str, days: int, now: datetime) -> tuple[Insights, bool, float]:
+    """The figures, from the cache when they are younger than 10 minutes (True when they came from it) or, while
+    little of the hour's Bitbucket budget is left, however old they are; and their age in seconds."""
     cache = services.part(Cache) or services.provide(Cache())
     cached = cache.get(repo, days)
     if cached is not None:
-        return cached, True
+        return cached, True, 0.0
+    if not meter.allows(services, BACKGROUND):
+        kept = cache.kept(repo, days)
+        if kept is not None:
+            return kept[0], True, kept[1]
+        raise UserError("The bot is saving its Bitbucket requests: little of this hour's budget is left. "
+                        "Ask again in a while, and the figures will be read.")
     insights = fetch(services.bitbucket, repo, days, now, **limits_of(services))
     cache.put(insights)
-    return insights, False
-
+    return insights, False, 0.0

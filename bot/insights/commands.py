@@ -8,6 +8,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import reminders
 from bot.bitbucket import BitbucketError
+from bot.bitbucket.metering import BACKGROUND, tagged
 from bot.core.commands import Command
 from bot.core.errors import UsageError, UserError
 from bot.insights import chart, collect, digest, upload
@@ -23,8 +24,9 @@ def stats(inv: Invocation, command: Command) -> None:
     repo, days = inv.repo(command.repo).lower(), command.args["days"]
     inv.reply(insights_render.working(repo, days))
     now = inv.services.clock().astimezone(reminders.zone_of(inv.services.settings))  # the chart's days are the team's
-    insights, cached = collect.insights_for(inv.services, repo, days, now)
-    inv.reply(insights_render.stats(insights, by_user=inv.user_id, cached=cached), public=True)
+    with tagged(BACKGROUND, "insights"):  # a request for figures, not an action: it waits when the budget is low
+        insights, cached, age = collect.insights_for(inv.services, repo, days, now)
+    inv.reply(insights_render.stats(insights, by_user=inv.user_id, cached=cached, age=age), public=True)
     png = chart.chart_png(insights)
     try:
         upload.post_png(

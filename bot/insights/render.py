@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.budget.render import figures_from
 from bot.insights.figures import Insights, PeriodFigures
 from bot.core.render import Message, bitbucket_words, code, context, escape, header, link, mention, message, notice, section
 from bot.reminders.render import describe_days
@@ -87,19 +88,21 @@ def _load(insights: Insights) -> str:
     return "*Review load* (pull requests of others reviewed in the period)\n" + "\n".join(rows) + (f"\n…and {more} more" if more > 0 else "")
 
 
-def coverage(insights: Insights, *, cached: bool = False) -> str:
+def coverage(insights: Insights, *, cached: bool = False, age: float = 0.0) -> str:
     parts = [f"Covered {plural(insights.covered)} "
              f"(updated in the last {2 * insights.days} days, or open)."]
     if insights.capped:
         parts.append(f":warning: Stopped at {insights.covered} pull requests, the most recently updated: older ones are left out.")
     if insights.activity_capped:
         parts.append(":warning: Stopped reading the activity log at its cap: reviews before that are left out.")
-    if cached:
+    if cached and age >= 600:
+        parts.append(f"{figures_from(age).capitalize()}: the bot is saving its Bitbucket requests this hour.")
+    elif cached:
         parts.append("Figures from the last 10 minutes.")
     return " ".join(parts)
 
 
-def stats(insights: Insights, *, by_user: str | None = None, cached: bool = False, title: str | None = None) -> Message:
+def stats(insights: Insights, *, by_user: str | None = None, cached: bool = False, title: str | None = None, age: float = 0.0) -> Message:
     current, previous = insights.current, insights.previous
     title = title or f"{insights.repo}: the last {insights.days} days"
     blocks = [
@@ -108,7 +111,7 @@ def stats(insights: Insights, *, by_user: str | None = None, cached: bool = Fals
         section(_times(current, previous)),
         section(_open(insights)),
         section(_load(insights)),
-        context(f"Compared with the {insights.days} days before. " + coverage(insights, cached=cached)
+        context(f"Compared with the {insights.days} days before. " + coverage(insights, cached=cached, age=age)
                 + (f" Asked by {mention(by_user)}." if by_user else "")),
     ]
     fallback = (f"{insights.repo}, last {insights.days} days: {current.opened} opened, {current.merged} merged, {current.declined} declined; "

@@ -3,6 +3,10 @@
 A pull request link becomes its card (the relay's: title, state, author, branches, reviewers ✅ ✋, buttons
 while open) with its builds (`…/pullrequests/{id}/statuses`); a commit or pipeline link one line.
 Everything is read with the bot's own credential: a link it cannot read (private to it, or gone) is left alone.
+
+A pull request of a followed repository that webhooks told of is drawn from the relay's state (its builds from
+the build states the relay kept): no request. When little of the hour's Bitbucket budget is left, a link that
+would need one is left alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 from bot import relay
 from bot.bitbucket import BitbucketError, Pipeline
+from bot.bitbucket.metering import BACKGROUND
+from bot.core import meter
 from bot.unfurl import render as unfurl_render
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,13 @@ def unfurl_one(services, link: BitbucketLink) -> dict | None:
     """`{"blocks": […]}` for one link, or None when the bot cannot read what it points at."""
     client = services.bitbucket
     workspace, slug = link.repo.split("/", 1)
+    if link.kind == "pull_request":
+        known = _known_pull_request(services, link)
+        if known is not None:
+            return known
+    if not meter.allows(services, BACKGROUND):
+        log.info("not unfurling a %s link in %s: the Bitbucket request budget is low", link.kind, link.repo)
+        return None
     try:
         if link.kind == "pull_request":
             data = client.get_pull_request(workspace, slug, int(link.ref))
@@ -66,6 +79,18 @@ def unfurl_one(services, link: BitbucketLink) -> dict | None:
     except BitbucketError as error:
         log.info("not unfurling a %s link in %s: %s", link.kind, link.repo, error.status)
         return None
+
+
+def _known_pull_request(services, link: BitbucketLink) -> dict | None:
+    """The card from what webhooks told the relay, for a followed repository; None when it was not told."""
+    if link.repo not in relay.subscribed_repositories(services.store):
+        return None
+    data = relay.pull_request_state(services.store, link.repo, int(link.ref))
+    if data is None:
+        return None
+    branch = ((data.get("source") or {}).get("branch") or {}).get("name") or ""
+    builds = relay.build_states(services.store, link.repo, branch)
+    return {"blocks": unfurl_render.pull_request(link.repo, data, builds).blocks}
 
 
 def _builds(services, link: BitbucketLink, data: dict) -> list[tuple[str, str]]:

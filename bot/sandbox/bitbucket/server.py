@@ -79,6 +79,7 @@ class FakeBitbucket(
         self.consent_user: str | None = None  # who says yes on the OAuth consent page; None: the first user
         self.deny_consent = False  # True: the consent page answers `error=access_denied`
         self.listeners: list[Listener] = []  # told of each change made through the API (events.py), as webhooks tell
+        self.rate_limit_headers: dict[str, str] = {}  # sent with every answer, e.g. {"X-RateLimit-Limit": "1000"}
 
         self._lock = threading.RLock()
         self._server: SimulatorHTTPServer | None = None

@@ -68,6 +68,8 @@ class _HTTPHandler(BaseHTTPRequestHandler):
             failure = _ApiError(500, "Something went wrong", detail=repr(error)).response()
             status, header_list, payload = wire_form(failure)
         self.send_response(status)
+        # `X-RateLimit-*` as Bitbucket sends them to access tokens, when the fake was told to (`rate_limit_headers`).
+        header_list = [*header_list, *getattr(self.server.fake, "rate_limit_headers", {}).items()]  # type: ignore[attr-defined]
         for name, value in header_list:
             self.send_header(name, value)
         self.end_headers()
