@@ -277,3 +277,15 @@ def test_without_sign_in_with_slack_set_up_the_dashboard_says_what_is_missing(tm
         assert page.status_code == 503 and "SLACK_CLIENT_ID, SLACK_CLIENT_SECRET" in page.text and "Sign in with Slack" not in page.text
     finally:
         bot.stop()
+
+
+def test_the_environments_page_shows_locks_and_protections(dash):
+    assert "protect" in dash.answer_text(dash.command("protect acme/api staging approvals:2", channel_id="C1", user_id=kit.ADMIN)).lower()
+    locked = dash.answer_text(dash.command("lock acme/api staging for 2h database migration", channel_id="C1", user_id=kit.ADMIN))
+    assert "lock" in locked.lower()
+    browser = kit.sign_in(dash)
+    page = browser.get(kit.PUBLIC_URL + "/dashboard/environments/acme/api")
+    assert page.status_code == 200
+    assert f"held by {kit.ADMIN}" in page.text and "database migration" in page.text
+    assert "2 approvals by deployer" in page.text
+    assert "not part of this build" not in page.text

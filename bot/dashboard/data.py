@@ -15,6 +15,7 @@ from bot.core.errors import UserError
 from bot.dashboard import charts
 from bot.dashboard.tables import duration, when
 from bot.deploys.overview import EnvironmentState, environment_states
+from bot.environments import locks, protections
 from bot.insights import digest
 from bot.insights.codebase import Codebase, codebase_for
 from bot.insights.collect import insights_for
@@ -90,7 +91,7 @@ def figures_of(services, repo: str, now: datetime) -> RepositoryFigures:
     insights = codebase = None
     problems = []
     try:
-        insights, _ = insights_for(services, repo, OVERVIEW_DAYS, now)
+        insights, _, _ = insights_for(services, repo, OVERVIEW_DAYS, now)
     except (UserError, BitbucketError) as error:
         problems.append(_words(error))
     try:
@@ -165,15 +166,25 @@ class RepositoryEnvironments:
     states: list[EnvironmentState]
     freezes: list[freezes.Freeze]
     problem: str = ""
+    locks: list[locks.Lock] = field(default_factory=list)
+    protections: list[protections.Protection] = field(default_factory=list)
 
     def freezes_of(self, environment: str) -> list[freezes.Freeze]:
         return [freeze for freeze in self.freezes if freezes.covers(freeze, environment)]
+
+    def locks_of(self, environment: str) -> list[locks.Lock]:
+        return [lock for lock in self.locks if lock.environment.lower() == environment.lower()]
+
+    def protections_of(self, environment: str) -> list[protections.Protection]:
+        return [p for p in self.protections if p.environment.lower() == environment.lower()]
 
 
 def environments_of(services, repo: str) -> RepositoryEnvironments:
     now = services.timestamp()
     active = freezes.active(services.store, repo, now=now)
+    held, guarded = locks.active(services.store, repo, now=now), protections.of(services.store, repo)
     try:
-        return RepositoryEnvironments(repo, environment_states(services.bitbucket, services.store, repo), active)
+        return RepositoryEnvironments(repo, environment_states(services.bitbucket, services.store, repo), active,
+                                      locks=held, protections=guarded)
     except BitbucketError as error:
-        return RepositoryEnvironments(repo, [], active, f"Bitbucket did not list the environments: {error}")
+        return RepositoryEnvironments(repo, [], active, f"Bitbucket did not list the environments: {error}", held, guarded)
