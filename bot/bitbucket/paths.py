@@ -27,6 +27,8 @@ PULL_REQUEST_DECLINE = PULL_REQUEST + "/decline"
 PULL_REQUEST_APPROVE = PULL_REQUEST + "/approve"
 PULL_REQUEST_REQUEST_CHANGES = PULL_REQUEST + "/request-changes"
 PULL_REQUEST_STATUSES = PULL_REQUEST + "/statuses"
+PULL_REQUEST_DIFFSTAT = PULL_REQUEST + "/diffstat"  # answers 302 to DIFFSTAT of the pull request's commits
+DIFFSTAT = REPOSITORY + "/diffstat/{spec}"
 BRANCH = REPOSITORY + "/refs/branches/{name}"
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
@@ -62,6 +64,8 @@ ENDPOINTS = (
     ("POST", PULL_REQUEST_REQUEST_CHANGES),
     ("DELETE", PULL_REQUEST_REQUEST_CHANGES),
     ("GET", PULL_REQUEST_STATUSES),
+    ("GET", PULL_REQUEST_DIFFSTAT),
+    ("GET", DIFFSTAT),
     ("GET", BRANCH),
     ("GET", TAG),
     ("POST", TAGS),
@@ -74,6 +78,7 @@ ENDPOINTS = (
     ("GET", WORKSPACE_HOOKS),
     ("POST", WORKSPACE_HOOKS),
     ("PUT", WORKSPACE_HOOK),
+    ("DELETE", WORKSPACE_HOOK),
     ("GET", PIPELINES),
     ("POST", PIPELINES),
     ("GET", PIPELINE),
@@ -101,7 +106,7 @@ def expand_path(template: str, **values: object) -> str:
 _WHAT = {
     "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
     "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
-    "pull_request_id": "pull request number",
+    "pull_request_id": "pull request number", "spec": "commit or range",
 }
 _REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
 _WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name

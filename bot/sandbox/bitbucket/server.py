@@ -17,6 +17,7 @@ from bot.sandbox.bitbucket.activity import ActivityMixin
 from bot.sandbox.bitbucket.auth import AuthMixin
 from bot.sandbox.bitbucket.builds import STORAGE_PREFIX, BuildsMixin
 from bot.sandbox.bitbucket.deployments import DeploymentsMixin
+from bot.sandbox.bitbucket.diffstat import DiffstatMixin
 from bot.sandbox.bitbucket.pipelines import PipelinesMixin
 from bot.sandbox.bitbucket.pull_requests import PullRequestsMixin
 from bot.sandbox.bitbucket.query import _partial_response
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 class FakeBitbucket(
     UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, ActivityMixin, WebhooksMixin,
-    PipelinesMixin, BuildsMixin, DeploymentsMixin,
+    PipelinesMixin, BuildsMixin, DeploymentsMixin, DiffstatMixin,
 ):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 

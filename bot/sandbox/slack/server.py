@@ -20,6 +20,7 @@ The pieces, each a mixin of `FakeSlack` or a helper module of this package:
 - `directory.py`: auth.test, users.*, conversations.*, and how a `channel` argument is read;
 - `files.py`: file uploads (files.getUploadURLExternal, the upload URL, files.completeUploadExternal);
 - `oidc.py`: Sign in with Slack (OpenID Connect), checked against the app's manifest;
+- `reactions.py`: reactions.add / reactions.remove, and usergroups.users.list;
 - `state.py` (the recorded state), `wire.py` (request parsing), `blocks.py` (Block Kit limits, readable text).
 
 Used by the end-to-end tests, and by `bitbucket-chatops serve --sandbox` when no Slack credentials are set:
@@ -43,6 +44,7 @@ from bot.sandbox.slack.chat import ChatMixin
 from bot.sandbox.slack.directory import DirectoryMixin
 from bot.sandbox.slack.files import UPLOAD_PREFIX, FilesMixin
 from bot.sandbox.slack.oidc import OidcMixin, OidcProvider
+from bot.sandbox.slack.reactions import ReactionsMixin
 from bot.sandbox.slack.state import (
     API_PREFIX,
     DEFAULT_ERROR_FOR_STATUS,
@@ -70,7 +72,7 @@ from bot.sandbox.slack.wire import bearer_token, clip, parse_args, seconds_text,
 # --------------------------------------------------------------------------------------------------------
 
 
-class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
+class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, ReactionsMixin):
     """A stateful Slack Web API on 127.0.0.1; see the module docstring."""
 
     def __init__(
@@ -107,6 +109,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
 
         self.users: dict[str, SlackUser] = {}
         self.channels: dict[str, SlackChannel] = {}
+        self.usergroups: dict[str, dict] = {}  # S… -> {"handle", "users"} (reactions.py)
 
         self._lock = threading.RLock()  # re-entrant: predicates given to wait_for call the helpers below
         self._ts_counter = 0
@@ -140,6 +143,9 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin):
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url_external,  # files.py
             "files.completeUploadExternal": self._files_complete_upload_external,
+            "reactions.add": self._reactions_add,  # reactions.py
+            "reactions.remove": self._reactions_remove,
+            "usergroups.users.list": self._usergroups_users_list,
         }
 
         # Sign in with Slack (oidc.py): the app's configuration, who is at the browser, and whether they say no.

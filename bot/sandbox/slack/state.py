@@ -22,7 +22,7 @@ TS_STEP = 100
 
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
-    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write"
+    "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write,reactions:write,usergroups:read"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -75,6 +75,7 @@ class Message:
     ephemeral_to: str | None = None
     via: str = "chat.postMessage"  # the method (or "response_url") that created it
     files: list = field(default_factory=list)  # files shared with it (files.completeUploadExternal)
+    reactions: dict = field(default_factory=dict)  # emoji name (no colons) -> the users who reacted, in order
 
     def replace(self, text: str, blocks: list) -> None:
         self.history.append(MessageVersion(self.text, self.blocks, time.time()))
@@ -94,6 +95,8 @@ class Message:
             data["thread_ts"] = self.thread_ts
         if self.updated_count:
             data["edited"] = {"user": self.user, "ts": self.ts}
+        if self.reactions:
+            data["reactions"] = [{"name": name, "users": list(users), "count": len(users)} for name, users in self.reactions.items()]
         return data
 
 
