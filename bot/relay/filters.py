@@ -215,8 +215,7 @@ def title_has(title: str, word: str) -> bool:
     """A word or prefix of the title, in any case (`WIP` also finds `[WIP]` and `Draft:`, as the reminders do)."""
     if word.casefold() == "wip" and noise.is_wip_title(title):
         return True
-    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", title or "", re.IGNORECASE) is not None or \
-        (title or "").casefold().startswith(word.casefold())
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", title or "", re.IGNORECASE) is not None
 
 
 def pull_request_passes(filters: Filters, pr: dict, bot_nicknames=()) -> bool:
