@@ -60,6 +60,7 @@ def check_lines(store) -> list[tuple[str, str]]:
 
 class FilesReader(BackgroundLoop):
     thread_name = "relay-files-reader"
+    defers_to_foreground = True  # like the router: while deliveries arrive, their appends come first
 
     def __init__(self, store, bitbucket, *, clock=time.time):
         super().__init__(_wakeup)
@@ -98,6 +99,10 @@ class FilesReader(BackgroundLoop):
                 db.after_commit.append(router_wakeup.set)
 
     def _take(self, now: float) -> dict | None:
+        # Looked for without a write transaction first: an idle reader never takes SQLite's write lock.
+        due = self.store.query_one("SELECT COUNT(*) AS n FROM relay_files WHERE state = 'pending' AND next_try_at <= ?", (now,))
+        if not due["n"]:
+            return None
         with self.store.transaction(lock="relay-files") as db:
             rows = list(db.query(
                 """UPDATE relay_files SET owner = ?, lease_until = ?, attempts = attempts + 1
