@@ -29,6 +29,7 @@ from bot.freezes.feature import FEATURE as FREEZES
 from bot.home.feature import FEATURE as HOME
 from bot.insights.feature import FEATURE as INSIGHTS
 from bot.notify.feature import FEATURE as NOTIFY
+from bot.owners.feature import FEATURE as OWNERS
 from bot.people.feature import FEATURE as PEOPLE
 from bot.pull_requests.feature import FEATURE as PULL_REQUESTS
 from bot.relay.feature import FEATURE as RELAY
@@ -50,8 +51,8 @@ CORE = Feature(
 # In the order their tables may refer to each other and their background work should start; the help lists the
 # commands by group in GROUPS' order, and within a group in this order.
 FEATURES: tuple[Feature, ...] = (
-    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, ENVIRONMENTS, BUILDS, INSIGHTS, NOTIFY, HOME,
-    UNFURL, BRANCHES, CONVERSATIONS, BUDGET,
+    CORE, PULL_REQUESTS, ROLES, RELAY, REMINDERS, PEOPLE, DEPLOYS, ACCOUNTS, FREEZES, ENVIRONMENTS, BUILDS, INSIGHTS, NOTIFY, OWNERS,
+    HOME, UNFURL, BRANCHES, CONVERSATIONS, BUDGET,
 )
 GROUPS = ("Help", "Pull requests", "Releases", "Builds", "Channel", "Insights", "You", "Admin")
 

@@ -362,6 +362,47 @@ def test_webhooks_never_echo_their_secret(fake):
     assert fake.webhooks(WS, REPO) == []
 
 
+def test_workspace_webhooks_list_create_update_delete_with_pagination(fake):
+    session = api(fake)
+    url = f"{fake.base_url}/workspaces/{WS}/hooks"
+    made = [session.post(url, json={"url": f"https://bot.example.com/{n}", "events": ["repo:push"], "secret": "s", "description": "x"})
+            for n in range(3)]
+    assert [m.status_code for m in made] == [201] * 3
+    hook = made[0].json()
+    assert hook["subject_type"] == "workspace" and hook["subject"]["slug"] == WS and "secret" not in hook
+    first = session.get(url, params={"pagelen": 2}).json()
+    assert len(first["values"]) == 2 and first["size"] == 3
+    second = session.get(first["next"]).json()
+    assert len(second["values"]) == 1 and "next" not in second
+    changed = session.put(f"{url}/{hook['uuid']}", json={"url": "https://new.example.com/bb", "secret": "t"})
+    assert changed.status_code == 200 and changed.json()["url"] == "https://new.example.com/bb"
+    assert fake.workspace_webhooks(WS)[0]["secret"] == "t"
+    assert session.delete(f"{url}/{hook['uuid']}").status_code == 204
+    assert len(fake.workspace_webhooks(WS)) == 2 and fake.webhooks(WS, REPO) == []
+    assert session.get(f"{fake.base_url}/workspaces/nope/hooks").status_code == 404
+
+
+def test_diffstat_of_a_commit_a_range_and_a_pull_request(fake):
+    base = fake.branches(WS, REPO)["feature/a"]
+    one = fake.add_commit(WS, REPO, "feature/a", files=["src/a.py", "docs/a.md"])
+    two = fake.add_commit(WS, REPO, "feature/a", files=["src/b.py", "src/a.py"])
+    session = api(fake)
+
+    def paths(response):
+        assert response.status_code == 200, response.text
+        return [v["new"]["path"] for v in response.json()["values"]]
+
+    assert paths(session.get(repo_url(fake, f"/diffstat/{two}"))) == ["src/b.py", "src/a.py"]
+    assert sorted(paths(session.get(repo_url(fake, f"/diffstat/{two}..{base}")))) == ["docs/a.md", "src/a.py", "src/b.py"]
+    page = session.get(repo_url(fake, f"/diffstat/{two}..{base}"), params={"pagelen": 2}).json()
+    assert len(page["values"]) == 2 and "next" in page
+    assert session.get(repo_url(fake, f"/diffstat/{one}..{'0' * 40}")).status_code == 404
+    pr = fake.add_pull_request(WS, REPO, title="A", source="feature/a", author="bob")["id"]
+    redirect = session.get(repo_url(fake, f"/pullrequests/{pr}/diffstat"), allow_redirects=False)
+    assert redirect.status_code == 302 and f"from_pullrequest_id={pr}" in redirect.headers["Location"]
+    assert sorted(paths(session.get(repo_url(fake, f"/pullrequests/{pr}/diffstat")))) == ["docs/a.md", "src/a.py", "src/b.py"]
+
+
 # --------------------------------------------------------------------------------------------- pipelines
 
 

@@ -129,7 +129,22 @@ def test_injected_error_and_unknown_methods(fake, client):
     fake.fail_next("chat.postMessage", error="is_archived", times=2)
     for _ in range(2):
         assert error_of(lambda: client.chat_postMessage(channel="C1", text="x"))["error"] == "is_archived"
-    assert client.api_call("pins.add", json={"channel": "C1", "timestamp": "1.2"})["ok"] is True  # methods the fake does not know succeed
+    assert client.api_call("pins.add", json={"channel": "C1", "timestamp": "1.0"})["ok"] is True  # not simulated: ok
+
+
+def test_reactions_and_user_groups(fake, client):
+    ts = client.chat_postMessage(channel="C1", text="card")["ts"]
+    client.reactions_add(channel="C1", timestamp=ts, name="x")
+    assert error_of(lambda: client.reactions_add(channel="C1", timestamp=ts, name="x"))["error"] == "already_reacted"
+    assert fake.message("C1", ts).to_api()["reactions"] == [{"name": "x", "users": ["UBOT"], "count": 1}]
+    client.reactions_remove(channel="C1", timestamp=ts, name="x")
+    assert error_of(lambda: client.reactions_remove(channel="C1", timestamp=ts, name="x"))["error"] == "no_reaction"
+    assert error_of(lambda: client.reactions_add(channel="C1", timestamp="9.9", name="x"))["error"] == "message_not_found"
+    fake.add_usergroup("S1", "devs", ["U1", "U2"])
+    assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]
+    assert error_of(lambda: client.usergroups_users_list(usergroup="S9"))["error"] == "no_such_subteam"
+    fake.scopes = "chat:write"
+    assert error_of(lambda: client.usergroups_users_list(usergroup="S1"))["error"] == "missing_scope"
 
 
 def test_channel_errors_and_joining(fake, client):

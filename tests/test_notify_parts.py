@@ -46,8 +46,8 @@ def test_a_mention_comes_before_the_authors_own_reason_and_the_actor_is_left_out
 
 
 def test_settings_default_to_on():
-    assert enabled_kinds([]) == {"reviews", "mine", "mentions", "builds", "deploys"}
-    assert enabled_kinds([("builds", 0), ("mine", 1)]) == {"reviews", "mine", "mentions", "deploys"}
+    assert enabled_kinds([]) == {"reviews", "mine", "mentions", "builds", "deploys", "owners"}
+    assert enabled_kinds([("builds", 0), ("mine", 1)]) == {"reviews", "mine", "mentions", "deploys", "owners"}
 
 
 def test_a_burst_lasts_a_minute_from_its_first_event():

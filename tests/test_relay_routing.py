@@ -46,8 +46,9 @@ def test_a_push_is_split_by_family_and_branch_per_channel():
     subs = [sub("CALL"), sub("CMAIN", families=("pushes",), glob="main"), sub("CTAGS", families=("tags",)), sub("CPRS", families=("pullrequests",))]
     posts = {post.channel: post for post in relay.plan_push(payload, "cloudbeers/temp", subs)}
     assert set(posts) == {"CALL", "CMAIN", "CTAGS"}
-    assert len(posts["CALL"].message.blocks) == 3
-    assert len(posts["CMAIN"].message.blocks) == 1 and "to <https://bitbucket.org/cloudbeers/temp/branches" not in posts["CMAIN"].message.blocks[0]["text"]["text"]
+    assert all(post.message.blocks[-1]["block_id"] == "why" for post in posts.values())  # each ends with why it came
+    assert len(posts["CALL"].message.blocks) == 3 + 1
+    assert len(posts["CMAIN"].message.blocks) == 1 + 1 and "to <https://bitbucket.org/cloudbeers/temp/branches" not in posts["CMAIN"].message.blocks[0]["text"]["text"]
     assert "pushed 1 commit" in posts["CMAIN"].message.text
     assert "tagged" in posts["CTAGS"].message.text and "pushed" not in posts["CTAGS"].message.text
     assert posts["CALL"].key == "CALL|repo:cloudbeers/temp"

@@ -9,7 +9,8 @@ import pytest
 
 from bot import reminders
 from bot.core.errors import UsageError, UserError
-from bot.reminders import inbox, noise, snooze, workdays
+from bot.relay import noise
+from bot.reminders import inbox, snooze, workdays
 from bot.accounts import LinkedUser
 from bot.registry import COMMANDS
 from tests.test_reminders import pr

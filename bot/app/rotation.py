@@ -6,8 +6,8 @@
 - **The webhook secret.** Put the former `BITBUCKET_WEBHOOK_SECRET` in `BITBUCKET_OLD_WEBHOOK_SECRETS` and set the
   new one: deliveries signed with either are accepted. `webhooks update` moves every hook the bot registered
   (table `webhook_registrations`) to the new secret and to `PUBLIC_URL` (Bitbucket's "Update a webhook for a
-  repository", `PUT /repositories/{workspace}/{repo_slug}/hooks/{uid}`), after which the former secret can be
-  dropped. The secrets are never printed.
+  repository", `PUT /repositories/{workspace}/{repo_slug}/hooks/{uid}`; a workspace's, `PUT /workspaces/{workspace}/hooks/{uid}`),
+  after which the former secret can be dropped. The secrets are never printed.
 """
 
 from __future__ import annotations
@@ -89,7 +89,10 @@ def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
     for hook in [hook for hook in known if hook.hook_uuid]:
         workspace, _, slug = hook.repo.partition("/")
         try:
-            client.update_webhook(workspace, slug, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
+            if relay.is_workspace_pattern(hook.repo):  # a workspace's webhook (`/bb subscribe WORKSPACE/*`)
+                client.update_workspace_webhook(workspace, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
+            else:
+                client.update_webhook(workspace, slug, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
         except NotFound:
             moves.append(HookMove(hook.repo, False, "its webhook is gone from Bitbucket: /bb subscribe there again to add it"))
             continue
@@ -99,7 +102,10 @@ def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
         relay.record_moved_hook(store, repo=hook.repo, url=url, secret=settings.bitbucket_webhook_secret)
         moved = f"moved from {hook.url} to {url}" if hook.url and hook.url != url else f"at {url}"
         moves.append(HookMove(hook.repo, True, f"new secret set, {moved}"))
-    for hook in [hook for hook in known if not hook.hook_uuid]:
+    for hook in [r for r in known if not r.hook_uuid and relay.is_workspace_pattern(r.repo)]:
+        moves.append(HookMove(hook.repo, False, "the bot could not register this workspace's webhook: a workspace owner sets the "
+                                                f"new secret (and URL {url}) by API, PUT /workspaces/{{workspace}}/hooks/{{uid}}"))
+    for hook in [r for r in known if not r.hook_uuid and not relay.is_workspace_pattern(r.repo)]:
         moves.append(HookMove(hook.repo, False, "its webhook was added by hand: set the new secret (and URL "
                                                 f"{url}) in its Repository settings › Webhooks"))
     return moves

@@ -44,3 +44,6 @@ class Hooks(Transport):
     def update_workspace_webhook(self, ws: str, uid: str, **fields) -> dict:
         """PUT the fields that change (`url`, `secret`, `events`, `active`, `description`); the rest stays."""
         return self._call("PUT", self._url(WORKSPACE_HOOK, workspace=ws, uid=uid), json=fields)
+
+    def delete_workspace_webhook(self, ws: str, uid: str) -> None:
+        self._call("DELETE", self._url(WORKSPACE_HOOK, workspace=ws, uid=uid))

@@ -34,6 +34,8 @@ BRANCHES = REPOSITORY + "/refs/branches"
 BRANCH = BRANCHES + "/{name}"
 BRANCH_RESTRICTIONS = REPOSITORY + "/branch-restrictions"  # needs repository admin
 COMMITS = REPOSITORY + "/commits"  # `include=` a ref: like `git log REF`, newest first
+PULL_REQUEST_DIFFSTAT = PULL_REQUEST + "/diffstat"  # answers 302 to DIFFSTAT of the pull request's commits
+DIFFSTAT = REPOSITORY + "/diffstat/{spec}"
 TAGS = REPOSITORY + "/refs/tags"
 TAG = TAGS + "/{name}"
 COMMIT = REPOSITORY + "/commit/{commit}"
@@ -77,6 +79,8 @@ ENDPOINTS = (
     ("PUT", PULL_REQUEST_COMMENT),
     ("DELETE", PULL_REQUEST_COMMENT),
     ("GET", PULL_REQUEST_DIFF),
+    ("GET", PULL_REQUEST_DIFFSTAT),
+    ("GET", DIFFSTAT),
     ("GET", BRANCH),
     ("DELETE", BRANCH),
     ("GET", BRANCH_RESTRICTIONS),
@@ -95,6 +99,7 @@ ENDPOINTS = (
     ("GET", WORKSPACE_HOOKS),
     ("POST", WORKSPACE_HOOKS),
     ("PUT", WORKSPACE_HOOK),
+    ("DELETE", WORKSPACE_HOOK),
     ("GET", PIPELINES),
     ("POST", PIPELINES),
     ("GET", PIPELINE),
@@ -122,7 +127,7 @@ def expand_path(template: str, **values: object) -> str:
 _WHAT = {
     "workspace": "workspace", "repo_slug": "repository slug", "name": "branch or tag name", "commit": "commit",
     "pipeline_uuid": "pipeline", "step_uuid": "pipeline step", "uid": "webhook", "selected_user": "user",
-    "pull_request_id": "pull request number", "revision": "revision", "comment_id": "comment",
+    "pull_request_id": "pull request number", "revision": "revision", "comment_id": "comment", "spec": "commit or range",
 }
 _REF_NAMES = frozenset({"name"})  # "/" separates the parts of a ref name; each part is checked and encoded
 _WHOLE_NAMES = frozenset({"workspace", "repo_slug"})  # a "/" here is a mistake, never a part of the name

@@ -8,13 +8,14 @@ from bot.bitbucket.constants import PULL_REQUEST_PAGELEN
 from bot.bitbucket.errors import BitbucketError, MergeInProgress
 from bot.bitbucket.models import Page, _dig
 from bot.bitbucket.paths import (
-    PULL_REQUEST, PULL_REQUEST_APPROVE, PULL_REQUEST_DECLINE, PULL_REQUEST_MERGE, PULL_REQUEST_REQUEST_CHANGES, PULL_REQUESTS,
+    DIFFSTAT, PULL_REQUEST, PULL_REQUEST_APPROVE, PULL_REQUEST_DIFFSTAT, PULL_REQUEST_DECLINE, PULL_REQUEST_MERGE, PULL_REQUEST_REQUEST_CHANGES, PULL_REQUESTS,
     PULL_REQUESTS_ACTIVITY, WORKSPACE_USER_PULL_REQUESTS,
 )
 from bot.bitbucket.transport import Transport
 
 
 PULL_REQUEST_REVIEW_FIELDS = "+values.reviewers,+values.participants"  # the collection omits them by default
+DIFFSTAT_PAGELEN = 100
 
 
 class PullRequests(Transport):
@@ -121,3 +122,19 @@ class PullRequests(Transport):
             if task.get("task_status") == "SUCCESS":
                 return task["merge_result"]
         raise MergeInProgress(202)
+
+    # The files a change touches (`{status, old: {path}, new: {path}, lines_added, lines_removed}` each).
+
+    def pull_request_diffstat(self, ws: str, slug: str, pr_id: int, *, max_files: int = 1000) -> tuple[list[dict], bool]:
+        """The files a pull request changes (Bitbucket redirects to the diffstat of its commits), at most `max_files`
+        of them: (entries, complete)."""
+        url = self._pr_url(PULL_REQUEST_DIFFSTAT, ws, slug, pr_id)
+        items, _ = self._collect(url, {"pagelen": DIFFSTAT_PAGELEN}, limit=max_files + 1)
+        return items[:max_files], len(items) <= max_files
+
+    def diffstat(self, ws: str, slug: str, spec: str) -> tuple[list[dict], bool]:
+        """The first page of the files `spec` changes (`NEW..OLD`: what NEW has that OLD lacks; one commit: against
+        its first parent): (entries, complete)."""
+        page = self._call("GET", self._url(DIFFSTAT, workspace=ws, repo_slug=slug, spec=spec), params={"pagelen": DIFFSTAT_PAGELEN})
+        return list((page or {}).get("values") or []), not (page or {}).get("next")
+

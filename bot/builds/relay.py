@@ -14,6 +14,8 @@ from bot.builds import render as builds_render
 from bot.builds.rules import pipeline_number
 from bot.core.render import Message, encode_value
 
+WHY_BLOCK = "why"  # the relay's context line (bot.relay.render.WHY_BLOCK), kept last
+
 
 def anchor_for(repo: str, number: int, updated_on: str = "") -> str:
     """One message per failure: a run that fails again (Bitbucket's "rerun failed steps" keeps its number) gets its own."""
@@ -42,7 +44,10 @@ def failed_build_follow_up(payload: dict, repo: str, posts: list, writes: list, 
     extra = [builds_render.log_pending(), rerun_actions(full_name, number, f"relay@{status.get('updated_on') or ''}")]
     changed, targets = [], []
     for post in posts:
-        message = Message(text=post.message.text, blocks=[*post.message.blocks, *extra])
+        blocks = list(post.message.blocks)
+        at = len(blocks) - 1 if blocks and blocks[-1].get("block_id") == WHY_BLOCK else len(blocks)  # the context line stays last
+        blocks[at:at] = extra
+        message = Message(text=post.message.text, blocks=blocks)
         changed.append(dataclasses.replace(post, message=message, anchor=anchor))
         targets.append({"channel": post.channel, "key": post.key, "anchor": anchor, "message": message.to_dict()})
     job = (

@@ -97,6 +97,25 @@ def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str 
     return cursor.fetchone()[0]
 
 
+REACTION_NAMES = ("white_check_mark", "x", "hourglass_flowing_sand")  # the states a reaction tells (one at a time)
+
+
+def enqueue_reaction(db, *, channel: str, anchor: str, name: str, key: str) -> int:
+    """Queue a reaction `name` (without colons) on the message of `anchor` in `channel`, in place of the other
+    `REACTION_NAMES` the bot put there (scope reactions:write). Nothing happens when there is no such message."""
+    body = {"text": "", "blocks": [], "reaction": name}
+    cursor = db.execute(
+        "INSERT INTO outbox (key, channel, thread_anchor, message, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (key, channel, anchor, json.dumps(body, separators=(",", ":")), time.time()),
+    )
+    pending = getattr(db, "after_commit", None)
+    if pending is not None:
+        pending.append(_wakeup.set)
+    else:
+        _wakeup.set()
+    return cursor.fetchone()[0]
+
+
 def anchor_ts(store, channel: str, anchor: str) -> str | None:
     row = store.query_one("SELECT ts FROM slack_anchors WHERE channel = ? AND anchor = ?", (channel, anchor))
     return row["ts"] if row else None
@@ -262,7 +281,29 @@ class OutboxWorker(BackgroundLoop):
             self._ims[channel] = self.slack.conversations_open(users=channel)["channel"]["id"]
         return self._ims[channel]
 
+    def _react(self, item: Item) -> str:
+        """A reaction in place of the bot's other state reactions on an anchored message ('' when it is not there)."""
+        ts = anchor_ts(self.store, item.channel, item.thread_anchor) if item.thread_anchor else None
+        if not ts:
+            return ""
+        channel, name = self._conversation(item.channel), item.message["reaction"]
+        for other in REACTION_NAMES:
+            if other != name:
+                try:
+                    self.slack.reactions_remove(channel=channel, timestamp=ts, name=other)
+                except SlackApiError as error:
+                    if error.response.get("error") not in ("no_reaction", "message_not_found"):
+                        raise
+        try:
+            self.slack.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as error:
+            if error.response.get("error") not in ("already_reacted", "message_not_found"):
+                raise
+        return ts
+
     def _send(self, item: Item) -> str:
+        if item.message.get("reaction"):
+            return self._react(item)
         text, blocks = item.message.get("text", ""), item.message.get("blocks") or None
         channel = self._conversation(item.channel)
         if item.anchor:

@@ -23,9 +23,9 @@ from bot import accounts, deploys
 from bot.core import outbox
 from bot.core.store import Migration
 from bot.notify import messages
-from bot.notify.planning import KINDS, build_reasons, choose, enabled_kinds, pull_request_reasons, within_burst
+from bot.notify.planning import KINDS, Reason, build_reasons, choose, enabled_kinds, pull_request_reasons, within_burst
 
-__all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "relay_hook", "deploy_finished"]
+__all__ = ["KINDS", "MIGRATIONS", "enabled_for", "set_enabled", "relay_hook", "deploy_finished", "tell"]
 
 BURSTS_KEPT_SECONDS = 86400.0  # a person's finished bursts are forgotten after a day
 
@@ -137,6 +137,15 @@ def _queue_pull_request_news(db, slack_user: str, repo: str, pr: dict, reason, n
     )
     outbox.enqueue(db, channel=slack_user, message=messages.pull_request_dm(repo, pr, lines), key=f"dm:{slack_user}:{subject}",
                    anchor=anchor)
+
+
+def tell(db, slack_user: str, repo: str, pr: dict, kind: str, line: str, now: float) -> bool:
+    """Another feature's news about a pull request for one person (owners: `owners`), in their burst of news about
+    it, if they want that kind; True when queued. Inside the caller's transaction (a relay hook's)."""
+    if kind not in enabled_for(db, slack_user):
+        return False
+    _queue_pull_request_news(db, slack_user, repo, pr, Reason(kind, line), now)
+    return True
 
 
 # --- from the deploy follower ----------------------------------------------------------------------------

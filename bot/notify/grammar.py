@@ -6,7 +6,7 @@ from bot.core.commands import Command, CommandSpec, code_of, did_you_mean
 from bot.core.errors import UsageError
 
 
-NOTIFY_KINDS = ("reviews", "mine", "mentions", "builds", "deploys")
+NOTIFY_KINDS = ("reviews", "mine", "mentions", "builds", "deploys", "owners")
 
 
 def _parse_notify(tokens: list[str]) -> Command:
@@ -25,5 +25,5 @@ def _parse_notify(tokens: list[str]) -> Command:
 
 
 SPECS: tuple[CommandSpec, ...] = (
-    CommandSpec("notify", "/bb notify [on|off] · /bb notify KIND on|off", "your direct messages: reviews, mine, mentions, builds, deploys", _parse_notify, ("notifications",), "You"),
+    CommandSpec("notify", "/bb notify [on|off] · /bb notify KIND on|off", "your direct messages: reviews, mine, mentions, builds, deploys, owners", _parse_notify, ("notifications",), "You"),
 )

@@ -17,6 +17,7 @@ KIND_WORDS = {
     "mentions": "a comment mentions you",
     "builds": "a build fails on your open pull request's source branch",
     "deploys": "a deploy or rollback you started finishes",
+    "owners": "a pull request is opened (or updated) that changes a path you own (`/bb owners`)",
 }
 
 

@@ -22,6 +22,7 @@ WHY = {
     "mentions": "you were mentioned in it",
     "builds": "a build failed on your pull request's source branch",
     "deploys": "you started this deploy",
+    "owners": "you own a path this pull request changes (`/bb owners`)",
 }
 BURST_SECONDS = 60.0  # one pull request's events for one person within this are one message
 MENTION = re.compile(r"@\{([^{}\s]{1,128})\}")  # how Bitbucket writes a mention in `content.raw`

@@ -27,7 +27,9 @@ import threading
 
 from bot.core.feature import FeatureSet
 from bot.core.store import Migration
-from bot.relay.hooks import RelayHook, RoutedEvent
+from bot.relay import files
+from bot.relay.filters import NO_FILTERS, ChangedFiles, Filters
+from bot.relay.hooks import FilesPending, RelayHook, RoutedEvent
 from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
     DELIVERY_STATES,
@@ -62,6 +64,9 @@ from bot.relay.threads import card_anchor, card_of, card_ts, comment_anchor, com
 from bot.relay.subscriptions import (
     Registration,
     Subscription,
+    forget_registration,
+    is_workspace_pattern,
+    workspace_pattern,
     branch_matches,
     channel_repositories,
     channel_subscriptions,
@@ -79,6 +84,7 @@ from bot.relay.subscriptions import (
     subscriptions_by_repository,
     unsubscribe,
     webhook_url,
+    workspace_check_lines,
 )
 
 __all__ = [
@@ -91,6 +97,8 @@ __all__ = [
     "MIGRATIONS", "delivery_writer", "start_background", "RelayHook", "RoutedEvent", "build_states", "pull_request_state",
     "waiting_deliveries", "subscribed_repositories",
     "card_anchor", "card_of", "card_ts", "comment_anchor", "comment_of", "pull_request_in_thread", "relayed_comment_at",
+    "ChangedFiles", "Filters", "NO_FILTERS", "FilesPending", "workspace_pattern", "is_workspace_pattern", "forget_registration",
+    "relay_check_lines",
 ]
 
 _SCHEMA_V1 = [
@@ -179,6 +187,29 @@ MIGRATIONS = [
         "ALTER TABLE deliveries ADD COLUMN repo TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE webhook_registrations ADD COLUMN secret_mark TEXT NOT NULL DEFAULT ''",
     )),
+    # Filters on subscriptions (JSON, '' for none), and the files events change: a delivery whose filters (or a
+    # relay hook: owners) need the files of a pull request update waits (`state = 'waiting'`, `waiting_for` its
+    # key) while the files reader asks Bitbucket, then is routed again with them.
+    Migration("relay", 5, (
+        "ALTER TABLE subscriptions ADD COLUMN filters TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE deliveries ADD COLUMN waiting_for TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE IF NOT EXISTS relay_files (
+            key TEXT PRIMARY KEY,             -- workspace/slug#ID@SOURCE_HASH, or workspace/slug@NEW..OLD for a push
+            repo TEXT NOT NULL,
+            spec TEXT NOT NULL,               -- pr:ID, or diff:NEW..OLD
+            state TEXT NOT NULL,              -- pending | known | unknown
+            paths TEXT NOT NULL DEFAULT '[]', -- JSON list of the changed files' paths
+            complete INTEGER NOT NULL DEFAULT 1,
+            why TEXT NOT NULL DEFAULT '',     -- why they are unknown
+            owner TEXT NOT NULL DEFAULT '',
+            lease_until REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_at REAL NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS relay_files_pending ON relay_files (state, next_try_at)",
+        "CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (state, waiting_for)",
+    )),
 ]
 
 
@@ -199,11 +230,20 @@ def start_background(services, *, scheduler: bool = True) -> list:
     relay hooks (from the services' `FeatureSet`, which the composition root provides). On stop, the deliveries
     already handed to the writer are written before the store closes."""
     features = services.part(FeatureSet)
-    router = DeliveryRouter(services.store, hooks=features.relay_hooks() if features else ()).start()
+    router = DeliveryRouter(services.store, hooks=features.relay_hooks() if features else (),
+                            bot_authors=services.settings.chatops_bot_authors).start()
     services.provide(router)
+    reader = files.FilesReader(services.store, services.bitbucket).start()
+    services.provide(reader)
 
     def stop():
         delivery_writer(services).stop()
         router.stop()
+        reader.stop()
 
     return [stop]
+
+
+def relay_check_lines(store) -> list[tuple[str, str]]:
+    """For `check`: the deliveries, the files waiting to be read, the workspaces' webhooks."""
+    return check_lines(store) + files.check_lines(store) + workspace_check_lines(store)

@@ -1,4 +1,5 @@
-"""Slack entry points of the relay: `/bb subscribe`, `/bb unsubscribe`, `/bb subscriptions`.
+"""Slack entry points of the relay: `/bb subscribe` (a repository, or `WORKSPACE/*`, with filters), `/bb unsubscribe`,
+`/bb subscriptions` (with the owners' rules of the channel).
 
 Any member may relay a repository into a channel (it only shows what the channel could read in Bitbucket
 through the bot anyway); each change is in the audit log. Subscribing registers the repository's one
@@ -12,13 +13,16 @@ import time
 from dataclasses import dataclass
 
 from bot import relay
+from bot.bitbucket import BitbucketError, Forbidden, NotFound, Repository, Unauthorized
 from bot.core import render
-from bot.bitbucket import BitbucketError, Forbidden, Repository, Unauthorized
 from bot.core.commands import Command
-from bot.relay.grammar import EVENT_FAMILIES
 from bot.core.errors import UserError
-from bot.relay.render import RELAYED_EVENTS
 from bot.core.invocation import Invocation, split_repo
+from bot.owners import owners_lines
+from bot.relay.filters import NO_FILTERS, Filters, describe
+from bot.relay.grammar import EVENT_FAMILIES
+from bot.relay.render import RELAYED_EVENTS
+from bot.relay.subscriptions import channels_following
 
 WEBHOOK_DESCRIPTION = "Bitbucket ChatOps (Slack relay)"
 FAMILY_WORDS = {"pullrequests": "pull requests", "pushes": "pushes", "tags": "tags", "builds": "builds"}
@@ -89,24 +93,81 @@ def ensure_webhook(inv: Invocation, repo: str, repository: Repository) -> Webhoo
     return WebhookStatus(True, f"{render.escape(repo)} already has our webhook.")
 
 
+def ensure_workspace_webhook(inv: Invocation, workspace: str) -> WebhookStatus:
+    """The workspace's one webhook (it fires for every repository, present and future): reuse ours, else create it
+    (only a workspace owner's credential may), else explain."""
+    services, settings = inv.services, inv.services.settings
+    key = relay.workspace_pattern(workspace)
+    relay.remember_main_branch(services.store, repo=key, main_branch="", user_id=inv.user_id, now=time.time())
+    if not settings.public_url:
+        return WebhookStatus(False, workspace_manual_steps(workspace, None, "`PUBLIC_URL` is not set, so I cannot register the workspace's webhook"))
+    url = relay.webhook_url(settings.public_url)
+    with _registering:
+        try:
+            hook = relay.find_our_hook(services.bitbucket.list_workspace_webhooks(workspace), url)
+            created = hook is None
+            if created:
+                hook = services.bitbucket.create_workspace_webhook(
+                    workspace, url=url, events=RELAYED_EVENTS, secret=settings.bitbucket_webhook_secret, description=WEBHOOK_DESCRIPTION)
+        except BitbucketError as error:
+            services.audit.record(inv.user_id, "register_webhook", key, ok=False, result=str(error))
+            if isinstance(error, (Forbidden, Unauthorized)):
+                why = ("Bitbucket would not let the bot manage the workspace's webhooks: only a credential of a workspace *owner*, "
+                       "with the `webhook` scope, may (a repository or project access token never can)")
+            else:
+                why = f"Bitbucket refused the workspace's webhook ({render.bitbucket_words(error)})"
+            return WebhookStatus(False, workspace_manual_steps(workspace, url, why))
+        relay.record_registration(services.store, repo=key, hook_uuid=hook.get("uuid") or "", url=url)
+    if created:
+        services.audit.record(inv.user_id, "register_webhook", key, ok=True, result=hook.get("uuid") or "", detail={"url": url})
+        return WebhookStatus(True, f"Registered the Bitbucket webhook of workspace {render.escape(workspace)}: every repository in it, present and future.")
+    return WebhookStatus(True, f"Workspace {render.escape(workspace)} already has our webhook.")
+
+
+def workspace_manual_steps(workspace: str, url: str | None, why: str) -> str:
+    where = render.code(url) if url else "`https://<this bot's public address>/bitbucket/webhook`"
+    events = ", ".join(f"`{e}`" for e in RELAYED_EVENTS)
+    return (f":warning: {why}, so nothing will arrive until a workspace owner adds it: Bitbucket shows workspace webhooks "
+            f"read-only, so by API, `POST /2.0/workspaces/{render.escape(workspace)}/hooks` with URL {where}, the secret set to "
+            f"the value of `BITBUCKET_WEBHOOK_SECRET`, and these events: {events}. (Or subscribe each repository instead.)")
+
+
+def subscription_words(families: tuple[str, ...], glob: str, filters: Filters) -> list[str]:
+    """A subscription in words: its families, its branches, its filters."""
+    return [families_text(families), *([f"branches {render.code(glob)}"] if glob else []), *describe(filters)]
+
+
 def subscribe(inv: Invocation, command: Command) -> None:
-    repo = inv.repo(command.repo).lower()
     families = tuple(command.args.get("families") or EVENT_FAMILIES)
     glob = command.args.get("branch_glob") or ""
-    workspace, slug = split_repo(repo)
-    # Bitbucket's answer proves the repository exists and the bot can read it; its main branch matters for builds.
-    repository = Repository.from_api(inv.services.bitbucket.get_repository(workspace, slug))
-    new = relay.subscribe(
-        inv.services.store, channel_id=inv.channel_id, repo=repo, families=families, branch_glob=glob, user_id=inv.user_id, now=time.time()
-    )
+    filters = command.args.get("filters") or NO_FILTERS
+    workspace = command.args.get("workspace")
+    if workspace:
+        # Bitbucket's answer proves the workspace exists and the bot can read it.
+        inv.services.bitbucket.get_workspace(workspace)
+        repo, name = relay.workspace_pattern(workspace), f"every repository of {render.escape(workspace)} (`{render.escape(workspace)}/*`)"
+    else:
+        repo = inv.repo(command.repo).lower()
+        ws, slug = split_repo(repo)
+        # Bitbucket's answer proves the repository exists and the bot can read it; its main branch matters for builds.
+        repository = Repository.from_api(inv.services.bitbucket.get_repository(ws, slug))
+        name = render.link(repository.url, repo)
+    before = relay.subscribe(inv.services.store, channel_id=inv.channel_id, repo=repo, families=families, branch_glob=glob,
+                             user_id=inv.user_id, now=time.time(), filters=filters)
     inv.services.audit.record(
-        inv.user_id, "subscribe", f"{inv.channel_id} {repo}", ok=True, result="new" if new else "changed",
-        detail={"families": list(families), "branch_glob": glob},
+        inv.user_id, "subscribe", f"{inv.channel_id} {repo}", ok=True, result="new" if before is None else "changed",
+        detail={"families": list(families), "branch_glob": glob, "filters": filters.to_json()},
     )
-    webhook = ensure_webhook(inv, repo, repository)
-    only = f" on branches matching {render.code(glob)}" if glob else ""
-    verb = "subscribed this channel to" if new else "changed this channel's subscription to"
-    text = f":satellite_antenna: {render.mention(inv.user_id)} {verb} {render.link(repository.url, repo)}: {families_text(families)}{only}."
+    webhook = ensure_workspace_webhook(inv, workspace) if workspace else ensure_webhook(inv, repo, repository)
+    words = subscription_words(families, glob, filters)
+    if before is None:
+        text = f":satellite_antenna: {render.mention(inv.user_id)} subscribed this channel to {name}: {' · '.join(words)}."
+    else:
+        was = subscription_words(before.families, before.branch_glob, before.filters)
+        added, removed = [w for w in words if w not in was], [w for w in was if w not in words]
+        change = "; ".join(part for part in (f"now {', '.join(added)}" if added else "", f"no longer {', '.join(removed)}" if removed else "") if part)
+        text = (f":satellite_antenna: {render.mention(inv.user_id)} changed this channel's subscription to {name}: {' · '.join(words)}."
+                f"\n{change or 'Nothing changed'}.")
     if webhook.ok:
         inv.reply(render.notice(f"{text}\n{webhook.text}"), public=True)
     else:
@@ -115,27 +176,58 @@ def subscribe(inv: Invocation, command: Command) -> None:
 
 
 def unsubscribe(inv: Invocation, command: Command) -> None:
-    repo = inv.repo(command.repo).lower()
+    workspace = command.args.get("workspace")
+    repo = relay.workspace_pattern(workspace) if workspace else inv.repo(command.repo).lower()
     if not relay.unsubscribe(inv.services.store, channel_id=inv.channel_id, repo=repo):
         raise UserError(f"This channel is not subscribed to {render.escape(repo)}; `/bb subscriptions` lists what it is.")
     inv.services.audit.record(inv.user_id, "unsubscribe", f"{inv.channel_id} {repo}", ok=True, result="removed")
-    inv.reply(render.notice(f":mute: {render.mention(inv.user_id)} unsubscribed this channel from {render.escape(repo)}."), public=True)
+    note = _drop_workspace_webhook(inv, workspace) if workspace else ""
+    inv.reply(render.notice(f":mute: {render.mention(inv.user_id)} unsubscribed this channel from {render.escape(repo)}.{note}"), public=True)
+
+
+def _drop_workspace_webhook(inv: Invocation, workspace: str) -> str:
+    """The last channel following a workspace left it: its webhook goes too (a repository's stays, as ever)."""
+    store, key = inv.services.store, relay.workspace_pattern(workspace)
+    if channels_following(store, key):
+        return ""
+    hook = next((r for r in relay.webhook_registrations(store) if r.repo == key), None)
+    if hook is None or not hook.hook_uuid:
+        relay.forget_registration(store, repo=key)
+        return ""
+    try:
+        inv.services.bitbucket.delete_workspace_webhook(workspace, hook.hook_uuid)
+    except NotFound:
+        pass
+    except BitbucketError as error:
+        inv.services.audit.record(inv.user_id, "delete_webhook", key, ok=False, result=str(error))
+        return f" Its workspace webhook stays (Bitbucket said: {render.bitbucket_words(error)})."
+    relay.forget_registration(store, repo=key)
+    inv.services.audit.record(inv.user_id, "delete_webhook", key, ok=True, result=hook.hook_uuid)
+    return " No channel follows the workspace any more: its webhook is removed."
 
 
 def subscriptions(inv: Invocation, command: Command) -> None:
     subs = relay.channel_subscriptions(inv.services.store, inv.channel_id)
-    if not subs:
-        inv.reply(render.notice("This channel relays nothing yet. `/bb subscribe REPO` relays a repository's pull requests, pushes, tags and builds here."))
+    rules = owners_lines(inv.services.store, inv.channel_id)
+    if not subs and not rules:
+        inv.reply(render.notice("This channel relays nothing yet. `/bb subscribe REPO` relays a repository's pull requests, pushes, "
+                                "tags and builds here; `/bb subscribe WORKSPACE/*` every repository of a workspace."))
         return
-    lines = ["*This channel relays:*"]
+    named = {s.repo for s in subs if not relay.is_workspace_pattern(s.repo)}
+    lines = ["*This channel relays:*"] if subs else []
     for sub in subs:
-        only = f" · branches {render.code(sub.branch_glob)}" if sub.branch_glob else ""
-        line = f"• {render.escape(sub.repo)}: {families_text(sub.families)}{only}"
+        line = f"• {render.escape(sub.repo)}: {' · '.join(subscription_words(sub.families, sub.branch_glob, sub.filters))}"
+        if relay.is_workspace_pattern(sub.repo):
+            mine = sorted(r for r in named if r.startswith(sub.repo[:-1]))
+            line += "\n   every repository of the workspace, present and future" + (
+                f"; except {', '.join(render.escape(r) for r in mine)}, whose own subscription here wins" if mine else "")
+        elif relay.workspace_pattern(sub.repo.split("/", 1)[0]) in {s.repo for s in subs}:
+            line += f"\n   wins here over {render.escape(relay.workspace_pattern(sub.repo.split('/', 1)[0]))}"
         if sub.broken_reason:
             hint = BROKEN_HINTS.get(sub.broken_reason, "Slack refused our messages")
             line += f"\n   :warning: *broken* (`{render.escape(sub.broken_reason)}`): {hint}."
         lines.append(line)
-    inv.reply(render.notice("\n".join(lines)))
+    inv.reply(render.notice("\n".join(lines + rules)))
 
 
 COMMAND_HANDLERS: dict = {"subscribe": subscribe, "unsubscribe": unsubscribe, "subscriptions": subscriptions}

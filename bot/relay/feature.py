@@ -10,7 +10,8 @@ FEATURE = Feature(
     commands=grammar.SPECS,
     command_handlers=commands.COMMAND_HANDLERS,
     background=relay.start_background,
-    check=relay.check_lines,
+    check=relay.relay_check_lines,
     on_channel_refused=relay.mark_channel_broken,
     channel_repositories=relay.channel_repositories,
+    slack_scopes={"bot": {"reactions:write": "builds:reactions: a build's state as a reaction on its pull request's card"}},
 )

@@ -13,7 +13,10 @@ posts. A hook reads and changes the event; it makes no Bitbucket call and no com
 - it must not read the relay's tables: what they said before this event is here (`pull_request_before`,
   `build_before`, `open_pull_requests`), and so is what the relay will store (`pull_request`).
 
-A hook that raises fails the delivery (kept with its reason, its savepoint rolled back); the others go on.
+A hook that needs the files a pull request changes calls `event.changed_files()`: when the files reader has not
+read them yet, that raises `FilesPending`, and the router sets the delivery aside (its savepoint rolled back, its
+state `waiting`) and routes it again, with every hook, once they are read. Any other exception fails the delivery
+(kept with its reason, its savepoint rolled back); the others go on.
 """
 
 from __future__ import annotations
@@ -21,10 +24,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from bot.relay.filters import UNKNOWN_FILES, ChangedFiles
 from bot.relay.routing import Post
 from bot.relay.subscriptions import Subscription
 
 Write = tuple[str, tuple]
+
+
+class FilesPending(Exception):
+    """The files of `key` are not read yet: the router sets the delivery aside until the files reader has them."""
+
+    def __init__(self, key: str, repo: str, spec: str):
+        super().__init__(f"waiting for the files of {key}")
+        self.key, self.repo, self.spec = key, repo, spec
 
 
 @dataclass
@@ -49,6 +61,14 @@ class RoutedEvent:
     build_before: dict | None = None
     build_note: str | None = None
     open_pull_requests: list[dict] = field(default_factory=list)
+    # The files a pull request (at this update) changes, as the files reader read them (the router sets it).
+    files: Callable[[], ChangedFiles] | None = None
+    bot_authors: tuple[str, ...] = ()    # CHATOPS_BOT_AUTHORS
+
+    def changed_files(self) -> ChangedFiles:
+        """The files this pull request changes at this update (`known` False when Bitbucket could not say). Raises
+        `FilesPending` when they are not read yet: let it go through, the delivery is routed again once they are."""
+        return self.files() if self.files is not None else UNKNOWN_FILES
 
     @property
     def is_pull_request(self) -> bool:

@@ -121,6 +121,17 @@ MAX_CACHED_BUTTONS = 4096
 _BUTTONS: dict[tuple, str] = {}
 
 
+WHY_BLOCK = "why"  # the context line's block: what brought the message (builds' follow-up keeps it last)
+
+
+def with_context(message: Message | None, text: str) -> Message | None:
+    """The message, ending with a context line saying why the channel got it (`text`: mrkdwn, escaped)."""
+    if message is None or not text:
+        return message
+    block = {**_context(text), "block_id": WHY_BLOCK}
+    return Message(text=message.text, blocks=[*message.blocks[: render.MAX_BLOCKS - 1], block])
+
+
 def _say(text: str, *, more: list[str] = ()) -> Message:
     """One line of news (its fallback too), and optional detail sections below it."""
     return render.message(render.fallback_text(text), [_section(text), *(_section(extra) for extra in more if extra)])

@@ -20,18 +20,27 @@ from bot.builds.rules import keep_builds, with_status
 from bot.core import metrics, outbox
 from bot.core.background import BackgroundLoop, foreground_busy
 from bot.relay import render as relay_render
-from bot.relay.hooks import RelayHook, RoutedEvent
+from bot.relay.files import files_wakeup
+from bot.relay.filters import ChangedFiles
+from bot.relay.hooks import FilesPending, RelayHook, RoutedEvent
 from bot.relay.intake import mismatch, router_wakeup
 from bot.relay.routing import (
     Post,
     build_note,
     build_series,
+    change_files_key,
+    destination_of,
+    needs_pull_request_files,
+    needs_push_files,
     newer_pull_request,
     plan_build,
     plan_pull_request,
     plan_push,
+    plan_reactions,
     pull_request_anchor,
+    pull_request_why,
     slim_pull_request,
+    wants_pull_request,
 )
 from bot.relay.subscriptions import working_subscriptions
 
@@ -55,18 +64,25 @@ class Routed:
     repo: str = ""  # workspace/slug, when the payload named one
 
 
-def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks: tuple[RelayHook, ...] = ()) -> list[Routed]:
+def route_pending(store, *, now: float | None = None, limit: int = BATCH, hooks: tuple[RelayHook, ...] = (),
+                  bot_authors: tuple[str, ...] = ()) -> list[Routed]:
     """Route the oldest pending deliveries (at most `limit`) in one transaction; what happened to each. `hooks`: every
-    feature's relay hooks, in the registry's order."""
+    feature's relay hooks, in the registry's order; `bot_authors`: CHATOPS_BOT_AUTHORS (for `-author:bots`)."""
     now = time.time() if now is None else now
     with store.transaction() as db:
         rows = list(db.query("SELECT id, request_uuid, event_key, body FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)))
-        memo: dict = {}
+        memo: dict = {"bot_authors": tuple(bot_authors)}
+        if rows:
+            memo["waiting"] = {r["waiting_for"] for r in db.query("SELECT DISTINCT waiting_for FROM deliveries WHERE state = 'waiting'")}
         results = []
         for row in rows:
             try:
                 with db.savepoint("delivery"):
                     result = route_one(db, row["request_uuid"], row["event_key"], bytes(row["body"] or b""), memo, now=now, hooks=hooks)
+            except FilesPending as pending:  # rolled back: routed again, whole, once the files are read
+                _set_aside(db, row["id"], pending, memo, now)
+                results.append(Routed(row["request_uuid"], "waiting", str(pending)))
+                continue
             except Exception as error:  # noqa: BLE001 - kept with its reason; the others go on
                 log.warning("webhook %s (%s) could not be relayed: %s: %s", row["request_uuid"], row["event_key"], type(error).__name__, error)
                 result = Routed(row["request_uuid"], "failed", f"{type(error).__name__}: {error}"[:500], repo=repository_named(row["body"]))
@@ -94,7 +110,8 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
     repo = repository_of(payload)
     if ("subscriptions", repo) not in memo:
         memo["subscriptions", repo] = working_subscriptions(db, repo)
-    event = RoutedEvent(db, event_key, payload, repo, memo["subscriptions", repo], time.time() if now is None else now, memo)
+    event = RoutedEvent(db, event_key, payload, repo, memo["subscriptions", repo], time.time() if now is None else now, memo,
+                        bot_authors=memo.get("bot_authors", ()))
     plan(event)
     for hook in hooks:
         hook(event)
@@ -102,7 +119,10 @@ def route_one(db, request_uuid: str, event_key: str, body: bytes, memo: dict, *,
         db.execute(sql, params)
     posts = event.posts + event.cards
     for post in posts:
-        outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
+        if post.reaction:
+            outbox.enqueue_reaction(db, channel=post.channel, anchor=post.thread_anchor or "", name=post.reaction, key=post.key)
+        else:
+            outbox.enqueue(db, channel=post.channel, message=post.message, key=post.key, anchor=post.anchor, thread_anchor=post.thread_anchor)
     return Routed(request_uuid, "relayed", "relayed", queued=len(posts) + event.queued, repo=repo)
 
 
@@ -112,6 +132,51 @@ def repository_named(body) -> str:
         return repository_of(json.loads(bytes(body or b"")))
     except (ValueError, Malformed, RecursionError):
         return ""
+
+
+# --- the files events change: read off the router's path, waited for without holding anyone up ------------
+
+
+def _set_aside(db, delivery_id: int, pending: FilesPending, memo: dict, now: float) -> None:
+    """The delivery waits for its files (the files reader asks Bitbucket for them once)."""
+    if pending.spec:
+        db.execute("INSERT INTO relay_files (key, repo, spec, state, created_at) VALUES (?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                   (pending.key, pending.repo, pending.spec, now))
+    db.execute("UPDATE deliveries SET state = 'waiting', waiting_for = ?, outcome = 'waiting for the files it changes' WHERE id = ?",
+               (pending.key, delivery_id))
+    memo.setdefault("waiting", set()).add(pending.key)
+    db.after_commit.append(files_wakeup)
+
+
+def stored_files(db, memo: dict, key: str) -> ChangedFiles | None:
+    """The files read for `key`, or None while they are not."""
+    if ("files", key) not in memo:
+        row = db.execute("SELECT state, paths, complete FROM relay_files WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] == "pending":
+            return None
+        memo["files", key] = ChangedFiles(tuple(json.loads(row[1])), known=row[0] == "known", complete=bool(row[2]))
+    return memo["files", key]
+
+
+def files_or_wait(db, memo: dict, key: str, repo: str, spec: str) -> ChangedFiles:
+    found = stored_files(db, memo, key)
+    if found is None:
+        raise FilesPending(key, repo, spec)
+    return found
+
+
+def pull_request_files_key(repo: str, pr: dict) -> str:
+    """One pull request update: its source commit (the files change only with it)."""
+    head = ((pr.get("source") or {}).get("commit") or {}).get("hash") or pr.get("updated_on") or ""
+    return f"{repo}#{pr['id']}@{head}"
+
+
+def _wait_behind(event: RoutedEvent, pr_id: int) -> None:
+    """A pull request's deliveries are told in order: behind one that waits for its files, the next ones wait too."""
+    prefix = f"{event.repo}#{pr_id}@"
+    for key in event.memo.get("waiting", ()):
+        if key.startswith(prefix):
+            raise FilesPending(key, event.repo, "")
 
 
 def repository_of(payload) -> str:
@@ -132,7 +197,7 @@ def plan(event: RoutedEvent) -> None:
     if event.is_pull_request:
         _plan_pull_request(event)
     elif event.event_key == "repo:push":
-        event.posts = plan_push(event.payload, event.repo, event.subscriptions)
+        _plan_push(event)
     elif event.is_build:
         memo, repo = event.memo, event.repo
         if ("main_branch", repo) not in memo:
@@ -146,6 +211,10 @@ def _plan_pull_request(event: RoutedEvent) -> None:
     incoming = slim_pull_request(event.event_key, event.payload)
     if not isinstance(incoming.get("id"), int):
         raise Malformed("`pullrequest.id` is not a number")
+    _wait_behind(event, incoming["id"])
+    key = pull_request_files_key(repo, incoming)
+    spec = f"pr:{incoming['id']}"
+    event.files = lambda: files_or_wait(db, event.memo, key, repo, spec)
     before = pull_request_state(db, repo, incoming["id"])
     keep_builds(before, incoming)
     current = newer_pull_request(before, incoming)
@@ -156,7 +225,21 @@ def _plan_pull_request(event: RoutedEvent) -> None:
             (repo, incoming["id"], incoming.get("updated_on") or "", json.dumps(current, separators=(",", ":"))),
         ))
     event.pull_request_before, event.pull_request = before, current
-    event.posts = plan_pull_request(event.event_key, event.payload, repo, current, event.subscriptions)
+    files = event.changed_files() if needs_pull_request_files(event.subscriptions) else None
+    event.posts = plan_pull_request(event.event_key, event.payload, repo, current, event.subscriptions,
+                                    bot_authors=event.bot_authors, files=files)
+
+
+def _plan_push(event: RoutedEvent) -> None:
+    db, memo, repo, subs = event.db, event.memo, event.repo, event.subscriptions
+
+    def files_for(change: dict) -> ChangedFiles | None:
+        found = change_files_key(repo, change)
+        return files_or_wait(db, memo, found[0], repo, found[1]) if found else None
+
+    open_prs = _open_pull_requests(db, repo) if any(sub.filters.thread_only for sub in subs) else []
+    event.posts = plan_push(event.payload, repo, subs, files_for=files_for if needs_push_files(subs) else (lambda change: None),
+                            open_pull_requests=open_prs)
 
 
 def _plan_build(event: RoutedEvent, main_branch: str) -> None:
@@ -179,8 +262,8 @@ def _plan_build(event: RoutedEvent, main_branch: str) -> None:
             (repo, refname, series, status.get("key") or "", status.get("state") or "", status.get("updated_on") or ""),
         ))
     event.build_before, event.build_note = previous, note
-    event.posts = [] if note is None else plan_build(payload, repo, note, event.subscriptions)
     event.open_pull_requests = _open_pull_requests(db, repo)
+    event.posts = [] if note is None else plan_build(payload, repo, note, event.subscriptions, event.open_pull_requests)
     _redraw_cards(event, status)  # the build state on the cards of the pull requests it is about
 
 
@@ -193,19 +276,27 @@ def _open_pull_requests(db, repo: str) -> list[dict]:
 
 
 def _redraw_cards(event: RoutedEvent, status: dict) -> None:
-    """The cards of the open pull requests this build status is about, redrawn, and their stored state."""
-    repo = event.repo
+    """The cards of the open pull requests this build status is about, redrawn (in the channels whose filters they
+    passed), their stored state, and `builds:reactions`' reactions on them."""
+    repo, subs = event.repo, event.subscriptions
     for stored in event.open_pull_requests:
         data = with_status(stored, status)
         if data is None:
             continue
         event.writes.append(("UPDATE relay_pull_requests SET data = ? WHERE repo = ? AND pr_id = ?",
                              (json.dumps(data, separators=(",", ":")), repo, data["id"])))
-        destination = ((data.get("destination") or {}).get("branch") or {}).get("name")
+        # Path filters: the files as read for the pull request's events (not waited for: a build redraws no card
+        # whose files are not known yet).
+        files = stored_files(event.db, event.memo, pull_request_files_key(repo, data)) if needs_pull_request_files(subs) else None
+        told = [sub for sub in subs if files is not None or not sub.filters.needs_files]
         anchor = pull_request_anchor(repo, data["id"])
         card = relay_render.pull_request_card(repo, data)
-        event.cards += [Post(sub.channel_id, card, f"{sub.channel_id}|{anchor}", anchor=anchor)
-                        for sub in event.subscriptions if sub.wants("pullrequests", destination)]
+        for sub in told:
+            wanted, unknown = wants_pull_request(sub, data, event.bot_authors, files)
+            if wanted:
+                context = pull_request_why(sub, destination_of(data), unknown)
+                event.cards.append(Post(sub.channel_id, relay_render.with_context(card, context), f"{sub.channel_id}|{anchor}", anchor=anchor))
+        event.cards += plan_reactions(repo, data, told, event.bot_authors, files)
 
 
 # --- what the relay keeps, for other features to read --------------------------------------------------
@@ -224,8 +315,8 @@ def build_states(db, repo: str, refname: str) -> list[tuple[str, str]]:
 
 
 def waiting_deliveries(store) -> int:
-    """How many stored deliveries wait to be routed."""
-    return store.query_one("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'")["n"]
+    """How many stored deliveries wait to be routed (or for the files they change)."""
+    return store.query_one("SELECT COUNT(*) AS n FROM deliveries WHERE state IN ('pending', 'waiting')")["n"]
 
 
 # --- the deliveries ------------------------------------------------------------------------------------
@@ -353,10 +444,11 @@ class DeliveryRouter(BackgroundLoop):
     defers_to_foreground = True
 
     def __init__(self, store, *, hooks: tuple[RelayHook, ...] = (), idle_wait: float = 0.5, prune_every: float = 3600.0,
-                 clock=time.time):
+                 clock=time.time, bot_authors: tuple[str, ...] = ()):
         super().__init__(router_wakeup)
         self.store = store
         self.hooks = tuple(hooks)
+        self.bot_authors = tuple(bot_authors)
         self.idle_wait = idle_wait
         self.prune_every = prune_every
         self.clock = clock
@@ -370,7 +462,7 @@ class DeliveryRouter(BackgroundLoop):
         # While deliveries arrive, small batches: a routing transaction holds SQLite's one write lock, and the
         # intake's appends wait for it.
         limit = BATCH // 4 if foreground_busy() else BATCH
-        return len(route_pending(self.store, now=now, limit=limit, hooks=self.hooks)) >= limit
+        return len(route_pending(self.store, now=now, limit=limit, hooks=self.hooks, bot_authors=self.bot_authors)) >= limit
 
     def idle_time(self) -> float:
         return self.idle_wait

@@ -1,4 +1,7 @@
-"""Which channels relay which repositories, and the repository webhooks the bot registered."""
+"""Which channels relay which repositories (or every repository of a workspace: `acme/*`), with which filters, and
+the webhooks the bot registered (a repository's, or a workspace's under `acme/*`).
+
+A repository's own subscription in a channel overrides the channel's subscription of its workspace."""
 
 from __future__ import annotations
 
@@ -7,15 +10,27 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
+from bot.relay.filters import NO_FILTERS, Filters
 from bot.relay.grammar import EVENT_FAMILIES
+
+
+def workspace_pattern(workspace: str) -> str:
+    """How a workspace's subscription is stored (its `repo`): `acme/*`."""
+    return f"{workspace.lower()}/*"
+
+
+def is_workspace_pattern(repo: str) -> bool:
+    return repo.endswith("/*")
+
 
 @dataclass(frozen=True)
 class Subscription:
     channel_id: str
-    repo: str
+    repo: str                            # workspace/slug, or workspace/* for a whole workspace
     families: tuple[str, ...] = EVENT_FAMILIES
     branch_glob: str = ""
     broken_reason: str = ""
+    filters: Filters = NO_FILTERS
 
     def wants(self, family: str, branch: str | None) -> bool:
         """Tags are not branches: `branch:GLOB` keeps pushes, builds and pull requests (by destination)."""
@@ -31,6 +46,7 @@ class Subscription:
             families=tuple(f for f in row["families"].split(",") if f),
             branch_glob=row.get("branch_glob") or "",
             broken_reason=row.get("broken_reason") or "",
+            filters=Filters.from_json(row.get("filters")),
         )
 
 
@@ -41,18 +57,20 @@ def branch_matches(glob: str, branch: str | None) -> bool:
     return branch is not None and fnmatchcase(branch, glob)
 
 
-def subscribe(store, *, channel_id: str, repo: str, families: tuple[str, ...], branch_glob: str, user_id: str, now: float) -> bool:
-    """Subscribe (or change the subscription of) a channel; True when it is new. A broken one is mended."""
+def subscribe(store, *, channel_id: str, repo: str, families: tuple[str, ...], branch_glob: str, user_id: str, now: float,
+              filters: Filters = NO_FILTERS) -> Subscription | None:
+    """Subscribe a channel, or replace its subscription's families and filters; the subscription it replaced (None
+    when it is new). A broken one is mended."""
     with store.transaction() as db:
-        existed = db.execute("SELECT 1 FROM subscriptions WHERE channel_id = ? AND repo = ?", (channel_id, repo)).fetchone()
+        before = list(db.query("SELECT * FROM subscriptions WHERE channel_id = ? AND repo = ?", (channel_id, repo)))
         db.execute(
-            """INSERT INTO subscriptions (channel_id, repo, families, branch_glob, created_by, created_at, broken_reason)
-               VALUES (?, ?, ?, ?, ?, ?, '')
+            """INSERT INTO subscriptions (channel_id, repo, families, branch_glob, created_by, created_at, broken_reason, filters)
+               VALUES (?, ?, ?, ?, ?, ?, '', ?)
                ON CONFLICT (channel_id, repo) DO UPDATE SET
-                 families = excluded.families, branch_glob = excluded.branch_glob, broken_reason = ''""",
-            (channel_id, repo, ",".join(families), branch_glob or "", user_id, now),
+                 families = excluded.families, branch_glob = excluded.branch_glob, broken_reason = '', filters = excluded.filters""",
+            (channel_id, repo, ",".join(families), branch_glob or "", user_id, now, filters.to_json()),
         )
-    return existed is None
+    return Subscription.from_row(before[0]) if before else None
 
 
 def unsubscribe(store, *, channel_id: str, repo: str) -> bool:
@@ -65,13 +83,15 @@ def channel_subscriptions(store, channel_id: str) -> list[Subscription]:
 
 
 def subscribed_repositories(store) -> list[str]:
-    """Every repository some channel relays (broken subscriptions included), once each, by name."""
-    return [row["repo"] for row in store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")]
+    """Every repository some channel relays by name (broken subscriptions included; workspaces' left out), once each."""
+    rows = store.query("SELECT DISTINCT repo FROM subscriptions ORDER BY repo")
+    return [row["repo"] for row in rows if not is_workspace_pattern(row["repo"])]
 
 
 def channel_repositories(store, channel_id: str) -> list[str]:
-    """The repositories a channel is subscribed to: the default REPO of a command typed there."""
-    return [row["repo"] for row in store.query("SELECT repo FROM subscriptions WHERE channel_id = ? ORDER BY repo", (channel_id,))]
+    """The repositories a channel is subscribed to by name: the default REPO of a command typed there."""
+    rows = store.query("SELECT repo FROM subscriptions WHERE channel_id = ? ORDER BY repo", (channel_id,))
+    return [row["repo"] for row in rows if not is_workspace_pattern(row["repo"])]
 
 
 def followed_repositories(store) -> list[str]:
@@ -94,11 +114,26 @@ def subscriptions_by_repository(store) -> dict[str, list[Subscription]]:
 
 
 def working_subscriptions(db, repo: str) -> list[Subscription]:
-    # A broken subscription stays broken until someone subscribes again (after inviting the bot back).
+    """The channels relaying `repo`, each once: its own subscription there, else its workspace's. A broken
+    subscription stays broken until someone subscribes again (after inviting the bot back)."""
+    pattern = workspace_pattern(repo.split("/", 1)[0])
     rows = db.execute(
-        "SELECT channel_id, families, branch_glob FROM subscriptions WHERE repo = ? AND broken_reason = '' ORDER BY channel_id", (repo,)
+        """SELECT channel_id, repo, families, branch_glob, filters FROM subscriptions
+           WHERE (repo = ? OR repo = ?) AND broken_reason = '' ORDER BY channel_id""", (repo, pattern)
     ).fetchall()
-    return [Subscription(channel, repo, tuple(f for f in families.split(",") if f), glob or "") for channel, families, glob in rows]
+    chosen: dict[str, Subscription] = {}
+    for channel, sub_repo, families, glob, filters in rows:
+        if channel in chosen and sub_repo == pattern:
+            continue  # the repository's own subscription wins
+        chosen[channel] = Subscription(channel, sub_repo, tuple(f for f in families.split(",") if f), glob or "",
+                                       filters=Filters.from_json(filters))
+    return list(chosen.values())
+
+
+def overridden(subscriptions: list[Subscription]) -> set[tuple[str, str]]:
+    """Pure: of one channel's subscriptions, the (channel, workspace/*) pairs some repository's own overrides there."""
+    named = {(s.channel_id, s.repo.split("/", 1)[0]) for s in subscriptions if not is_workspace_pattern(s.repo)}
+    return {(s.channel_id, s.repo) for s in subscriptions if is_workspace_pattern(s.repo) and (s.channel_id, s.repo[:-2]) in named}
 
 
 # --- webhook registrations -----------------------------------------------------------------------------
@@ -180,3 +215,28 @@ def find_our_hook(hooks: list[dict], url: str) -> dict | None:
         if (hook.get("url") or "").rstrip("/").lower() == wanted:
             return hook
     return None
+
+
+def forget_registration(store, *, repo: str) -> None:
+    """The webhook of `repo` (or `workspace/*`) is gone."""
+    store.execute("DELETE FROM webhook_registrations WHERE repo = ?", (repo,))
+
+
+def channels_following(store, repo: str) -> int:
+    """How many channels relay `repo` (or `workspace/*`) by that very name."""
+    return store.query_one("SELECT COUNT(*) AS n FROM subscriptions WHERE repo = ?", (repo,))["n"]
+
+
+def workspace_check_lines(store) -> list[tuple[str, str]]:
+    """For `check`: each subscribed workspace, and whether its one workspace webhook is registered."""
+    hooks = {row["repo"]: row["hook_uuid"] for row in store.query("SELECT repo, hook_uuid FROM webhook_registrations WHERE repo LIKE ?", ("%/*",))}
+    lines = []
+    for row in store.query("SELECT repo, COUNT(*) AS n FROM subscriptions WHERE repo LIKE ? GROUP BY repo ORDER BY repo", ("%/*",)):
+        workspace = row["repo"][:-2]
+        if hooks.get(row["repo"]):
+            lines.append(("ok ", f"workspace {workspace}: {row['n']} channel(s) follow every repository through its workspace webhook"))
+        else:
+            lines.append(("FIX", f"workspace {workspace}: {row['n']} channel(s) follow it, but the bot has no workspace webhook there "
+                                 "(only a workspace owner's credential, with the `webhook` scope, may add one): "
+                                 f"subscribe again with such a credential, or add it by API (POST /workspaces/{workspace}/hooks)"))
+    return lines

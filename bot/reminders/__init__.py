@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from bot import accounts
 from bot.core import metrics, outbox
-from bot.reminders import noise, snooze, workdays
+from bot.reminders import snooze, workdays
+from bot.relay import noise
 from bot.reminders import render as reminder_render
 from bot.bitbucket import Account, BitbucketError, NetworkError, PullRequest, RateLimited, ServerError
 from bot.core.commands import WEEKDAYS

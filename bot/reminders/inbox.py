@@ -22,7 +22,8 @@ from typing import Callable, Mapping
 from bot import accounts, reminders
 from bot.bitbucket import Account, BitbucketError, CommitStatus, PullRequest, parse_timestamp
 from bot.builds import rules as build_rules
-from bot.reminders import noise, snooze
+from bot.reminders import snooze
+from bot.relay import noise
 from bot.relay.subscriptions import followed_repositories
 
 REQUIRED_APPROVALS = 1

@@ -44,10 +44,11 @@ class Delivery:
 
 
 def webhooks_for(fake: FakeBitbucket, workspace: str, slug: str, event_key: str) -> list[tuple[str, str, str | None]]:
-    """(uuid, url, secret) of the repository's active webhooks that listen for `event_key`."""
+    """(uuid, url, secret) of the active webhooks that listen for `event_key`: the repository's, then its workspace's."""
     with fake._lock:
         repo = fake._repository(workspace, slug)
-        return [(hook.uuid, hook.url, hook.secret) for hook in repo.hooks.values() if hook.active and event_key in hook.events]
+        hooks = [*repo.hooks.values(), *repo.workspace.hooks.values()]
+        return [(hook.uuid, hook.url, hook.secret) for hook in hooks if hook.active and event_key in hook.events]
 
 
 def deliver(fake: FakeBitbucket, workspace: str, slug: str, event_key: str, payload: dict, *, timeout: float = 10) -> list[Delivery]:

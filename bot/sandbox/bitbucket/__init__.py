@@ -34,7 +34,8 @@ Standard library only. One module per resource, each a mixin of `FakeBitbucket` 
 | `pull_requests` | pull requests, merges and reviews |
 | `comments` | pull request comments (who wrote which), their webhooks, and pull request diffs |
 | `activity` | the repository-wide pull request activity log |
-| `webhooks` | webhooks (`…/hooks`) |
+| `webhooks` | webhooks of a repository and of a workspace (`…/hooks`) |
+| `diffstat` | the files a commit, a range or a pull request changes (`…/diffstat/{spec}`, `…/pullrequests/{id}/diffstat`) |
 | `pipelines` | pipelines and how they run |
 | `builds` | pipeline steps and logs, commit statuses |
 | `deployments` | environments and deployments |

@@ -53,6 +53,7 @@ class _Commit:
     date: datetime
     author: _User | None
     parents: list[str]
+    files: tuple[str, ...] = ()  # the paths it changes (what `…/diffstat` lists)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class _Workspace:
     uuid: str
     name: str
     created_on: datetime
+    hooks: dict = field(default_factory=dict)  # uuid -> _Webhook: the workspace's webhooks (every repository's events)
 
 
 @dataclass(eq=False)

@@ -29,25 +29,25 @@ class RefsMixin:
     """Needs `_lock`, `_repository`, `_repo_for`, `_repo_api`, `_repository_stub`, `_user`, `_user_json`, `_page`
     and `clock`."""
 
-    def add_branch(self, workspace, slug, name, *, commit=None, message=None, author=None) -> str:
-        """Create (or move) a branch. Without `commit` it gets a new commit on top of the main branch."""
+    def add_branch(self, workspace, slug, name, *, commit=None, message=None, author=None, files=()) -> str:
+        """Create (or move) a branch. Without `commit` it gets a new commit (changing `files`) on top of the main branch."""
         with self._lock:
             repo = self._repository(workspace, slug)
             if commit is None:
                 author_user = self._user(author) if author is not None else None
                 parent = repo.branches[repo.main_branch]
-                commit_hash = self._new_commit(repo, message or f"Work on {name}", [parent], author_user)
+                commit_hash = self._new_commit(repo, message or f"Work on {name}", [parent], author_user, files=files)
             else:
                 commit_hash = self._resolve_or_fail(repo, commit)
             repo.branches[name] = commit_hash
             return commit_hash
 
-    def add_commit(self, workspace, slug, branch, *, message="More work", author=None, date=None) -> str:
-        """A push: one new commit on top of `branch`, dated `date` (default: now)."""
+    def add_commit(self, workspace, slug, branch, *, message="More work", author=None, date=None, files=()) -> str:
+        """A push: one new commit on top of `branch`, dated `date` (default: now), changing `files` (paths)."""
         with self._lock:
             repo = self._repository(workspace, slug)
             author_user = self._user(author) if author is not None else None
-            repo.branches[branch] = self._new_commit(repo, message, [repo.branches[branch]], author_user, date=date)
+            repo.branches[branch] = self._new_commit(repo, message, [repo.branches[branch]], author_user, date=date, files=files)
             return repo.branches[branch]
 
     def add_tag(self, workspace, slug, name, *, commit=None, message=None, tagger=None, date=None) -> str:
@@ -72,10 +72,10 @@ class RefsMixin:
             repo = self._repository(workspace, slug)
             return [self._tag_json(repo, tag) for tag in sorted(repo.tags.values(), key=lambda tag: tag.name)]
 
-    def _new_commit(self, repo, message, parents, author: _User | None = None, *, date: datetime | None = None) -> str:
+    def _new_commit(self, repo, message, parents, author: _User | None = None, *, date: datetime | None = None, files=()) -> str:
         self._hash_sequence += 1  # hashes are deterministic, so seeded data looks the same every run
         commit_hash = hashlib.sha1(f"fake-bitbucket:{self._hash_sequence}:{message}".encode()).hexdigest()
-        repo.commits[commit_hash] = _Commit(commit_hash, message, date or self.clock(), author, list(parents))
+        repo.commits[commit_hash] = _Commit(commit_hash, message, date or self.clock(), author, list(parents), tuple(files))
         return commit_hash
 
     def _resolve_commit(self, repo: _Repository, revision: str) -> str | None:

@@ -14,6 +14,11 @@ API_ROUTES = [
     ("GET", r"/workspaces/(?P<ws>[^/]+)", "_get_workspace"),
     ("GET", r"/workspaces/(?P<ws>[^/]+)/members", "_list_workspace_members"),
     ("GET", r"/workspaces/(?P<ws>[^/]+)/pullrequests/(?P<selected_user>[^/]+)", "_list_user_pull_requests"),
+    ("GET", r"/workspaces/(?P<ws>[^/]+)/hooks", "_list_webhooks"),  # webhooks.py: a workspace's
+    ("POST", r"/workspaces/(?P<ws>[^/]+)/hooks", "_create_webhook"),
+    ("GET", r"/workspaces/(?P<ws>[^/]+)/hooks/(?P<uid>[^/]+)", "_get_webhook"),
+    ("PUT", r"/workspaces/(?P<ws>[^/]+)/hooks/(?P<uid>[^/]+)", "_update_webhook"),
+    ("DELETE", r"/workspaces/(?P<ws>[^/]+)/hooks/(?P<uid>[^/]+)", "_delete_webhook"),
     ("GET", _WS, "_list_repositories"),
     ("GET", _REPO, "_get_repository"),
     ("GET", _REPO + r"/pullrequests", "_list_pull_requests"),
@@ -58,6 +63,8 @@ API_ROUTES = [
     ("GET", _REPO + r"/environments/", "_list_environments"),
     ("GET", _REPO + r"/deployments/", "_list_deployments"),
     ("GET", _PR + r"/statuses", "_list_pull_request_statuses"),  # builds.py
+    ("GET", _PR + r"/diffstat", "_pull_request_diffstat"),  # diffstat.py
+    ("GET", _REPO + r"/diffstat/(?P<spec>[^/]+)", "_diffstat"),
     ("GET", _REPO + r"/commit/(?P<rev>[^/]+)/statuses", "_list_commit_statuses"),
     ("GET", _REPO + r"/commit/(?P<rev>[^/]+)/pullrequests", "_list_commit_pull_requests"),  # commits.py
     ("GET", _REPO + r"/commits/(?P<revision>[^/]+)", "_list_commits"),

@@ -20,6 +20,7 @@ from bot.sandbox.bitbucket.commits import CommitsMixin
 from bot.sandbox.bitbucket.comments import CommentsMixin
 from bot.sandbox.bitbucket.deployments import DeploymentsMixin
 from bot.sandbox.bitbucket.events import EventsMixin, Listener
+from bot.sandbox.bitbucket.diffstat import DiffstatMixin
 from bot.sandbox.bitbucket.pipelines import PipelinesMixin
 from bot.sandbox.bitbucket.pull_requests import PullRequestsMixin
 from bot.sandbox.bitbucket.query import _partial_response
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 
 class FakeBitbucket(
     UsersMixin, AuthMixin, RepositoriesMixin, RefsMixin, PullRequestsMixin, CommentsMixin, ActivityMixin, WebhooksMixin,
-    PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin, RestrictionsMixin, CommitsMixin,
+    PipelinesMixin, BuildsMixin, DeploymentsMixin, EventsMixin, RestrictionsMixin, CommitsMixin, DiffstatMixin,
 ):
     """A Bitbucket Cloud that lives on 127.0.0.1 for as long as a test (or the sandbox) needs it."""
 

@@ -1,5 +1,7 @@
-"""The simulated Bitbucket's webhooks: `…/hooks` to list, create, read, update and delete a repository's
-webhooks. The API never shows a webhook's secret (only `secret_set`); `webhooks()` shows it to tests, and
+"""The simulated Bitbucket's webhooks: `…/repositories/{ws}/{slug}/hooks` to list, create, read, update and delete a
+repository's webhooks, and `…/workspaces/{ws}/hooks` the same for a workspace's (they fire for every repository in
+it; on Bitbucket only a workspace owner may add one: a test refuses with `fail_next(…, status=403)`). The API never
+shows a webhook's secret (only `secret_set`); `webhooks()` and `workspace_webhooks()` show it to tests, and
 `bot.sandbox.deliveries` uses it to sign what it sends."""
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ import re
 from datetime import timezone
 from urllib.parse import quote
 
-from bot.sandbox.bitbucket.records import _Repository, _Webhook
+from bot.sandbox.bitbucket.records import _Repository, _Webhook, _Workspace
 from bot.sandbox.bitbucket.wire import _braced_uuid, _Call, _field_error, _link, _not_found, _Response, _same_uuid
 
 
@@ -26,7 +28,8 @@ WEBHOOK_EVENTS = frozenset(
 )  # the swagger's enum
 
 class WebhooksMixin:
-    """Needs `_lock`, `_repository`, `_repo_for`, `_repository_stub`, `_repo_api`, `_page` and `clock`."""
+    """Needs `_lock`, `_repository`, `_repo_for`, `_workspace_for`, `_workspace_or_new`, `_workspace_json`,
+    `_repository_stub`, `_repo_api`, `_api_root`, `_page` and `clock`."""
 
     def webhooks(self, workspace, slug) -> list[dict]:
         """The repository's webhooks, each with its `secret` (which the API never shows)."""
@@ -34,14 +37,24 @@ class WebhooksMixin:
             repo = self._repository(workspace, slug)
             return [{**self._webhook_json(repo, hook), "secret": hook.secret} for hook in repo.hooks.values()]
 
-    def _webhook_json(self, repo: _Repository, hook: _Webhook) -> dict:
+    def workspace_webhooks(self, workspace) -> list[dict]:
+        """The workspace's webhooks, each with its `secret`."""
+        with self._lock:
+            owner = self._workspace_or_new(workspace)
+            return [{**self._webhook_json(owner, hook), "secret": hook.secret} for hook in owner.hooks.values()]
+
+    def _webhook_json(self, repo: _Repository | _Workspace, hook: _Webhook) -> dict:
+        if isinstance(repo, _Workspace):
+            subject_type, subject, api = "workspace", self._workspace_json(repo), f"{self._api_root}/workspaces/{repo.slug}"
+        else:
+            subject_type, subject, api = "repository", self._repository_stub(repo), self._repo_api(repo)
         return {
             "type": "webhook_subscription",
             "uuid": hook.uuid,
             "url": hook.url,
             "description": hook.description,
-            "subject_type": "repository",
-            "subject": self._repository_stub(repo),
+            "subject_type": subject_type,
+            "subject": subject,
             "active": hook.active,
             "created_at": hook.created_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "events": sorted(hook.events),
@@ -49,15 +62,19 @@ class WebhooksMixin:
             "read_only": False,
             "skip_cert_verification": False,
             "source": None,
-            "links": {"self": _link(f"{self._repo_api(repo)}/hooks/{quote(hook.uuid)}")},
+            "links": {"self": _link(f"{api}/hooks/{quote(hook.uuid)}")},
         }
 
+    def _hooks_owner(self, call: _Call) -> _Repository | _Workspace:
+        """The repository of `…/repositories/{ws}/{slug}/hooks`, or the workspace of `…/workspaces/{ws}/hooks`."""
+        return self._repo_for(call) if "slug" in call.params else self._workspace_for(call)
+
     def _list_webhooks(self, call: _Call) -> _Response:
-        repo = self._repo_for(call)
+        repo = self._hooks_owner(call)
         return _Response(200, self._page(call, [self._webhook_json(repo, hook) for hook in repo.hooks.values()]))
 
     def _create_webhook(self, call: _Call) -> _Response:
-        repo, body = self._repo_for(call), call.body_object()
+        repo, body = self._hooks_owner(call), call.body_object()
         url = body.get("url") or ""
         if not re.match(r"https?://[^/\s]+", url):
             raise _field_error("url", "Enter a valid URL.")
@@ -83,8 +100,8 @@ class WebhooksMixin:
         created = self._webhook_json(repo, hook)
         return _Response(201, created, {"Location": created["links"]["self"]["href"]})
 
-    def _webhook_for(self, call: _Call) -> tuple[_Repository, _Webhook]:
-        repo = self._repo_for(call)
+    def _webhook_for(self, call: _Call) -> tuple[_Repository | _Workspace, _Webhook]:
+        repo = self._hooks_owner(call)
         for hook in repo.hooks.values():
             if _same_uuid(hook.uuid, call.params["uid"]):
                 return repo, hook

@@ -160,36 +160,7 @@ class EventsMixin:
                 "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}", "event_time": int(float(event["event_ts"])),
                 "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}]}
 
-    # ---- reactions --------------------------------------------------------------------------------------
-
-    def _reactions_add(self, args: dict) -> dict:
-        self._require_scope("reactions:write")
-        message = self._reacted_message(args)
-        name = required(args, "name", "invalid_name").strip(":")
-        users = message.reactions.setdefault(name, [])
-        if self.bot_user_id in users:
-            raise SlackError("already_reacted")
-        users.append(self.bot_user_id)
-        return {}
-
-    def _reactions_remove(self, args: dict) -> dict:
-        self._require_scope("reactions:write")
-        message = self._reacted_message(args)
-        name = required(args, "name", "invalid_name").strip(":")
-        users = message.reactions.get(name) or []
-        if self.bot_user_id not in users:
-            raise SlackError("no_reaction")
-        users.remove(self.bot_user_id)
-        if not users:
-            message.reactions.pop(name, None)
-        return {}
-
-    def _reacted_message(self, args: dict) -> Message:
-        channel = self._channel_to_post_in(args)
-        message = self._find_message(channel, args.get("timestamp"))
-        if message is None or message.deleted:
-            raise SlackError("message_not_found")
-        return message
+    # ---- reactions (added by reactions.py's `reactions.add`) ---------------------------------------------
 
     def reactions_on(self, channel: str, ts: str) -> set[str]:
         """The names of the reactions the bot put on a message."""

@@ -21,6 +21,7 @@ The pieces, each a mixin of `FakeSlack` or a helper module of this package:
 - `files.py`: file uploads (files.getUploadURLExternal, the upload URL, files.completeUploadExternal);
 - `oidc.py`: Sign in with Slack (OpenID Connect), checked against the app's manifest;
 - `events.py`: people's messages, edits and deletions sent to the app as signed `message` events; reactions;
+- `reactions.py`: reactions.add / reactions.remove, and usergroups.users.list;
 - `state.py` (the recorded state), `wire.py` (request parsing), `blocks.py` (Block Kit limits, readable text).
 
 Used by the end-to-end tests, and by `bitbucket-chatops serve --sandbox` when no Slack credentials are set:
@@ -46,6 +47,7 @@ from bot.sandbox.slack.events import EventsMixin
 from bot.sandbox.slack.files import UPLOAD_PREFIX, FilesMixin
 from bot.sandbox.slack.oidc import OidcMixin, OidcProvider
 from bot.sandbox.slack.socket_mode import SOCKET_PATH, SocketModeMixin
+from bot.sandbox.slack.reactions import ReactionsMixin
 from bot.sandbox.slack.state import (
     API_PREFIX,
     DEFAULT_ERROR_FOR_STATUS,
@@ -73,7 +75,7 @@ from bot.sandbox.slack.wire import bearer_token, clip, parse_args, seconds_text,
 # --------------------------------------------------------------------------------------------------------
 
 
-class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, SocketModeMixin, EventsMixin):
+class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, SocketModeMixin, ReactionsMixin, EventsMixin):
     """A stateful Slack Web API on 127.0.0.1; see the module docstring."""
 
     def __init__(
@@ -112,6 +114,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, So
 
         self.users: dict[str, SlackUser] = {}
         self.channels: dict[str, SlackChannel] = {}
+        self.usergroups: dict[str, dict] = {}  # S… -> {"handle", "users"} (reactions.py)
 
         self._lock = threading.RLock()  # re-entrant: predicates given to wait_for call the helpers below
         self._ts_counter = 0
@@ -138,7 +141,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, So
             "views.update": self._views_update,
             "views.publish": self._views_publish,
             "chat.unfurl": self._chat_unfurl,
-            "reactions.add": self._reactions_add,  # events.py
+            "reactions.add": self._reactions_add,  # reactions.py
             "reactions.remove": self._reactions_remove,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
@@ -149,6 +152,7 @@ class FakeSlack(ChatMixin, ViewsMixin, DirectoryMixin, FilesMixin, OidcMixin, So
             "files.getUploadURLExternal": self._files_get_upload_url_external,  # files.py
             "files.completeUploadExternal": self._files_complete_upload_external,
             "apps.connections.open": self._apps_connections_open,  # socket_mode.py; takes the app-level token
+            "usergroups.users.list": self._usergroups_users_list,  # reactions.py
         }
 
         # Sign in with Slack (oidc.py): the app's configuration, who is at the browser, and whether they say no.

@@ -23,7 +23,7 @@ TS_STEP = 100
 SCOPES = (
     "commands,chat:write,chat:write.public,users:read,users:read.email,"
     "channels:read,groups:read,channels:join,im:write,links:read,links:write,files:write,"
-    "channels:history,groups:history,reactions:write"
+    "channels:history,groups:history,reactions:write,usergroups:read"
 )
 
 # What an injected failure says when the test gave only a status.
@@ -76,7 +76,7 @@ class Message:
     ephemeral_to: str | None = None
     via: str = "chat.postMessage"  # the method (or "response_url") that created it
     files: list = field(default_factory=list)  # files shared with it (files.completeUploadExternal)
-    reactions: dict[str, list[str]] = field(default_factory=dict)  # emoji name -> who reacted (reactions.add)
+    reactions: dict = field(default_factory=dict)  # emoji name (no colons) -> the users who reacted, in order
 
     def replace(self, text: str, blocks: list) -> None:
         self.history.append(MessageVersion(self.text, self.blocks, time.time()))

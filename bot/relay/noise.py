@@ -1,7 +1,7 @@
-"""What reminders leave out as noise (pure), on Bitbucket's own pull request JSON: drafts, work in progress
-(titles starting with `WIP`, `[WIP]` or `Draft:`), and pull requests opened by bots (Bitbucket's app users, and
-the nicknames of `CHATOPS_BOT_AUTHORS`). The same three rules as a subscription's `-drafts`, `-title:WIP` and
-`-author:bots`, so that filter can share them.
+"""Noise (pure), on Bitbucket's own pull request JSON: drafts, work in progress (titles starting with `WIP`,
+`[WIP]` or `Draft:`), and pull requests opened by bots (Bitbucket's app users, and the nicknames of
+`CHATOPS_BOT_AUTHORS`). Shared by a subscription's filters (`-drafts`, `-title:WIP`, `-author:bots`,
+`bot.relay.filters`) and the reminders, which leave all three out of channel reminders.
 """
 
 from __future__ import annotations
