@@ -95,7 +95,7 @@ def test_unsubscribing_the_workspace_removes_its_webhook_when_no_channel_follows
     assert len(repo.workspace_webhooks("acme")) == 1  # C2 still follows it
     text = public_bot.answer_text(public_bot.command("unsubscribe acme/*", channel_id="C2"))
     assert "its webhook is removed" in text and repo.workspace_webhooks("acme") == []
-    assert relay.webhook_registrations(public_bot.services.store) == []
+    assert relay.registrations(public_bot.services.store) == []
 
 
 def test_without_rights_on_workspace_webhooks_the_reply_says_which_credential_may(public_bot, repo, slack):

@@ -13,7 +13,7 @@
 | `threads` | which relayed message a Slack message is: a pull request's card, or one comment's message in its thread |
 
 The relay's tables are read by other features only through these functions: `pull_request_state`, `build_states`,
-`subscribed_repositories`, `channel_repositories`, `webhook_registrations`, `waiting_deliveries`; and which message is
+`subscribed_repositories`, `channel_repositories`, `registrations`, `waiting_deliveries`; and which message is
 which through `pull_request_in_thread`, `relayed_comment_at`, `card_ts`, `comment_anchor`.
 
 A pull request has one card per channel (the outbox anchor `pr:{repo}#{id}`), drawn from the newest state

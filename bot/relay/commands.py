@@ -190,7 +190,7 @@ def _drop_workspace_webhook(inv: Invocation, workspace: str) -> str:
     store, key = inv.services.store, relay.workspace_pattern(workspace)
     if channels_following(store, key):
         return ""
-    hook = next((r for r in relay.webhook_registrations(store) if r.repo == key), None)
+    hook = next((r for r in relay.registrations(store) if r.repo == key), None)
     if hook is None or not hook.hook_uuid:
         relay.forget_registration(store, repo=key)
         return ""
