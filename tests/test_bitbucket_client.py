@@ -698,6 +698,9 @@ class RecordingSession:
 
 # One call of every public method, with ordinary values.
 EVERY_CALL = {
+    "pull_request_diffstat": lambda c: c.pull_request_diffstat("acme", "api", 1),
+    "diffstat": lambda c: c.diffstat("acme", "api", "abc1234..def5678"),
+    "delete_workspace_webhook": lambda c: c.delete_workspace_webhook("acme", "{h}"),
     "get_current_user": lambda c: c.get_current_user(),
     "get_workspace": lambda c: c.get_workspace("acme"),
     "list_workspace_members": lambda c: c.list_workspace_members("acme"),
@@ -780,7 +783,7 @@ def test_every_public_method_calls_only_paths_in_atlassians_api_description():
             assert swagger_operation(method, path[len("/2.0"):], swagger_paths), (name, method, path)
     workspace_hooks = {(m, p) for m, p in session.calls if p.startswith("/2.0/workspaces/acme/hooks")}
     assert workspace_hooks == {("GET", "/2.0/workspaces/acme/hooks"), ("POST", "/2.0/workspaces/acme/hooks"),
-                               ("PUT", "/2.0/workspaces/acme/hooks/%7Bh%7D")}
+                               ("PUT", "/2.0/workspaces/acme/hooks/%7Bh%7D"), ("DELETE", "/2.0/workspaces/acme/hooks/%7Bh%7D")}
 
 
 # --- parsing -------------------------------------------------------------------------------------------
