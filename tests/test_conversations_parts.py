@@ -12,8 +12,9 @@ from bot import relay
 from bot.bitbucket import BearerToken, BitbucketClient, Forbidden, PullRequest
 from bot.conversations import render as conversation_render
 from bot.conversations.diff import DiffLine, lines_around
+from bot.conversations.feature import FEATURE
 from bot.conversations.mrkdwn import to_markdown
-from bot.core import ids
+from bot.core import ids, manifest
 from bot.relay import render as relay_render
 from bot.sandbox.slack import block_problems
 from tests import webhookkit
@@ -195,3 +196,18 @@ def test_the_client_writes_edits_deletes_comments_and_reads_the_diff(bitbucket):
         client.update_pull_request_comment("acme", "api", pr.id, others["id"], "Not yours")
     posts = [r for r in bitbucket.requests if r.method == "POST" and r.path.endswith("/comments")]
     assert json.loads(posts[1].body) == {"content": {"raw": "A reply"}, "parent": {"id": first["id"]}}
+
+
+# --- the Slack app's manifest ---------------------------------------------------------------------------------
+
+
+def test_the_manifest_gains_only_the_scopes_events_and_shortcut_conversations_need():
+    declared = manifest.load()
+    assert set(FEATURE.slack_scopes["bot"]) == {"channels:history", "groups:history", "reactions:write"}
+    assert manifest.missing_scopes(declared, {"bot": FEATURE.slack_scopes["bot"]}) == {}
+    assert {"message.channels", "message.groups"} <= set(declared["settings"]["event_subscriptions"]["bot_events"])
+    assert not {"message.im", "message.mpim"} & set(declared["settings"]["event_subscriptions"]["bot_events"])
+    assert declared["features"]["shortcuts"] == [{
+        "name": "Reply in Bitbucket", "type": "message", "callback_id": ids.REPLY_IN_BITBUCKET,
+        "description": "Reply to this pull request comment in Bitbucket, as yourself",
+    }]

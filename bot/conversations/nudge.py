@@ -42,7 +42,8 @@ def nudge(inv: Invocation, repo: str, pr_id: int) -> None:
         slack_user = accounts.slack_user_for(reviewer, links)
         if slack_user:
             named.append(mention(slack_user))
-            direct.append(slack_user)
+            if slack_user != inv.user_id:  # who nudges needs no message of their own
+                direct.append(slack_user)
         else:
             named.append(conversation_render.reviewer_name(reviewer.display_name))
     anchor = relay.card_anchor(repo, pr_id)
