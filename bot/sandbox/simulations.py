@@ -201,21 +201,8 @@ def _comment(scene: _Scene, *, inline: bool) -> Simulated:
     pr, opened = scene.persons_pull_request()
     actor = scene.teammate(besides=(pr.author.nickname,))
     text = "Should this cache expire sooner? Prices change at midnight." if inline else "Nice work, one question before I approve."
-    scene.fake.add_comment(scene.workspace, scene.slug, pr.id, actor, text)
-    with scene.fake._lock:
-        number = len(scene.fake.__dict__["_pr_comments"][(scene.repo.full_name, pr.id)])
-        comment_id = pr.id * 1000 + number
-        html = f"https://bitbucket.org/{scene.repo.full_name}/pull-requests/{pr.id}#comment-{comment_id}"
-        now = scene.fake.clock().isoformat()
-    comment = {
-        "type": "pullrequest_comment", "id": comment_id, "deleted": False, "pending": False,
-        "content": {"type": "rendered", "raw": text, "markup": "markdown", "html": f"<p>{text}</p>"},
-        "user": scene.fake.user(actor), "created_on": now, "updated_on": now,
-        "links": {"html": {"href": html}},
-        "pullrequest": {"type": "pullrequest", "id": pr.id, "title": pr.title},
-    }
-    if inline:
-        comment["inline"] = {"path": SIMULATED_FILE, "from": None, "to": 42}
+    inline_at = {"path": SIMULATED_FILE, "from": None, "to": 42} if inline else None
+    comment = scene.fake.add_comment(scene.workspace, scene.slug, pr.id, actor, text, inline=inline_at)
     sent = opened + scene.pr_event("pullrequest:comment_created", pr.id, actor, comment=comment)
     where = f" on {SIMULATED_FILE}:42" if inline else ""
     return Simulated(f"{_opened(pr, opened, scene)}{scene.name(actor)} commented{where} on #{pr.id} \"{pr.title}\"", sent)

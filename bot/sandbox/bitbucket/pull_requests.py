@@ -183,7 +183,8 @@ class PullRequestsMixin:
             "reason": pull_request.reason,
             "created_on": _iso(pull_request.created_on),
             "updated_on": _iso(pull_request.updated_on),
-            "comment_count": len(self.__dict__.get("_pr_comments", {}).get((repo.full_name, pull_request.id), ())),
+            "comment_count": sum(1 for c in self.__dict__.get("_comment_records", {}).values()
+                                 if (c.repo, c.pr_id) == (repo.full_name, pull_request.id) and not getattr(c, "deleted", False)),
             "task_count": self.__dict__.get("_pr_tasks", {}).get((repo.full_name, pull_request.id), 0),
             "reviewers": [self._user_json(p.user) for p in pull_request.participants if p.role == "REVIEWER"],
             "participants": [self._participant_json(p) for p in pull_request.participants],
