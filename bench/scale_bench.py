@@ -156,6 +156,37 @@ def send_day(replicas: list[ServeProcess], deliveries, home_opens, minutes: floa
     return accepted, failures
 
 
+class Backlog:
+    """Where work waits, every `every` seconds: deliveries not yet routed, messages not yet sent, Slack calls so far."""
+
+    def __init__(self, replica: ServeProcess, slack: FakeSlack, every: float = 15.0):
+        self.replica, self.slack, self.every = replica, slack, every
+        self.samples: list[tuple[float, int, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Backlog":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            routed = self.replica.query("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")[0][0]
+            queued = self.replica.query("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')")[0][0]
+            self.samples.append((time.time(), routed, queued, len(self.slack.calls)))
+
+    def report(self, started: float) -> None:
+        print("\n| real seconds | deliveries waiting to be routed | messages waiting for Slack | Slack calls a second |\n| --- | --- | --- | --- |")
+        previous_time, previous_calls = started, 0
+        for at, routed, queued, calls in self.samples:
+            print(f"| {at - started:.0f} | {routed} | {queued} | {(calls - previous_calls) / max(at - previous_time, 1e-9):.1f} |")
+            previous_time, previous_calls = at, calls
+
+
 def busiest(times: list[float], window: float) -> int:
     times = sorted(times)
     return max((bisect.bisect_right(times, t + window) - i for i, t in enumerate(times)), default=0)
@@ -205,6 +236,7 @@ def main() -> None:
                                              REMINDER_TIMEZONE="UTC", LOG_LEVEL="WARNING").start())
             time.sleep(max(0.0, (start - datetime.now(timezone.utc)).total_seconds()))  # the day starts on a minute
             run_started = time.time()
+            backlog = Backlog(replicas[0], slack).start()
             accepted, failures = send_day(replicas, deliveries, home_opens, args.minutes)
             sent_done = time.time()
             deadline = time.time() + 300
@@ -215,6 +247,7 @@ def main() -> None:
                     break
                 time.sleep(1)
             drained = time.time()
+            backlog.stop()
             usage = replicas[0].query("""SELECT credential_kind, priority, feature, SUM(requests) FROM bitbucket_requests
                                          GROUP BY credential_kind, priority, feature ORDER BY 4 DESC""")
             reminders_sent = replicas[0].query("SELECT COUNT(*) FROM reminder_sent")[0][0]
@@ -229,6 +262,7 @@ def main() -> None:
                   sep="\n")
     report(args, compression, bitbucket, slack, accepted, failures, usage, run_started, sent_done, drained, reminders_sent, reconciled,
            len(home_opens))
+    backlog.report(run_started)
     slack.stop()
     bitbucket.stop()
 

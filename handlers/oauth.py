@@ -67,7 +67,7 @@ def complete_login(services, query: dict[str, str], browser: str | None = None) 
         return page(400, "Sign-in refused", f"Bitbucket sent no authorization code. {NOTHING_LINKED}")
     try:
         tokens = accounts.exchange_code(settings, code, now=time.time())
-        identity = accounts.fetch_identity(settings, tokens)
+        identity = accounts.fetch_identity(services, tokens, who.slack_user_id)
     except accounts.TokenExchangeFailed as failure:
         services.audit.record(who.slack_user_id, "login", "bitbucket", ok=False, result=failure.reason)
         return page(failure.status, "Sign-in failed", f"{failure.reason} {NOTHING_LINKED}")

@@ -279,6 +279,27 @@ def test_a_persons_token_is_counted_under_its_own_hashed_credential(tmp_path, sl
         app.stop()
 
 
+def test_the_login_s_own_question_who_am_i_is_counted_under_the_person(tmp_path, slack, bitbucket, store, database):
+    """The `GET /user` that finishes a login spends the person's new token: counted there, as a person's action."""
+    bitbucket.add_user("alice")
+    bitbucket.add_oauth_consumer(CLIENT_ID, CLIENT_SECRET, redirect_uri=CALLBACK, owner="chatops-bot")
+    slack.oidc.add_app(SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, redirect_uris=[PUBLIC_URL + signin.CALLBACK_PATH])
+    app = RunningBot(oauth_settings(tmp_path, slack, bitbucket, **database_settings(database)), slack)
+    try:
+        before = samples(app)
+        log_in(app, bitbucket, "alice", "U1")
+        asked = len(bitbucket.requests_to("GET", "/2.0/user"))
+        after = samples(app)
+        moved = (value(after, "bitbucket_requests_total", credential_kind="person", priority="person")
+                 - value(before, "bitbucket_requests_total", credential_kind="person", priority="person"))
+        assert asked == 1 and moved == 1
+        mine = person_credential("U1").id
+        assert wait_until(lambda: budget.hour_used(store, time.time()).get(mine)) == (PERSONAL, 1)
+        assert ("person", "person", "login", 1) in budget.hour_by_feature(store, time.time())
+    finally:
+        app.stop()
+
+
 def test_a_pull_request_link_webhooks_told_of_unfurls_with_no_request(bot, slack, team):
     follow_and_link(bot, slack)
     created = webhookkit.pull_request_payload(team, "acme", "api", 1, actor="rob")

@@ -202,3 +202,66 @@ def test_the_worker_itself_takes_over_expired_claims_without_a_restart(store, cl
     finally:
         worker.stop()
 
+
+
+def test_a_slow_slack_is_sent_many_keys_at_once_and_each_key_keeps_its_order(store, client, slack):
+    """Eight channels, three messages each: the heads of the keys go out together (Slack answers them all within its
+    one latency, not a latency apart), and each channel still reads its messages in order."""
+    slack.latency = 1.0
+    for n in range(3):
+        for channel in range(8):
+            enqueue(store, f"C{channel} message {n}", channel=f"C{channel}", key=f"k{channel}")
+    worker = fast_worker(store, client)
+    worker.drain_once()
+    first_round = slack.calls_to("chat.postMessage")
+    assert len(first_round) == 8
+    starts = sorted(call.time for call in first_round)
+    assert starts[-1] - starts[0] < slack.latency  # all in flight at once (one at a time, they would span 7 s)
+    slack.latency = 0
+    while worker.drain_once():
+        pass
+    for channel in range(8):
+        assert [m.text for m in slack.channel_messages(f"C{channel}")] == [f"C{channel} message {n}" for n in range(3)]
+
+
+def test_one_sender_sends_one_at_a_time_in_the_queues_order(store, client, slack):
+    for n in range(4):
+        enqueue(store, f"m{n}", key=f"k{n}")
+    worker = fast_worker(store, client, senders=1)
+    while worker.drain_once():
+        pass
+    assert [m.text for m in slack.channel_messages("C1")] == ["m0", "m1", "m2", "m3"]
+
+
+def test_versions_of_a_card_queued_behind_each_other_are_sent_once_at_the_newest(store, client, slack):
+    """After an outage a card updated five times is one post, at its fifth version; a reply between versions keeps
+    its place (the card it answers is posted first), and the version after it is an update."""
+    for n in range(1, 6):
+        enqueue(store, f"card v{n}", key="pr:1", anchor="pr:acme/api#1")
+    enqueue(store, "approved by bob", key="pr:1", thread_anchor="pr:acme/api#1")
+    enqueue(store, "card v6", key="pr:1", anchor="pr:acme/api#1")
+    worker = fast_worker(store, client)
+    while worker.drain_once():
+        pass
+    posts = [call.args.get("text") for call in slack.calls_to("chat.postMessage")]
+    updates = [call.args.get("text") for call in slack.calls_to("chat.update")]
+    assert posts == ["card v5", "approved by bob"] and updates == ["card v6"]
+    card_ts = outbox.anchor_ts(store, "C1", "pr:acme/api#1")
+    rows = store.query("SELECT state, ts FROM outbox ORDER BY id")
+    assert [row["state"] for row in rows] == ["sent"] * 7
+    assert [row["ts"] for row in rows[:5]] == [card_ts] * 5  # the folded versions point at the message that told them
+
+
+def test_folded_versions_wait_again_when_the_send_fails_and_go_out_as_one_later(store, client, slack):
+    slack.fail_next("chat.postMessage", status=500)
+    for n in range(1, 4):
+        enqueue(store, f"card v{n}", key="pr:1", anchor="pr:acme/api#1")
+    worker = fast_worker(store, client)
+    worker.drain_once()
+    assert set(states(store).values()) == {"pending"}  # the head waits for its retry, the later versions behind it
+    deadline = time.time() + 5
+    while time.time() < deadline and set(states(store).values()) != {"sent"}:
+        worker.drain_once()
+        time.sleep(0.01)
+    assert [m.text for m in slack.channel_messages("C1")] == ["card v3"]
+    assert [call.args.get("text") for call in slack.calls_to("chat.postMessage")] == ["card v3", "card v3"]  # failed, then sent

@@ -3,6 +3,8 @@ way without the role, through a frozen environment and on a second click, and is
 new user hit at the seams between entry points: a re-run that walked past a freeze, a guessed argument that became
 a write, a Cancel that did not cancel."""
 
+import json
+
 import pytest
 
 from bot.core import ids
@@ -91,6 +93,22 @@ def test_every_confirmed_write_needs_its_role_on_the_click_and_acts_once_and_is_
         assert ONCE in second, (action, first, second)
         assert len([e for e in audited(bot, action) if e.ok]) == 1, action
         assert [e for e in audited(bot, action) if not e.ok] == [], action
+
+
+@pytest.mark.parametrize("command, action_id, former", [
+    ("merge api 1", ids.CONFIRM_MERGE, "merge:{k}:acme/api#1"),
+    ("decline api 1", ids.CONFIRM_DECLINE, "decline:{k}:acme/api#1"),
+    ("deploy api main to staging", ids.CONFIRM_DEPLOY, "deploy:{k}"),
+])
+def test_a_confirmation_acted_on_before_the_upgrade_is_not_acted_on_again(bot, api, command, action_id, former):
+    """The version before the one write path claimed a confirmation under its own key: a second click on such a
+    button, after the upgrade, says it was done and writes nothing."""
+    question = ask(bot, command)
+    key = json.loads(button(question, action_id)["value"])["k"]
+    assert bot.services.store.claim(former.format(k=key), ADMIN)  # what that version stored on the first click
+    before = len(writes(api))
+    assert ONCE in click(bot, question, action_id)
+    assert len(writes(api)) == before
 
 
 def test_writes_without_a_confirmation_need_their_role_and_are_audited_once(bot, api):

@@ -56,6 +56,7 @@ from bot.accounts.links import (  # re-exported: `accounts.linked_user(store, sl
     linked_users,
     slack_user_for,
 )
+from bot.bitbucket.metering import PERSON, tagged
 from bot.core import meter
 from bot.core.config import Settings
 from bot.core.meter import person_credential
@@ -359,9 +360,13 @@ def exchange_code(settings: Settings, code: str, *, now: float) -> TokenSet:
     return TokenSet(body["access_token"], body["refresh_token"], now + lifetime)
 
 
-def fetch_identity(settings: Settings, tokens: TokenSet) -> dict:
-    """Who the fresh tokens belong to (`GET /user`)."""
-    return BitbucketClient(settings.bitbucket_api_url, BearerToken(tokens.access_token)).get_current_user()
+def fetch_identity(services, tokens: TokenSet, slack_user_id: str) -> dict:
+    """Who the fresh tokens belong to (`GET /user`): the person's first request, counted in the budget under their
+    own credential, as every later one is."""
+    client = BitbucketClient(services.settings.bitbucket_api_url, BearerToken(tokens.access_token), meter=meter.of(services),
+                             credential=person_credential(slack_user_id))
+    with tagged(PERSON, "login"):
+        return client.get_current_user()
 
 
 # --- linked accounts -----------------------------------------------------------------------------------

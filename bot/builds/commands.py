@@ -35,7 +35,8 @@ def _write(kind: str, button: PipelineButton) -> actions.Write:
     """Re-run and Stop: the role `merger`, or a linked account (then Bitbucket's own permissions decide); once
     per button (a key per rendered list, per relayed failure)."""
     return actions.Write(kind, button.repo, f"{button.repo}#pipeline-{button.number}", permission=f"{kind.replace('rerun', 're-run')} builds",
-                         role_waived_when_linked=True, key=f"{kind}:{button.key}:{button.repo.lower()}#{button.number}")
+                         role_waived_when_linked=True, key=f"{kind}:{button.key}:{button.repo.lower()}#{button.number}",
+                         former_keys=(f"{kind}:{button.key}:{button.repo.lower()}#{button.number}",))
 
 
 def rerun(inv: Invocation, value: dict) -> None:

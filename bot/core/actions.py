@@ -48,6 +48,9 @@ class Write:
     role_waived_when_linked: bool = False  # a linked person acts under Bitbucket's own permissions alone
     force: bool = False  # an admin's way through a guard (`--force`, "Deploy anyway")
     key: str | None = None  # the confirmation's: the write happens at most once per key
+    # The claims versions before the one write path made for the same confirmation: a button posted before an
+    # upgrade and clicked then is not acted on again after it.
+    former_keys: tuple[str, ...] = ()
     detail: dict = field(default_factory=dict)
     permission: str | None = None  # the permission asked for (permissions.ROLE_FOR_ACTION), when not `kind`
     approved: int | None = None  # the approved request that lets it through a guard asking for approvals
@@ -172,6 +175,9 @@ def perform(services, user_id: str, write: Write, call: Callable[[BitbucketClien
     names what was written once it exists (a new pull request's number)."""
     checked = check(services, user_id, write)
     key = claim_key(write)
+    done_before = _former_holder(services, write)
+    if done_before is not None:
+        return AlreadyDone(done_before)
     if key and not services.store.claim(key, user_id):
         return AlreadyDone(services.store.claim_holder(key) or "")
     detail = {**write.detail, **({"forced_through": [b.kind for b in checked.forced_through]} if checked.forced_through else {}),
@@ -198,7 +204,17 @@ def already(services, write: Write) -> AlreadyDone | None:
     """What holds the write's key, when a click acted on it or a Cancel consumed it (before re-reading anything)."""
     key = claim_key(write)
     holder = services.store.claim_holder(key) if key else None
+    if holder is None:
+        holder = _former_holder(services, write)
     return AlreadyDone(holder) if holder is not None else None
+
+
+def _former_holder(services, write: Write) -> str | None:
+    for former in write.former_keys if write.key else ():
+        holder = services.store.claim_holder(former)
+        if holder is not None:
+            return holder
+    return None
 
 
 def cancel(services, user_id: str, key: str) -> AlreadyDone | None:

@@ -4,6 +4,9 @@ Items are rows in SQLite, written in the same transaction as whatever caused the
 reminder's mark, a deploy's state), so nothing accepted is lost to a Slack outage, a 429 or a crash.
 Items with the same `key` are delivered in order; different keys never wait for each other.
 
+Up to `SENDERS` items are sent at once, each the oldest of its key, so a key's order holds while a slow Slack
+answers many channels in parallel. A card updated again before its turn is sent once, at its newest version.
+
 Delivery is at-least-once for the one item in flight at the instant of a crash (Slack has no idempotency
 key for chat.postMessage) and exactly-once otherwise: an item is marked sent in the same moment its
 `ts` is recorded, and a sent item is never picked again.
@@ -18,7 +21,8 @@ import random
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 from slack_sdk.errors import SlackApiError
 
@@ -77,6 +81,12 @@ OWNER = PROCESS_OWNER  # who claims an item
 # worker (another replica, or this one after a restart) takes the item over.
 CLAIM_LEASE_SECONDS = 45.0
 RECLAIM_EVERY_SECONDS = 10.0  # with the lease: a dead worker's item is taken over within a minute
+# Slack calls in flight at once, each for a different key. Slack answers in 100-300 ms; one call at a time would cap a
+# replica at a few messages a second, below a busy company's webhooks. Slack's own limits are per method and per
+# channel; a 429 holds back only its key.
+SENDERS = 8
+# At most this many queued versions of one card are folded into its newest one in a single send.
+FOLD_AT_MOST = 50
 
 def enqueue(db, *, channel: str, message: Message | dict, key: str, anchor: str | None = None, thread_anchor: str | None = None,
             fallback_user: str | None = None) -> int:
@@ -175,7 +185,8 @@ class OutboxWorker(BackgroundLoop):
     thread_name = "outbox-worker"
     defers_to_foreground = True
 
-    def __init__(self, store, slack, *, on_channel_refused=(), backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time):
+    def __init__(self, store, slack, *, on_channel_refused=(), backoff: Backoff = Backoff(), idle_wait: float = 0.5, clock=time.time,
+                 senders: int = SENDERS):
         """`on_channel_refused`: handler(db, channel, error_code) each, called inside the transaction that drops an
         item a channel refused (the relay marks the channel's subscriptions broken): the outbox knows no feature's
         tables. Every feature's, from the services' `FeatureSet`, in `start_background`."""
@@ -188,12 +199,21 @@ class OutboxWorker(BackgroundLoop):
         self.clock = clock
         self._next_reclaim = 0.0
         self._ims: dict[str, str] = {}  # a person's user ID -> the bot's direct-message channel with them
+        self.senders = max(1, senders)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first batch of more than one item
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> "OutboxWorker":
         self.reclaim_abandoned()
         return super().start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the sends in flight (the items not yet claimed stay pending), then stop."""
+        super().stop(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def reclaim_abandoned(self) -> int:
         """Items whose claim ran out (their worker died mid-send, on any host) go back to pending; so do items
@@ -233,15 +253,20 @@ class OutboxWorker(BackgroundLoop):
         return [Item(**{**row, "message": json.loads(row["message"])}) for row in rows]
 
     def drain_once(self) -> int:
-        """Deliver what is due now; returns how many items were handled."""
-        handled = 0
-        for item in self.due_items():
-            if self.stopping:
-                break
-            if self._claim(item):
-                self.deliver(item)
-                handled += 1
-        return handled
+        """Deliver what is due now, up to `senders` at once (one item per key); returns how many were handled."""
+        items = self.due_items()
+        if self.senders == 1 or len(items) <= 1:
+            return sum(self._claim_and_deliver(item) for item in items)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.senders, thread_name_prefix="outbox-sender")
+        return sum(self._pool.map(self._claim_and_deliver, items))
+
+    def _claim_and_deliver(self, item: Item) -> int:
+        if self.stopping or not self._claim(item):  # claimed only when its send starts: a stop leaves the rest pending
+            return 0
+        newest, folded = self._fold_later_versions(item)
+        self.deliver(newest, folded=folded)
+        return 1
 
     def _claim(self, item: Item) -> bool:
         # A second process on the same database (a web replica) must not send the same item.
@@ -251,19 +276,47 @@ class OutboxWorker(BackgroundLoop):
         )
         return cursor.rowcount == 1
 
-    def deliver(self, item: Item) -> None:
+    def _fold_later_versions(self, item: Item) -> tuple[Item, tuple[int, ...]]:
+        """A card (an anchored message) updated again before it was sent: the versions queued right behind it in its
+        key are claimed with it, and only the newest is sent (after an outage, 20 updates of one card are one call).
+        Returns the item to send, under the claimed head's id, and the ids folded into it."""
+        if not item.anchor or item.message.get("reaction"):
+            return item, ()
+        rows = self.store.query(
+            "SELECT id, channel, anchor, thread_anchor, fallback_user, message FROM outbox WHERE key = ? AND state = 'pending' AND id > ? "
+            "ORDER BY id LIMIT ?", (item.key, item.id, FOLD_AT_MOST))
+        run = []
+        for row in rows:  # only the versions that follow it directly: a reply or a reaction in between keeps its place
+            if (row["channel"], row["anchor"], row["thread_anchor"]) != (item.channel, item.anchor, ""):
+                break
+            run.append(row)
+        if not run:
+            return item, ()
+        ids = tuple(row["id"] for row in run)
+        # The head is ours ('sending'), so no other worker may take what follows it in its key.
+        self.store.execute(
+            f"UPDATE outbox SET state = 'sending', owner = ?, claimed_until = ? WHERE state = 'pending' AND id IN ({', '.join('?' * len(ids))})",
+            (OWNER, self.clock() + CLAIM_LEASE_SECONDS, *ids),
+        )
+        newest = run[-1]
+        return replace(item, message=json.loads(newest["message"]), fallback_user=newest["fallback_user"]), ids
+
+    def deliver(self, item: Item, *, folded: tuple[int, ...] = ()) -> None:
         try:
             try:
                 ts = self._send(item)
             except SlackApiError as error:
+                self._release_folded(folded)
                 self._on_slack_error(item, error)
             except Exception as error:  # noqa: BLE001 - network failures of any kind: back off and try again
+                self._release_folded(folded)
                 self._retry_later(item, f"{type(error).__name__}: {error}")
             else:
-                self._mark_sent(item, ts)
+                self._mark_sent(item, ts, folded)
         except Exception:  # noqa: BLE001 - recording the outcome failed (a locked database, say)
             log.exception("outbox: could not record what happened to item %s; it goes back in the queue", item.id)
             self._release(item)
+            self._release_folded(folded)
 
     def _release(self, item: Item) -> None:
         """Back to pending, so the item's key is not held up until a restart (it may then be sent twice)."""
@@ -271,6 +324,16 @@ class OutboxWorker(BackgroundLoop):
             self.store.execute("UPDATE outbox SET state = 'pending', owner = '' WHERE id = ? AND state = 'sending'", (item.id,))
         except Exception:  # noqa: BLE001 - then reclaim_abandoned() at the next start puts it back
             log.exception("outbox: item %s stays claimed until the next start", item.id)
+
+    def _release_folded(self, folded: tuple[int, ...]) -> None:
+        """The head was not sent: the later versions wait again, behind it, as they were."""
+        if not folded:
+            return
+        try:
+            self.store.execute(
+                f"UPDATE outbox SET state = 'pending', owner = '' WHERE state = 'sending' AND id IN ({', '.join('?' * len(folded))})", folded)
+        except Exception:  # noqa: BLE001 - then their lease runs out and reclaim_abandoned() puts them back
+            log.exception("outbox: items %s stay claimed until their lease runs out", folded)
 
     def _conversation(self, channel: str) -> str:
         """A person's user ID as the ID of the bot's direct-message channel with them (`conversations.open`,
@@ -320,9 +383,11 @@ class OutboxWorker(BackgroundLoop):
         response = self.slack.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False)
         return response["ts"]
 
-    def _mark_sent(self, item: Item, ts: str) -> None:
-        with self.store.transaction() as db:
-            db.execute("UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE id = ?", (ts, self.clock(), item.id))
+    def _mark_sent(self, item: Item, ts: str, folded: tuple[int, ...] = ()) -> None:
+        # Its own rows only: no read-then-write to keep atomic across replicas, so no store-wide lock.
+        with self.store.transaction(lock=None) as db:
+            for item_id in (item.id, *folded):  # the folded versions were told by the newest one's message
+                db.execute("UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE id = ?", (ts, self.clock(), item_id))
             if item.anchor:
                 db.execute(
                     "INSERT INTO slack_anchors (channel, anchor, ts) VALUES (?, ?, ?) ON CONFLICT (channel, anchor) DO UPDATE SET ts = excluded.ts",

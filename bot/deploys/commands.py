@@ -168,7 +168,8 @@ def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> 
     click into a request for approvals."""
     services = inv.services
     repo, environment_name, forced = button.repo, button.environment, button.forced
-    write = actions.Write(kind, repo, f"{repo}@{environment_name}", environment=environment_name, force=forced, key=button.key)
+    write = actions.Write(kind, repo, f"{repo}@{environment_name}", environment=environment_name, force=forced, key=button.key,
+                          former_keys=(f"{kind}:{button.key}",))
     try:
         actions.check(services, inv.user_id, write)  # refused before Bitbucket is read
     except actions.NeedsApproval:

@@ -197,7 +197,8 @@ def _act_once(inv: Invocation, button: PullRequestButton, action: str, call, ann
     """The confirmed write, through the one write path: checked again, once per confirmation, audited."""
     repo, pr_id = button.repo, button.pr_id
     workspace, slug = split_repo(repo)
-    write = actions.Write(action, repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail)
+    write = actions.Write(action, repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail,
+                          former_keys=(f"{action}:{button.key}:{repo}#{pr_id}",))
     done = perform_on_click(inv, write, lambda client: call(client, workspace, slug), what=f"{action} of #{pr_id}")
     if done is not None:
         inv.replace_publicly(announce(PullRequest.from_api(done.value)))

@@ -72,7 +72,8 @@ def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
     gate = builds_of(inv, repo, pr_id)
     detail = {"strategy": strategy, "anyway": True, "reason": reason, "builds": [f"{s.name}: {s.state}" for s in gate.statuses]}
     workspace, slug = split_repo(repo)
-    write = actions.Write("merge", repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail)
+    write = actions.Write("merge", repo, f"{repo}#{pr_id}", key=button.key or None, detail=detail,
+                          former_keys=(f"merge:{button.key}:{repo}#{pr_id}",))
     done = actions.perform(inv.services, inv.user_id, write,
                            lambda client: client.merge_pull_request(workspace, slug, pr_id, strategy=strategy))
     if isinstance(done, actions.AlreadyDone):
