@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 
 from bot.bitbucket import BitbucketError, NetworkError, RateLimited, ServerError
 from bot.conversations import render as conversation_render
 from bot.conversations.diff import lines_around
 from bot.core import outbox
-from bot.core.background import PROCESS_OWNER, BackgroundLoop
+from bot.core.background import LeasedJobReader
 
 log = logging.getLogger(__name__)
 
@@ -30,57 +28,27 @@ RETRY_BASE_SECONDS = 2.0
 RETENTION_SECONDS = 30 * 86400  # a comment's context is kept a month for its later events
 PRUNE_EVERY_SECONDS = 3600.0
 
-_wakeup = threading.Event()
-
-
-def _transient(error: BitbucketError) -> bool:
-    return isinstance(error, (RateLimited, ServerError, NetworkError))
-
 
 def check_lines(store) -> list[tuple[str, str]]:
     waiting = store.query_one("SELECT COUNT(*) AS n FROM comment_context WHERE state = 'pending'")["n"]
     return [("ok " if not waiting else " - ", f"relayed comments: {waiting} waiting for their code or the comment they answer")]
 
 
-class ContextReader(BackgroundLoop):
+class ContextReader(LeasedJobReader):
     thread_name = "comment-context-reader"
+    table = "comment_context"
+    key_columns = ("repo", "pr_id", "comment_id")
+    lock = "comment-context"
+    poll_seconds = POLL_SECONDS
+    lease_seconds = LEASE_SECONDS
+    retry_base_seconds = RETRY_BASE_SECONDS
+    max_attempts = MAX_ATTEMPTS
+    transient_errors = (RateLimited, ServerError, NetworkError)
+    prune_every_seconds = PRUNE_EVERY_SECONDS
+    kept_seconds = RETENTION_SECONDS
 
-    def __init__(self, store, bitbucket, *, clock=time.time):
-        super().__init__(_wakeup)
-        self.store = store
-        self.bitbucket = bitbucket
-        self.clock = clock
-        self.owner = PROCESS_OWNER
-        self._pruned_at = 0.0
-
-    def idle_time(self) -> float:
-        return POLL_SECONDS
-
-    def one_pass(self) -> bool:
-        now = self.clock()
-        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
-            self._pruned_at = now
-            self.store.execute("DELETE FROM comment_context WHERE state = 'done' AND created_at < ?", (now - RETENTION_SECONDS,))
-        job = self._take(now)
-        if job is None:
-            return False
-        try:
-            self.read(job)
-        except Exception:  # noqa: BLE001 - one bad job must not stop the others; its lease runs out, it is retried
-            log.exception("comment context %s#%s/%s failed", job["repo"], job["pr_id"], job["comment_id"])
-        return True
-
-    def _take(self, now: float) -> dict | None:
-        with self.store.transaction(lock="comment-context") as db:
-            rows = list(db.query(
-                """SELECT repo, pr_id, comment_id FROM comment_context WHERE state = 'pending' AND next_try_at <= ?
-                   AND (owner = '' OR lease_until < ?) ORDER BY created_at LIMIT 1""", (now, now)))
-            if not rows:
-                return None
-            key = (rows[0]["repo"], rows[0]["pr_id"], rows[0]["comment_id"])
-            db.execute("""UPDATE comment_context SET owner = ?, lease_until = ?, attempts = attempts + 1
-                          WHERE repo = ? AND pr_id = ? AND comment_id = ?""", (self.owner, now + LEASE_SECONDS, *key))
-            return list(db.query("SELECT * FROM comment_context WHERE repo = ? AND pr_id = ? AND comment_id = ?", key))[0]
+    def describe(self, job: dict) -> str:
+        return f"comment context {job['repo']}#{job['pr_id']}/{job['comment_id']}"
 
     def read(self, job: dict) -> None:
         workspace, slug = job["repo"].split("/", 1)
@@ -95,30 +63,16 @@ class ContextReader(BackgroundLoop):
                 if lines:
                     blocks.append(conversation_render.code_context(job["path"], lines))
         except BitbucketError as error:
-            if _transient(error) and job["attempts"] < MAX_ATTEMPTS:
-                self._later(job)
+            if self.retried(job, error):
                 return
             log.info("comment %s#%s/%s: its context cannot be read (%s)", job["repo"], job["pr_id"], job["comment_id"], error)
         self._finish(job, blocks)
 
-    def _later(self, job: dict) -> None:
-        delay = RETRY_BASE_SECONDS * 2 ** max(0, job["attempts"] - 1)
-        self.store.execute(
-            """UPDATE comment_context SET owner = '', lease_until = 0, next_try_at = ?
-               WHERE repo = ? AND pr_id = ? AND comment_id = ? AND owner = ?""",
-            (self.clock() + delay, job["repo"], job["pr_id"], job["comment_id"], self.owner),
-        )
-
     def _finish(self, job: dict, blocks: list[dict]) -> None:
         """The context kept, and each channel's newest message of the comment updated with it: one transaction."""
-        key = (job["repo"], job["pr_id"], job["comment_id"])
+        key = self.key_of(job)
         with self.store.transaction() as db:
-            done = db.execute(
-                """UPDATE comment_context SET state = 'done', blocks = ?, owner = ''
-                   WHERE repo = ? AND pr_id = ? AND comment_id = ? AND state = 'pending' AND owner = ?""",
-                (json.dumps(blocks, separators=(",", ":")), *key, self.owner),
-            )
-            if done.rowcount != 1:
+            if not self.mark_done(db, job, blocks=json.dumps(blocks, separators=(",", ":"))):
                 return  # another replica took it over meanwhile
             messages = list(db.query("SELECT channel, key, anchor, message FROM comment_messages WHERE repo = ? AND pr_id = ? AND comment_id = ?", key))
             db.execute("DELETE FROM comment_messages WHERE repo = ? AND pr_id = ? AND comment_id = ?", key)

@@ -1,4 +1,5 @@
-"""A background thread in the serve process: passes over work held in the store until stopped."""
+"""Background threads in the serve process: loops that pass over work held in the store until stopped, and the
+leased job reader the features' Bitbucket readers share."""
 
 from __future__ import annotations
 
@@ -94,3 +95,124 @@ class BackgroundLoop:
                 busy = False
             if not busy:
                 self.wakeup.wait(self.idle_time())
+
+
+class LeasedJobReader(BackgroundLoop):
+    """A loop over a table of jobs, each read from Bitbucket once: a replica takes the oldest due `pending` job with
+    a lease (a dead replica's is taken over when its lease runs out), Bitbucket's passing troubles are tried again
+    with exponential backoff, and the job is finished (`mark_done`) only by the replica that still holds it.
+
+    A feature's reader names its table and tunables as class attributes and writes `read(job)` (its Bitbucket reads,
+    then its own transaction with `mark_done`) and `describe(job)`. The table has `state` ('pending' until done),
+    `owner`, `lease_until`, `attempts`, `next_try_at` and `created_at` columns, and `key_columns` identifying a job."""
+
+    table = ""
+    key_columns: tuple[str, ...] = ("id",)
+    order_by = "created_at"  # the oldest due job first
+    returning = "*"  # the job's columns `read` needs
+    lock = ""  # the transaction lock taking a job holds (PostgreSQL: one replica takes at a time)
+    poll_seconds = 1.0
+    lease_seconds = 120.0
+    retry_base_seconds = 2.0
+    max_attempts = 5
+    transient_errors: tuple[type[Exception], ...] = ()  # Bitbucket's passing troubles, tried again
+    prune_every_seconds = 3600.0
+    kept_seconds: float | None = None  # finished jobs are forgotten this long after they were queued
+    wakeup_event: threading.Event | None = None  # set by whoever queues a job, to be read before the next poll
+
+    def __init__(self, store, bitbucket, *, clock=time.time):
+        super().__init__(self.wakeup_event or threading.Event())
+        self.store = store
+        self.bitbucket = bitbucket
+        self.clock = clock
+        self.owner = PROCESS_OWNER
+        self._pruned_at = 0.0
+        self._log = logging.getLogger(type(self).__module__)
+
+    def idle_time(self) -> float:
+        return self.poll_seconds
+
+    def read(self, job: dict) -> None:
+        raise NotImplementedError
+
+    def describe(self, job: dict) -> str:
+        """The job, for the log."""
+        return f"{self.table} job {self.key_of(job)}"
+
+    def one_pass(self) -> bool:
+        now = self.clock()
+        if now - self._pruned_at >= self.prune_every_seconds:
+            self._pruned_at = now
+            self.tidy(now)
+        job = self.take(now)
+        if job is None:
+            return False
+        try:
+            self.read(job)
+        except Exception:  # noqa: BLE001 - one bad job must not stop the others; its lease runs out, it is retried
+            self._log.exception("%s failed", self.describe(job))
+        return True
+
+    def tidy(self, now: float) -> None:
+        """Every `prune_every_seconds`: forget old finished jobs."""
+        self.forget_finished(self.store, now=now)
+
+    @classmethod
+    def forget_finished(cls, db, *, now: float) -> int:
+        """Finished jobs queued `kept_seconds` ago are forgotten (`db`: the store, or a transaction's connection)."""
+        if cls.kept_seconds is None:
+            return 0
+        return db.execute(f"DELETE FROM {cls.table} WHERE state != 'pending' AND created_at < ?", (now - cls.kept_seconds,)).rowcount
+
+    def take(self, now: float) -> dict | None:
+        """The oldest due job nobody holds (or whose holder's lease ran out), now held by this process."""
+        free = "state = 'pending' AND next_try_at <= ? AND (owner = '' OR lease_until < ?)"
+        # Looked for without a write transaction first: an idle reader never takes SQLite's write lock.
+        if not self.store.query(f"SELECT 1 AS due FROM {self.table} WHERE {free} LIMIT 1", (now, now)):
+            return None
+        keys = ", ".join(self.key_columns)
+        with self.store.transaction(lock=self.lock) as db:
+            rows = list(db.query(
+                f"""UPDATE {self.table} SET owner = ?, lease_until = ?, attempts = attempts + 1
+                    WHERE ({keys}) IN (SELECT {keys} FROM {self.table} WHERE {free} ORDER BY {self.order_by} LIMIT 1)
+                      AND state = 'pending' AND (owner = '' OR lease_until < ?)
+                    RETURNING {self.returning}""",
+                (self.owner, now + self.lease_seconds, now, now, now),
+            ))
+        return rows[0] if rows else None
+
+    def key_of(self, job: dict) -> tuple:
+        return tuple(job[column] for column in self.key_columns)
+
+    def _this_job(self) -> str:
+        return " AND ".join(f"{column} = ?" for column in self.key_columns)
+
+    def retry_delay(self, attempts: int) -> float:
+        return self.retry_base_seconds * 2 ** max(0, attempts - 1)
+
+    def retry_later(self, job: dict) -> None:
+        """Let go of the job, to be taken again after a backoff that doubles with each attempt."""
+        self.store.execute(
+            f"UPDATE {self.table} SET owner = '', lease_until = 0, next_try_at = ? WHERE {self._this_job()} AND owner = ?",
+            (self.clock() + self.retry_delay(job["attempts"]), *self.key_of(job), self.owner),
+        )
+
+    def retried(self, job: dict, error: Exception) -> bool:
+        """A passing trouble with attempts left: the job is let go to be tried again (True). Otherwise the reader
+        gives up on what it could not read (False) and finishes the job without it."""
+        if isinstance(error, self.transient_errors) and job["attempts"] < self.max_attempts:
+            self.retry_later(job)
+            return True
+        return False
+
+    def mark_done(self, db, job: dict, **columns) -> bool:
+        """In the feature's transaction: the job done (`state = 'done'` unless `columns` say otherwise, no owner),
+        with `columns` set, if this process still holds it. False: another replica took it over meanwhile, and
+        the feature does nothing more."""
+        columns = {"state": "done", "owner": "", **columns}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        done = db.execute(
+            f"UPDATE {self.table} SET {assignments} WHERE {self._this_job()} AND state = 'pending' AND owner = ?",
+            (*columns.values(), *self.key_of(job), self.owner),
+        )
+        return done.rowcount == 1

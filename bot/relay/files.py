@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 
 from bot.bitbucket import BitbucketError, NetworkError, RateLimited
-from bot.core.background import PROCESS_OWNER, BackgroundLoop
+from bot.core.background import LeasedJobReader
 from bot.relay.intake import router_wakeup
 
 log = logging.getLogger(__name__)
@@ -58,61 +57,35 @@ def check_lines(store) -> list[tuple[str, str]]:
     return [("ok " if not waiting else " - ", f"changed files: {waiting} diffstat(s) waiting to be read for path filters and owners")]
 
 
-class FilesReader(BackgroundLoop):
+class FilesReader(LeasedJobReader):
     thread_name = "relay-files-reader"
     defers_to_foreground = True  # like the router: while deliveries arrive, their appends come first
+    table = "relay_files"
+    key_columns = ("key",)
+    lock = "relay-files"
+    returning = "key, repo, spec, attempts"
+    poll_seconds = POLL_SECONDS
+    lease_seconds = LEASE_SECONDS
+    retry_base_seconds = RETRY_BASE_SECONDS
+    max_attempts = MAX_ATTEMPTS
+    transient_errors = (RateLimited, NetworkError)  # a 5xx is an answer: the files are kept as unknown
+    prune_every_seconds = PRUNE_EVERY_SECONDS
+    kept_seconds = KEPT_SECONDS
+    wakeup_event = _wakeup
 
-    def __init__(self, store, bitbucket, *, clock=time.time):
-        super().__init__(_wakeup)
-        self.store = store
-        self.bitbucket = bitbucket
-        self.clock = clock
-        self.owner = PROCESS_OWNER
-        self._pruned_at = 0.0
+    def describe(self, job: dict) -> str:
+        return f"reading the files of {job['key']}"
 
-    def idle_time(self) -> float:
-        return POLL_SECONDS
-
-    def one_pass(self) -> bool:
-        now = self.clock()
-        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
-            self._pruned_at = now
-            self._tidy(now)
-        job = self._take(now)
-        if job is None:
-            return False
-        try:
-            self.read(job)
-        except Exception:  # noqa: BLE001 - its lease runs out and it is tried again; the others go on
-            log.exception("reading the files of %s failed", job["key"])
-        return True
-
-    def _tidy(self, now: float) -> None:
+    def tidy(self, now: float) -> None:
         """Forget old files; hand back any delivery still waiting for files already read (a replica that died
         between the two)."""
         with self.store.transaction() as db:
-            db.execute("DELETE FROM relay_files WHERE state != 'pending' AND created_at < ?", (now - KEPT_SECONDS,))
+            self.forget_finished(db, now=now)
             stuck = db.execute(
                 """UPDATE deliveries SET state = 'pending', waiting_for = '' WHERE state = 'waiting'
                    AND waiting_for NOT IN (SELECT key FROM relay_files WHERE state = 'pending')""").rowcount
             if stuck:
                 db.after_commit.append(router_wakeup.set)
-
-    def _take(self, now: float) -> dict | None:
-        # Looked for without a write transaction first: an idle reader never takes SQLite's write lock.
-        due = self.store.query_one("SELECT COUNT(*) AS n FROM relay_files WHERE state = 'pending' AND next_try_at <= ?", (now,))
-        if not due["n"]:
-            return None
-        with self.store.transaction(lock="relay-files") as db:
-            rows = list(db.query(
-                """UPDATE relay_files SET owner = ?, lease_until = ?, attempts = attempts + 1
-                   WHERE key = (SELECT key FROM relay_files WHERE state = 'pending' AND next_try_at <= ?
-                                   AND (owner = '' OR lease_until < ?) ORDER BY created_at LIMIT 1)
-                     AND state = 'pending' AND (owner = '' OR lease_until < ?)
-                   RETURNING key, repo, spec, attempts""",
-                (self.owner, now + LEASE_SECONDS, now, now, now),
-            ))
-        return rows[0] if rows else None
 
     def read(self, job: dict) -> None:
         workspace, slug = job["repo"].split("/", 1)
@@ -125,10 +98,7 @@ class FilesReader(BackgroundLoop):
             else:
                 entries, complete = self.bitbucket.diffstat(workspace, slug, what)
         except BitbucketError as error:
-            if isinstance(error, (RateLimited, NetworkError)) and job["attempts"] < MAX_ATTEMPTS:
-                delay = RETRY_BASE_SECONDS * 2 ** max(0, job["attempts"] - 1)
-                self.store.execute("UPDATE relay_files SET owner = '', lease_until = 0, next_try_at = ? WHERE key = ? AND owner = ?",
-                                   (self.clock() + delay, job["key"], self.owner))
+            if self.retried(job, error):
                 return None
             log.info("the files of %s cannot be read (%s): path filters let its events through", job["key"], error)
             return self._finish(job, "unknown", [], True, str(error)[:300])
@@ -138,11 +108,7 @@ class FilesReader(BackgroundLoop):
         """The files kept and the deliveries that waited for them handed back: one transaction, under the router's
         lock (so no delivery is set aside for these files after they are read)."""
         with self.store.transaction() as db:
-            done = db.execute(
-                "UPDATE relay_files SET state = ?, paths = ?, complete = ?, why = ?, owner = '' WHERE key = ? AND state = 'pending' AND owner = ?",
-                (state, json.dumps(paths, separators=(",", ":")), int(complete), why, job["key"], self.owner),
-            )
-            if done.rowcount == 1:
+            if self.mark_done(db, job, state=state, paths=json.dumps(paths, separators=(",", ":")), complete=int(complete), why=why):
                 release_waiting(db, job["key"])
 
 
