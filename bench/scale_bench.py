@@ -17,7 +17,7 @@ Reported, in simulated time: Bitbucket requests in the busiest simulated hour an
 budget of 1,000 an hour; Slack calls per simulated minute per method (and `chat.postMessage` per channel), against
 Slack's tiers; and the delivery lag, from the webhook's 200 to the message in Slack, for pushes and comments.
 
-    python bench/scale_bench.py [--minutes 10] [--deliveries 20000] [--postgres postgresql://postgres@127.0.0.1:5432/test]
+    python bench/scale_bench.py [--minutes 10] [--deliveries 20000] [--slack-latency 0.2] [--postgres postgresql://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -198,6 +198,8 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=20_000)
     parser.add_argument("--cold", action="store_true", help="start with nothing read: the Home tabs and the reconciler read the "
                         "repositories as they go (the first hour after installing); by default every repository is read once before")
+    parser.add_argument("--slack-latency", type=float, default=0.0, help="seconds the simulated Slack takes to answer each call "
+                        "(Slack's own answer in 100-300 ms)")
     parser.add_argument("--postgres", default=os.environ.get("CHATOPS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
     os.environ.setdefault("CHATOPS_TEST_POSTGRES_URL", args.postgres)
@@ -205,6 +207,7 @@ def main() -> None:
     rng = random.Random(25)
 
     slack, bitbucket = FakeSlack(bot_token=BOT_TOKEN).start(), FakeBitbucket().start()
+    slack.latency = args.slack_latency
     bitbucket.allow_bearer(BITBUCKET_TOKEN, user=bitbucket.add_user("chatops-bot", "ChatOps bot"))
     bitbucket.rate_limit_headers = {"X-RateLimit-Limit": str(int(HOURLY_BUDGET * compression)), "X-RateLimit-Resource": "api"}
     repos = seed_bitbucket(bitbucket, rng)
@@ -273,7 +276,8 @@ def report(args, compression, bitbucket, slack, accepted, failures, usage, run_s
     bb_429 = 0  # the fake refused nothing: it answers 429 only when told to
     sim_hour = 3600 / compression
     counted = sum(row[3] for row in usage)
-    print(f"## A day compressed {compression:.0f}x into {args.minutes:g} minutes ({args.deliveries} deliveries, {home_opens} Home tabs)\n")
+    print(f"## A day compressed {compression:.0f}x into {args.minutes:g} minutes ({args.deliveries} deliveries, {home_opens} Home tabs, "
+          f"Slack answering in {1000 * args.slack_latency:.0f} ms)\n")
     print(f"Bitbucket requests: {len(bb_times)} over the day (the bot counted {counted}); busiest simulated hour "
           f"{busiest(bb_times, sim_hour)} of {HOURLY_BUDGET} ({100 * busiest(bb_times, sim_hour) / HOURLY_BUDGET:.0f} %); "
           f"day average {len(bb_times) / 24:.0f} an hour; 429s from Bitbucket: {bb_429}")

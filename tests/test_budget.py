@@ -271,7 +271,7 @@ def test_a_persons_token_is_counted_under_its_own_hashed_credential(tmp_path, sl
         assert moved >= 1
         mine = person_credential("U1").id
         used = wait_until(lambda: budget.hour_used(store, time.time()).get(mine))
-        assert used[0] == PERSONAL and used[1] == moved
+        assert used[0] == PERSONAL and used[1] == moved + 1  # and the login's own GET /user
         rows = store.query("SELECT credential_id FROM bitbucket_requests")
         assert all("Bearer" not in row["credential_id"] and len(row["credential_id"]) <= 16 for row in rows)
         assert "People's own tokens:* 1" in app.answer_text(app.command("usage", user_id=ADMIN))

@@ -69,7 +69,7 @@ def test_429_waits_for_retry_after_and_holds_only_its_key(store, client, slack):
     first = enqueue(store, "first in A", key="A")
     enqueue(store, "second in A", key="A")
     enqueue(store, "only in B", key="B")
-    worker = fast_worker(store, client, clock=lambda: now[0])
+    worker = fast_worker(store, client, clock=lambda: now[0], senders=1)  # one at a time: the 429 is A's
     worker.drain_once()
     worker.drain_once()
     assert [m.text for m in slack.channel_messages("C1")] == ["only in B"]
