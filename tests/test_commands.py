@@ -120,13 +120,15 @@ def test_freeze_forms():
     assert parse("freezes").repo is None and parse("freezes api").repo == RepoRef(None, "api")
 
 
-def test_lock_forms():
-    command = parse("lock acme/api staging for 30m testing the migration")
-    assert command.repo == RepoRef("acme", "api")
-    assert command.args == {"environment": "staging", "seconds": 1800, "reason": "testing the migration"}
-    assert parse("lock staging").args == {"environment": "staging", "seconds": None, "reason": ""}
-    assert parse("lock staging FOR 2h").repo is None
-    assert parse("lock api staging because").args["reason"] == "because"
+@pytest.mark.parametrize("text, repo, args", [
+    ("lock acme/api staging for 30m testing the migration", RepoRef("acme", "api"),
+     {"environment": "staging", "seconds": 1800, "reason": "testing the migration"}),
+    ("lock staging", None, {"environment": "staging", "seconds": None, "reason": ""}),
+    ("lock staging FOR 2h", None, {"environment": "staging", "seconds": 7200, "reason": ""}),
+    ("lock api staging because", RepoRef(None, "api"), {"environment": "staging", "seconds": None, "reason": "because"}),
+])
+def test_lock_forms(text, repo, args):
+    assert (parse(text).repo, parse(text).args) == (repo, args)
 
 
 @pytest.mark.parametrize("text, message", [
