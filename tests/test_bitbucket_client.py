@@ -736,6 +736,8 @@ EVERY_CALL = {
     "list_commit_pull_requests": lambda c: c.list_commit_pull_requests("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),
     "create_tag": lambda c: c.create_tag("acme", "api", "v1", "abc1234"),
+    "list_tags": lambda c: c.list_tags("acme", "api", q='name ~ "v1"'),
+    "tags_on_commits": lambda c: c.tags_on_commits("acme", "api", ["abc1234"]),
     "list_webhooks": lambda c: c.list_webhooks("acme", "api"),
     "create_webhook": lambda c: c.create_webhook("acme", "api", url="https://x", events=["repo:push"], secret="s",
                                                  description="d"),
