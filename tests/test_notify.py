@@ -185,7 +185,9 @@ def test_a_burst_of_ten_events_is_one_message_per_person_updated_in_place(bot, l
     for user in PEOPLE:
         assert len(dms(slack, user)) == 1, slack.dump()
     (ann,) = dms(slack, "U1")
-    assert ann.updated_count == 9  # posted once, then updated with each of the nine others
+    # Posted once, then updated: with each of the nine others at most (versions queued behind each other while one was
+    # in flight are sent once, at the newest).
+    assert ann.updated_count <= 9
     assert "note 8" in dm_text(slack, "U1") and "approved it" in dm_text(slack, "U1")
     assert len([c for c in slack.calls_to("chat.postMessage") if c.args.get("channel", "").startswith("D")]) == 3
 

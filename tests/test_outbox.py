@@ -219,6 +219,19 @@ def test_a_slow_slack_is_sent_many_keys_at_once_and_each_key_keeps_its_order(sto
         assert [m.text for m in slack.channel_messages(f"C{channel}")] == [f"C{channel} message {n}" for n in range(3)]
 
 
+def test_a_channel_reads_its_messages_in_the_order_they_were_queued_whatever_their_keys(store, client, slack):
+    """Keys interleaved in one channel (a push, a card, a reminder): one send per channel at a time, so the channel
+    reads them as they were queued, while another channel's go out beside them."""
+    slack.latency = 0.05
+    for n in range(3):
+        for key in "abc":
+            enqueue(store, f"{key}{n}", key=key)
+            enqueue(store, f"other {key}{n}", channel="C2", key=f"other {key}")
+    fast_worker(store, client).drain_once()
+    assert [m.text for m in slack.channel_messages("C1")] == [f"{key}{n}" for n in range(3) for key in "abc"]
+    assert [m.text for m in slack.channel_messages("C2")] == [f"other {key}{n}" for n in range(3) for key in "abc"]
+
+
 def test_one_sender_sends_one_at_a_time_in_the_queues_order(store, client, slack):
     for n in range(4):
         enqueue(store, f"m{n}", key=f"k{n}")

@@ -93,6 +93,7 @@ class Console:
             self._sign_in()
             return
         self.services = registry.build_services(settings)
+        self.services.provide(outbox.Senders(1))  # one transcript: messages in the order they were queued
         self.app = create_bolt_app(self.services)
         # The outbox worker and the deploy follower run here too, so relayed, reminder and deploy messages show;
         # the scheduler does not (`/bb remind now` still works).

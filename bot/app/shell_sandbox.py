@@ -24,6 +24,7 @@ from bot.accounts import signin
 from bot.app.server import BotServer
 from bot.app.sandbox_setup import sandbox_settings, start_fresh
 from bot.app.shell_people import PERSON_NAME, PERSON_NICKNAME
+from bot.core import outbox
 from bot.core.config import Settings
 from bot.dashboard.access import CALLBACK_PATH as DASHBOARD_CALLBACK
 from bot.sandbox import deliveries, simulations
@@ -96,6 +97,7 @@ class Sandbox:
         )
         start_fresh(self.settings)  # the simulated Bitbucket starts empty: so does the sandbox's database
         self.services = registry.build_services(self.settings)
+        self.services.provide(outbox.Senders(1))  # one transcript: messages in the order they were queued
         # The scheduler stays out (`/bb remind now` still works); the delivery worker and deploy follower run.
         self.server = BotServer(self.services, host="127.0.0.1", port=port, scheduler=False)
         self._thread = threading.Thread(target=self.server.serve_forever, name="shell-server", daemon=True)

@@ -169,6 +169,15 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Senders:
+    """How many sends the worker keeps in flight: a part of the services (`SENDERS` when none is provided). The shell
+    provides `Senders(1)`: one person reading one transcript sees every message in the order it was queued, and
+    the numbers of its buttons are the same each time."""
+
+    count: int = SENDERS
+
+
+@dataclass(frozen=True)
 class Backoff:
     base: float = 1.0
     cap: float = 300.0
@@ -254,30 +263,37 @@ class OutboxWorker(BackgroundLoop):
         return [Item(**{**row, "message": json.loads(row["message"])}) for row in rows]
 
     def drain_once(self) -> int:
-        """Deliver what is due, up to `senders` at once (one item per key): a send that finishes frees its slot for
-        the next due item at once (the next of its own key included). Returns how many were handled, once every
-        send it started has finished; it starts at most `PASS_LIMIT`, so the loop can step aside between passes."""
+        """Deliver what is due, up to `senders` at once: one item per key, and one per channel (a channel reads its
+        messages in the order they were queued, and Slack paces each channel anyway). A send that finishes frees its
+        slot for the next due item at once. Returns how many were handled, once every send it started has finished;
+        it starts at most `PASS_LIMIT`, so the loop can step aside between passes."""
         if self.senders == 1:
             return sum(self._claim_and_deliver(item) for item in self.due_items())
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.senders, thread_name_prefix="outbox-sender")
         started: set[int] = set()
-        queue: list[Item] = []  # heads of keys read at once, started as slots free up
-        in_flight: set[Future] = set()
-        handled = 0
+        queue: list[Item] = []  # heads of keys, oldest first, read at once and started as slots free up
+        in_flight: dict[Future, str] = {}  # each send's channel
+        handled, reread = 0, False
         while True:
             while not self.stopping and len(in_flight) < self.senders and len(started) < PASS_LIMIT:
-                if not queue:
-                    queue = [item for item in self.due_items(limit=4 * self.senders) if item.id not in started]
-                    if not queue:
+                busy = set(in_flight.values())
+                item = next((queued for queued in queue if queued.channel not in busy), None)
+                if item is None:
+                    if reread:  # nothing new is due until a send finishes
                         break
-                item = queue.pop(0)
+                    queue = [due for due in self.due_items(limit=4 * self.senders) if due.id not in started]
+                    reread = True
+                    continue
+                queue.remove(item)
                 started.add(item.id)
-                in_flight.add(self._pool.submit(self._claim_and_deliver, item))
+                in_flight[self._pool.submit(self._claim_and_deliver, item)] = item.channel
             if not in_flight:
                 return handled
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            reread = False
             for future in done:
+                del in_flight[future]
                 try:
                     handled += future.result()
                 except Exception:  # noqa: BLE001 - the claim itself failed (a database hiccup): the item stays pending
@@ -497,6 +513,8 @@ def _owner_alive(owner: str) -> bool:
 
 def start_background(services, *, scheduler: bool = True) -> list:
     features = services.part(FeatureSet)
-    worker = OutboxWorker(services.store, services.slack, on_channel_refused=features.channel_refused_handlers() if features else ()).start()
+    senders = (services.part(Senders) or Senders()).count
+    worker = OutboxWorker(services.store, services.slack, on_channel_refused=features.channel_refused_handlers() if features else (),
+                          senders=senders).start()
     services.provide(worker)
     return [worker.stop]
