@@ -1,6 +1,6 @@
 """The dashboard's test world: a bot with Sign in with Slack set up, a simulated Bitbucket with two repositories
-(pull requests, commits, environments), and what operators leave behind (subscriptions, a reminder, a digest, a
-freeze, audit entries, a relayed and a failed delivery), all made through the bot's own doors."""
+(pull requests, commits, environments), and what operators leave behind (subscriptions, owners rules, a reminder, a
+digest, a freeze, audit entries, a relayed and a failed delivery), all made through the bot's own doors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ NOW = datetime(2025, 3, 12, 15, 0, tzinfo=timezone.utc)  # a Wednesday; nothing 
 MEMBER = "U1"
 # Text from Bitbucket and Slack that a page must show as text, never as markup.
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+# A person's name as a `/bb owners` mention carries it (`<@U4|name>`: one word, no `>`), kept as the rule's label.
+HOSTILE_LABEL = "<img/src=x/onerror=alert(1)"
+OWNERS_RULES = ("owners acme/api src/billing/** <#C9|billing> <!subteam^S1|@billing-devs>", f"owners acme/api docs/** <@U4|{HOSTILE_LABEL}>")
 
 
 class Clock:
@@ -78,9 +81,10 @@ def settings_for(tmp_path, slack, bitbucket, database: str, public_url: str = PU
 
 
 def seed_operations(bot: RunningBot, bitbucket) -> dict:
-    """Subscriptions, a reminder, a digest, a freeze, audit entries and two deliveries; the failed one's id."""
+    """Subscriptions, owners rules, a reminder, a digest, a freeze, audit entries and two deliveries; the failed one's id."""
+    bot.slack.add_usergroup("S1", "billing-devs", ["U2", "U3"])
     for text, channel in (("subscribe acme/api", "C1"), ("subscribe acme/api pushes branch:main", "C2"), ("remind acme/api", "C1"),
-                          ("digest acme/api", "C2")):
+                          ("digest acme/api", "C2"), *((rule, "C1") for rule in OWNERS_RULES)):
         bot.answer_text(bot.command(text, channel_id=channel, user_id=ADMIN))
     bot.answer_text(bot.command("freeze acme/api production release week " + HOSTILE, channel_id="C1", user_id=ADMIN))
     log = AuditLog(bot.services.store, clock=lambda: (NOW - timedelta(days=3)).timestamp())

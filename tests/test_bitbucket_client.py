@@ -739,14 +739,18 @@ EVERY_CALL = {
     "list_commit_pull_requests": lambda c: c.list_commit_pull_requests("acme", "api", "abc1234"),
     "resolve_ref": lambda c: c.resolve_ref("acme", "api", "main"),
     "create_tag": lambda c: c.create_tag("acme", "api", "v1", "abc1234"),
+    "list_tags": lambda c: c.list_tags("acme", "api", q='name ~ "v1"'),
+    "tags_on_commits": lambda c: c.tags_on_commits("acme", "api", ["abc1234"]),
     "list_webhooks": lambda c: c.list_webhooks("acme", "api"),
     "create_webhook": lambda c: c.create_webhook("acme", "api", url="https://x", events=["repo:push"], secret="s",
                                                  description="d"),
+    "get_webhook": lambda c: c.get_webhook("acme", "api", "{h}"),
     "update_webhook": lambda c: c.update_webhook("acme", "api", "{h}", active=False),
     "delete_webhook": lambda c: c.delete_webhook("acme", "api", "{h}"),
     "list_workspace_webhooks": lambda c: c.list_workspace_webhooks("acme"),
     "create_workspace_webhook": lambda c: c.create_workspace_webhook("acme", url="https://x", events=["repo:push"],
                                                                      secret="s", description="d"),
+    "get_workspace_webhook": lambda c: c.get_workspace_webhook("acme", "{h}"),
     "update_workspace_webhook": lambda c: c.update_workspace_webhook("acme", "{h}", active=False),
     "trigger_pipeline": lambda c: c.trigger_pipeline("acme", "api", {"target": {}}),
     "get_pipeline": lambda c: c.get_pipeline("acme", "api", "{p}"),
@@ -786,7 +790,8 @@ def test_every_public_method_calls_only_paths_in_atlassians_api_description():
             assert swagger_operation(method, path[len("/2.0"):], swagger_paths), (name, method, path)
     workspace_hooks = {(m, p) for m, p in session.calls if p.startswith("/2.0/workspaces/acme/hooks")}
     assert workspace_hooks == {("GET", "/2.0/workspaces/acme/hooks"), ("POST", "/2.0/workspaces/acme/hooks"),
-                               ("PUT", "/2.0/workspaces/acme/hooks/%7Bh%7D"), ("DELETE", "/2.0/workspaces/acme/hooks/%7Bh%7D")}
+                               ("GET", "/2.0/workspaces/acme/hooks/%7Bh%7D"), ("PUT", "/2.0/workspaces/acme/hooks/%7Bh%7D"),
+                               ("DELETE", "/2.0/workspaces/acme/hooks/%7Bh%7D")}
 
 
 # --- parsing -------------------------------------------------------------------------------------------

@@ -120,6 +120,38 @@ def test_freeze_forms():
     assert parse("freezes").repo is None and parse("freezes api").repo == RepoRef(None, "api")
 
 
+@pytest.mark.parametrize("text, repo, args", [
+    ("lock acme/api staging for 30m testing the migration", RepoRef("acme", "api"),
+     {"environment": "staging", "seconds": 1800, "reason": "testing the migration"}),
+    ("lock staging", None, {"environment": "staging", "seconds": None, "reason": ""}),
+    ("lock staging FOR 2h", None, {"environment": "staging", "seconds": 7200, "reason": ""}),
+    ("lock api staging because", RepoRef(None, "api"), {"environment": "staging", "seconds": None, "reason": "because"}),
+])
+def test_lock_forms(text, repo, args):
+    assert (parse(text).repo, parse(text).args) == (repo, args)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lock", "`lock` needs an environment, like `/bb lock api staging for 2h testing the migration`."),
+    ("lock api staging for", "`for` needs a duration, like `for 2h` or `for 30m`."),
+    ("freeze", "`freeze` needs an environment (or `all`), like `/bb freeze api production for 2h release day`."),
+    ("freeze api all for", "`for` needs a duration, like `for 2h` or `for 3d`."),
+    ("lock api staging for soon", "`for soon` is not a duration: write it like `2h`, `3d` or `1w`."),
+])
+def test_lock_and_freeze_each_answer_in_their_own_words(text, message):
+    error = usage_error(text)
+    assert error.message == message
+    assert error.usage == COMMANDS.spec_for(text.split()[0]).usage
+
+
+def test_the_timed_environment_parser_takes_what_lock_and_freeze_share():
+    parsed = commands.parse_timed_environment(["acme/api", "prod", "for", "1w", "big", "day"], missing="-", durations=("a", "b"))
+    assert parsed == commands.TimedEnvironment(RepoRef("acme", "api"), "prod", 604800, "big day")
+    with pytest.raises(UsageError) as caught:
+        commands.parse_timed_environment([], missing="say which", durations=("a", "b"))
+    assert caught.value.message == "say which"
+
+
 def test_builds_forms():
     assert parse("builds acme/api release/1.4").args == {"branch": "release/1.4"}
     assert parse("builds").repo is None

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from bot import conversations
 from bot.core import ids
 from bot.sandbox import deliveries
 from tests.harness import BITBUCKET_TOKEN, SIGNING_SECRET, RunningBot, text_of
@@ -266,6 +267,25 @@ def test_at_most_one_comment_per_person_per_second(timed_app, repo, slack):
     assert "One comment a second" in notes_to(slack, "U1")[0]
     assert slack.reactions_on(CHANNEL, second.ts) == {"exclamation"}
     assert written(repo) == [("alice", "one")]
+
+
+def test_a_reply_is_followed_for_a_month_then_forgotten_while_a_recent_one_still_is(timed_app, repo, slack, clock):
+    app, store = timed_app, timed_app.services.store
+    card = relayed_card(app, repo, slack)
+    log_in(app, repo, "alice", "U1")
+    old = slack.say("U1", CHANNEL, "Written long ago", thread_ts=card.ts)
+    slack.wait_for(lambda: conversations.written_comment(store, CHANNEL, old.ts))
+    clock.now += timedelta(days=30, seconds=1)  # a month (`context.RETENTION_SECONDS`) and a second on, by the bot's clock
+    recent = slack.say("U1", CHANNEL, "Written today", thread_ts=card.ts)
+    slack.wait_for(lambda: conversations.written_comment(store, CHANNEL, recent.ts))
+    slack.wait_for(lambda: conversations.written_comment(store, CHANNEL, old.ts) is None)  # the context reader's hourly tidy
+    clock.now += timedelta(seconds=2)
+    slack.edit(CHANNEL, old.ts, "Edited long after")
+    slack.edit(CHANNEL, recent.ts, "Edited today")
+    slack.wait_for(lambda: ("alice", "Edited today") in written(repo))
+    settle(app, slack)
+    assert written(repo) == [("alice", "Written long ago"), ("alice", "Edited today")]  # the old reply's edit no longer follows
+    assert [r.method for r in repo.requests if "/comments" in r.path] == ["POST", "POST", "PUT"]
 
 
 # --- from Bitbucket to Slack ----------------------------------------------------------------------------

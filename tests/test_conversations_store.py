@@ -8,6 +8,7 @@ import json
 import pytest
 
 from bot import conversations
+from bot.conversations import context
 
 pytestmark = pytest.mark.both_backends
 
@@ -59,3 +60,28 @@ def test_a_comments_context_is_asked_for_once_and_its_newest_message_kept(store)
             assert conversations.known_context(db, "acme/api", 3, 77) is None
     assert store.query_one("SELECT COUNT(*) AS n FROM comment_context")["n"] == 1
     assert json.loads(store.query_one("SELECT message FROM comment_messages")["message"]) == newer
+
+
+def test_links_of_messages_to_comments_are_forgotten_a_month_on_and_messages_no_context_will_reach_at_once(store):
+    kept = context.RETENTION_SECONDS
+    for ts, comment_id, at in (("1.1", 71, T0 - kept - 1), ("2.2", 72, T0 - kept + 60)):
+        assert conversations.claim_message(store, channel="C1", ts=ts, user="U1", repo="acme/api", pr_id=3, raw=ts, now=at)
+        conversations.mark_written(store, "C1", ts, comment_id)
+    message = ("C1", "C1|pr:acme/api#3", "comment:acme/api#3/8", {"text": "v1", "blocks": []})
+    for comment_id in (7, 8):  # two comments' messages waiting for their context
+        with store.transaction() as db:
+            for sql, params in conversations.context_writes("acme/api", 3, comment_id, path="a.py", line=4, old_side=False,
+                                                            parent_id=None, messages=[message], now=T0):
+                db.execute(sql, params)
+    reader = context.ContextReader(store, None, clock=lambda: T0)
+    job = reader.take(T0)
+    assert job["comment_id"] in (7, 8)
+    with store.transaction() as db:  # one context finished without taking its messages (they came in after: a race)
+        assert reader.mark_done(db, job, blocks="[]")
+
+    reader.tidy(T0)  # what the reader does each hour, on its clock
+    assert conversations.written_comment(store, "C1", "1.1") is None  # written a month and a second ago
+    assert conversations.written_comment(store, "C1", "2.2") == {"slack_user": "U1", "repo": "acme/api", "pr_id": 3, "comment_id": 72}
+    waiting = [row["comment_id"] for row in store.query("SELECT comment_id FROM comment_messages")]
+    assert waiting == [15 - job["comment_id"]]  # the one whose context is still to be read
+    assert store.query_one("SELECT COUNT(*) AS n FROM comment_context")["n"] == 2  # finished contexts stay their month

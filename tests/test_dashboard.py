@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -64,8 +65,8 @@ def test_a_member_signs_in_with_slack_and_sees_every_page(dash, slack):
     assert asked["redirect_uri"] == kit.PUBLIC_URL + kit.DASHBOARD_CALLBACK and asked["scope"] == "openid"
     expected = {
         "/dashboard": ["acme/api", "open", "stale", "merged this week", "Commits per week on main", "<svg"],
-        "/dashboard/inventory": ["subscription", "reminder", "digest", "webhook", "events: pushes; branches: main", "secret: current",
-                                 "2025-03-13 09:00 UTC"],
+        "/dashboard/inventory": ["subscription", "owners", "reminder", "digest", "webhook", "events: pushes; branches: main",
+                                 "secret: current", "2025-03-13 09:00 UTC", "paths src/billing/** → channel C9 (billing)"],
         "/dashboard/audit": ["merge", "acme/api#7", "U2", "subscribe"],
         "/dashboard/deliveries": ["repo:push", "relayed", "failed", "refused: a repo:push body without a `push` object"],
         "/dashboard/environments": ["Production", "#42", "Alice Liddell", "frozen by UADMIN"],
@@ -252,10 +253,36 @@ def test_every_page_escapes_bitbucket_and_slack_text(dash):
 def test_the_inventory_csv_lists_every_row(dash):
     browser = kit.sign_in(dash)
     rows = _csv_rows(browser.get(kit.PUBLIC_URL + "/dashboard/inventory.csv").text)
-    assert [(r["kind"], r["channel"]) for r in rows] == [("subscription", "C1"), ("subscription", "C2"), ("reminder", "C1"),
-                                                         ("digest", "C2"), ("webhook", "")]
-    assert rows[2]["next run"] == "2025-03-13 09:00 UTC" and rows[3]["next run"] == "2025-03-17 09:00 UTC"
-    assert "secret: current" in rows[4]["details"]
+    assert [(r["kind"], r["channel"]) for r in rows] == [("subscription", "C1"), ("subscription", "C2"), *[("owners", "C1")] * 3,
+                                                         ("reminder", "C1"), ("digest", "C2"), ("webhook", "")]
+    assert rows[5]["next run"] == "2025-03-13 09:00 UTC" and rows[6]["next run"] == "2025-03-17 09:00 UTC"
+    assert "secret: current" in rows[7]["details"]
+    assert rows[2]["details"] == f"paths docs/** → person U4 ({kit.HOSTILE_LABEL})"
+
+
+def test_the_inventory_shows_the_owners_rules_escaped_and_of_one_repository(dash):
+    browser = kit.sign_in(dash)
+    page = browser.get(kit.PUBLIC_URL + "/dashboard/inventory").text
+    assert "not part of this build" not in page and "public reader" not in page
+    owners_rows = [row for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S) if '<span class="tag owners">owners</span>' in row]
+    assert [html.unescape(" ".join(re.sub(r"<[^>]+>", " ", row).split())) for row in owners_rows] == [
+        f"owners acme/api C1 paths docs/** → person U4 ({kit.HOSTILE_LABEL})",
+        "owners acme/api C1 paths src/billing/** → channel C9 (billing)",
+        "owners acme/api C1 paths src/billing/** → user group S1 (@billing-devs), 2 people",
+    ]
+    assert kit.HOSTILE_LABEL not in page and "(&lt;img/src=x/onerror=alert(1))" in page
+    # A large group is named in the channel its rule was made in; a repository known by its owners rules alone is no 404.
+    dash.slack.add_usergroup("S2", "everyone", [f"U{n}" for n in range(10, 21)])
+    assert "more than 10 people" in dash.answer_text(dash.command("owners acme/api2 ** <!subteam^S2|@everyone>", channel_id="C2", user_id=kit.ADMIN))
+    one = browser.get(kit.PUBLIC_URL + "/dashboard/inventory?repo=acme/api2")
+    assert one.status_code == 200 and "<h1>Inventory of acme/api2</h1>" in one.text
+    assert "user group S2 (@everyone), 11 people: more than 10, so named in C2 instead" in one.text
+    assert "acme/api<" not in one.text and "src/billing" not in one.text
+    rows = _csv_rows(browser.get(kit.PUBLIC_URL + "/dashboard/inventory.csv?repo=acme/api2").text)
+    assert [(r["kind"], r["repository"], r["channel"]) for r in rows] == [("owners", "acme/api2", "C2")]
+    # Removed with `/bb owners … off`, gone from the page.
+    dash.answer_text(dash.command("owners acme/api off docs/**", channel_id="C1", user_id=kit.ADMIN))
+    assert "docs/**" not in browser.get(kit.PUBLIC_URL + "/dashboard/inventory").text
 
 
 def test_the_dashboard_is_off_with_dashboard_off(tmp_path, slack, bitbucket, database):

@@ -146,7 +146,13 @@ def test_an_admin_signs_in_reads_every_page_filters_downloads_and_retries_in_chr
     header.click()
     assert header.get_attribute("aria-sort") == "ascending"
     kinds = [row.find_elements(By.TAG_NAME, "td")[0].text for row in driver.find_elements(By.CSS_SELECTOR, "#inventory tbody tr")]
-    assert kinds == sorted(kinds) and "webhook" in kinds
+    assert kinds == sorted(kinds) and "webhook" in kinds and kinds.count("owners") == 3
+    # The owners rules, a person's name from Slack among them, shown as text.
+    owned = [row.find_elements(By.TAG_NAME, "td")[3].text for row in driver.find_elements(By.CSS_SELECTOR, "#inventory tbody tr")
+             if row.find_elements(By.TAG_NAME, "td")[0].text == "owners"]
+    assert owned == [f"paths docs/** → person U4 ({kit.HOSTILE_LABEL})", "paths src/billing/** → channel C9 (billing)",
+                     "paths src/billing/** → user group S1 (@billing-devs), 2 people"]
+    assert driver.find_elements(By.CSS_SELECTOR, "main img, main script") == []
     driver.find_element(By.CSS_SELECTOR, "input[data-filter]").send_keys("reminder")
     visible = [row for row in driver.find_elements(By.CSS_SELECTOR, "#inventory tbody tr") if row.is_displayed()]
     assert [row.find_elements(By.TAG_NAME, "td")[0].text for row in visible] == ["reminder"]

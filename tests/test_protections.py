@@ -243,3 +243,40 @@ def test_by_role_names_who_may_approve(bot, api, slack):
     assert "you do not have it" in click_card(bot, card, user_id=ANN)  # a deployer, not a releaser
     assert "the deploy started" in click_card(bot, card, user_id="UREL")
     assert len(deploy_pipelines(api, "staging")) == 1
+
+
+def announcements(slack) -> list[str]:
+    return [text_of(m.to_api()) for m in slack.channel_messages(CHANNEL) if " forced a " in text_of(m.to_api())]
+
+
+def test_an_admins_force_through_a_freeze_is_told_and_audited_alike_by_a_confirmation_and_by_an_approved_request(bot, api, slack):
+    """Side by side, under one freeze of every environment (set by a deployer): the admin forces a deploy to Staging
+    (a confirmation) and to Production (protected: a request, approved by two others). The channel hears the same
+    words of both, naming the freeze's setter, its reason and the admin who forced it; both are audited alike."""
+    said(bot, "freeze api all for 2h release day", user_id=REQUESTER)
+
+    question = ask(bot, "deploy api main to staging --force")
+    sent = bot.click(ids.CONFIRM_DEPLOY, button(question, ids.CONFIRM_DEPLOY)["value"], user_id=ADMIN, channel_id=CHANNEL)
+    bot.answers(sent, 2)
+    (by_confirmation,) = slack.wait_for(lambda: announcements(slack) or None)
+
+    assert "Your request is in this channel" in said(bot, "deploy api main to production --force")
+    card = the_card(slack)
+    assert "an admin's `--force` through a freeze" in card_text(card)
+    assert "1 of 2" in click_card(bot, card, user_id=ANN)
+    assert announcements(slack) == [by_confirmation]  # nothing forced through yet
+    assert "the deploy started" in click_card(bot, card, user_id=BOB)
+    by_request = slack.wait_for(lambda: announcements(slack)[1] if len(announcements(slack)) == 2 else None)
+
+    assert f"<@{ADMIN}> forced a deploy of acme/api to *Production* through the freeze set by <@{REQUESTER}>" in by_request
+    assert "release day" in by_request
+    assert by_request == by_confirmation.replace("*Staging*", "*Production*")  # one renderer, the same words
+    assert len(deploy_pipelines(api, "staging")) == 1 and len(deploy_pipelines(api)) == 1
+
+    deployed = {e.target: e for e in audited(bot, "deploy") if e.ok}
+    staging, production = deployed["acme/api@Staging"], deployed["acme/api@Production"]
+    forced = [{k: v for k, v in json.loads(e.detail).items() if k.startswith("forced")} for e in (staging, production)]
+    assert forced[0] == forced[1] and forced[0]["forced_through"] == ["freeze"] and forced[0]["forced_through_freeze"]
+    assert staging.user_id == production.user_id == ADMIN
+    (request,) = audited(bot, "request deploy")
+    assert json.loads(request.detail)["force"] is True

@@ -5,9 +5,13 @@ every hook the bot registered, through Bitbucket's API)."""
 from __future__ import annotations
 
 import pytest
+import requests
 
-from bot import accounts
+from bot import accounts, relay
+from bot.app import rotation
+from bot.app.check import check_lines
 from bot.core import ids
+from bot.relay.render import RELAYED_EVENTS
 from bot.accounts import TokenCipher, UnreadableTokens
 from tests.harness import BITBUCKET_TOKEN, WEBHOOK_SECRET, RunningBot
 from tests.test_accounts import click_on_card, log_in, oauth_settings, post_card, repo, reviews, slack_app  # noqa: F401 - fixtures
@@ -163,3 +167,95 @@ def test_webhooks_update_names_the_hooks_added_by_hand(tmp_path, slack, repo):
 def test_webhooks_update_needs_a_secret_and_an_address(tmp_path):
     result = run_cli("webhooks", "update", env={"DATABASE_PATH": str(tmp_path / "db.sqlite"), "BITBUCKET_ACCESS_TOKEN": "t"}, cwd=tmp_path)
     assert result.returncode == 2 and "BITBUCKET_WEBHOOK_SECRET" in result.stderr and "PUBLIC_URL" in result.stderr
+
+
+# --- the events: a webhook an earlier version registered gains what the bot relays now ---------------------------
+
+PUBLIC_URL = "https://chatops.example.com"
+# What an earlier version registered: no review requests, and none of the comment events conversations follow.
+EARLIER_EVENTS = ["repo:push", "pullrequest:created", "pullrequest:updated", "pullrequest:approved", "pullrequest:unapproved",
+                  "pullrequest:fulfilled", "pullrequest:rejected", "repo:commit_status_created", "repo:commit_status_updated"]
+
+
+def register_earlier_hook(repo, path: str) -> None:
+    """A webhook as an earlier version of the bot registered it, at our address and with our secret."""
+    answer = requests.post(f"{repo.base_url}{path}", headers={"Authorization": f"Bearer {BITBUCKET_TOKEN}"}, timeout=5,
+                       json={"url": f"{PUBLIC_URL}/bitbucket/webhook", "events": EARLIER_EVENTS, "secret": WEBHOOK_SECRET,
+                             "description": "Bitbucket ChatOps (Slack relay)", "active": True})
+    assert answer.status_code == 201, answer.text
+
+
+def test_webhooks_update_brings_earlier_hooks_to_every_event_the_bot_relays_and_then_writes_nothing(tmp_path, slack, repo):
+    register_earlier_hook(repo, "/repositories/acme/api/hooks")
+    register_earlier_hook(repo, "/workspaces/acme/hooks")
+    bot = running(tmp_path, slack, repo, public_url=PUBLIC_URL, bitbucket_webhook_secret=WEBHOOK_SECRET)
+    try:
+        assert "already has our webhook, but it leaves out" in bot.answer_text(bot.command("subscribe acme/api"))
+        assert "already has our webhook, but it leaves out" in bot.answer_text(bot.command("subscribe acme/*", channel_id="C2"))
+    finally:
+        bot.stop()
+    lacking = [event for event in RELAYED_EVENTS if event not in EARLIER_EVENTS]
+    assert "pullrequest:comment_created" in lacking and "pullrequest:comment_deleted" in lacking
+    lines = [str(line) for line in check_lines(bot.settings)]
+    for owner in ("acme/api", "workspace acme"):
+        assert f"[FIX] the webhook of {owner} lacks {', '.join(lacking)}: run `bitbucket-chatops webhooks update` to add them" in lines, lines
+
+    env = {"BITBUCKET_API_URL": repo.base_url, "BITBUCKET_ACCESS_TOKEN": BITBUCKET_TOKEN, "DATABASE_PATH": bot.settings.database_path,
+           "PUBLIC_URL": PUBLIC_URL, "BITBUCKET_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    repo.requests.clear()
+    result = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("acme/api", "acme/*"):
+        assert f"[ok ] {name}: " in result.stdout and f"gained {', '.join(lacking)}\n" in result.stdout.split(f"{name}: ", 1)[1]
+    [repository_hook], [workspace_hook] = repo.webhooks("acme", "api"), repo.workspace_webhooks("acme")
+    for hook in (repository_hook, workspace_hook):
+        assert sorted(hook["events"]) == sorted(RELAYED_EVENTS)  # the earlier events kept, the missing ones added
+        assert hook["url"] == f"{PUBLIC_URL}/bitbucket/webhook" and hook["secret"] == WEBHOOK_SECRET
+    puts = [r for r in repo.requests if r.method == "PUT"]
+    assert sorted(r.path.split("/hooks/")[0] for r in puts) == ["/2.0/repositories/acme/api", "/2.0/workspaces/acme"]
+    assert [line for line in (str(line) for line in check_lines(bot.settings)) if "webhook" in line and "lacks" in line] == []
+    assert "[ok ] webhooks: the 2 the bot registered have every event it relays" in [str(line) for line in check_lines(bot.settings)]
+
+    # Every hook is current now: a second run reads them and writes nothing.
+    repo.requests.clear()
+    again = run_cli("webhooks", "update", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r for r in repo.requests if r.method != "GET"] == []
+    for name in ("acme/api", "acme/*"):
+        assert f"[ok ] {name}: already current" in again.stdout
+    assert "gained" not in again.stdout
+
+
+def test_check_says_which_webhooks_events_are_not_recorded_and_which_lack_some():
+    def registration(repo: str, events: tuple[str, ...], uuid: str = "{h}") -> relay.Registration:
+        return relay.Registration(repo, uuid, "https://x/bitbucket/webhook", "main", "U1", 0.0, "", events)
+
+    wanted = ("repo:push", "pullrequest:comment_created", "pullrequest:comment_updated")
+    lines = relay.webhook_event_lines([
+        registration("acme/api", ("pullrequest:comment_updated", "repo:push", "issue:created")),
+        registration("acme/web", ()),  # registered before the events were kept
+        registration("acme/*", wanted),
+        registration("acme/old", (), uuid=""),  # added by hand: the bot cannot know
+    ], wanted)
+    assert lines == [
+        ("FIX", "the webhook of acme/api lacks pullrequest:comment_created: run `bitbucket-chatops webhooks update` to add them"),
+        (" - ", "the events of 1 webhook(s) the bot registered are not recorded (an earlier version registered them: acme/web): "
+                "`bitbucket-chatops webhooks update` adds any they lack"),
+    ]
+    assert relay.webhook_event_lines([registration("acme/*", wanted)], wanted) == [
+        ("ok ", "webhooks: the 1 the bot registered have every event it relays")]
+    assert relay.webhook_event_lines([], wanted) == []
+
+
+def test_a_hooks_change_sends_only_what_differs_and_keeps_the_events_it_has_beyond_the_bots():
+    from_bitbucket = {"url": f"{PUBLIC_URL}/bitbucket/webhook", "events": ["issue:created", "repo:push"]}
+    wanted = ("repo:push", "pullrequest:comment_created")
+    url = f"{PUBLIC_URL}/bitbucket/webhook"
+    change = rotation.plan_hook_change(from_bitbucket, url=url, secret="s", generation="current", wanted=wanted)
+    assert change.fields == {"events": ["issue:created", "repo:push", "pullrequest:comment_created"]}
+    assert change.words(url) == f"at {url}, gained pullrequest:comment_created"
+    moved = rotation.plan_hook_change(from_bitbucket, url="https://new.example.com/bitbucket/webhook", secret="s", generation="unknown",
+                                      wanted=("repo:push",))
+    assert moved.fields == {"url": "https://new.example.com/bitbucket/webhook", "secret": "s"} and moved.added == ()
+    current = rotation.plan_hook_change(from_bitbucket, url=url, secret="s", generation="current", wanted=("repo:push",))
+    assert current.fields == {} and current.words(url).startswith("already current")

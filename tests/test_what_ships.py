@@ -4,10 +4,12 @@ whether you may deploy; the simulated Bitbucket answers the two calls as documen
 
 import pytest
 
+from bot import deploys
 from bot.bitbucket import BearerToken, BitbucketClient, NotFound
 from bot.core import ids
-from tests.deploykit import CHANNEL, Clock, ask, grant, run_deploy_pipeline, said, seed
-from tests.harness import ADMIN, BITBUCKET_TOKEN, RunningBot, text_of
+from bot.deploys import records as deploy_records
+from tests.deploykit import CHANNEL, Clock, ask, deploy_pipelines, grant, run_deploy_pipeline, said, seed
+from tests.harness import ADMIN, BITBUCKET_TOKEN, RunningBot, button, text_of
 
 pytestmark = pytest.mark.both_backends
 
@@ -16,7 +18,7 @@ DEPLOYER = "UDEPLOY"
 
 @pytest.fixture
 def bot(settings, slack):
-    running = RunningBot(settings, slack, clock=Clock())
+    running = RunningBot(settings, slack, clock=Clock(), parts=(deploys.FollowerPace(first_interval=0.02, max_interval=0.1),))
     yield running
     running.stop()
 
@@ -52,6 +54,17 @@ def test_the_pull_requests_of_a_commit_and_404_before_bitbucket_indexed_them(bit
     bitbucket.commit_links_indexed = False
     with pytest.raises(NotFound):
         client(bitbucket).list_commit_pull_requests("acme", "api", api["feature"])
+
+
+def test_the_tags_on_commits_in_one_request_filtered_by_their_target_hash(bitbucket, api):
+    bitbucket.add_tag("acme", "api", "v1.0.0", commit=api["first"])
+    bitbucket.add_tag("acme", "api", "stable", commit=api["first"])
+    bitbucket.add_tag("acme", "api", "v1.1.0", commit=api["merge"])
+    found = client(bitbucket).tags_on_commits("acme", "api", [api["first"], api["typo"], api["first"], "not a hash"])
+    assert found == {api["first"]: ["stable", "v1.0.0"]}  # the typo fix carries none; v1.1.0 is on another commit
+    (sent,) = bitbucket.requests_to("GET", "/refs/tags")
+    assert sent.query["q"] == [" OR ".join(f'target.hash = "{h}"' for h in sorted([api["first"], api["typo"]]))]
+    assert client(bitbucket).tags_on_commits("acme", "api", []) == {} and len(bitbucket.requests_to("GET", "/refs/tags")) == 1
 
 
 # --- every question says what ships ---------------------------------------------------------------------------
@@ -129,3 +142,31 @@ def test_where_says_what_runs_and_whether_you_may_deploy_and_why_not(bot, api):
     assert ":ice_cube: Frozen by" in frozen and ":shield: Protected: 1 approval by other people" in frozen
     assert "You may ask: a deploy there needs 1 approval" in frozen
     assert "There is no environment `prod`" in said(bot, "where api prod")
+
+
+def _section(shown_blocks: dict, environment: str) -> str:
+    return next(text_of({"blocks": [b]}) for b in shown_blocks["blocks"] if f"*{environment}*" in text_of({"blocks": [b]}))
+
+
+def test_where_names_the_tag_of_a_deployment_made_outside_the_bot_and_the_commit_of_an_untagged_one(bot, api, bitbucket, slack):
+    """Production runs release #1 (deployed by Ann from Bitbucket, on a tagged commit); Staging runs #2 (a push
+    pipeline, say, on the untagged typo fix). One tags query serves both; what the bot deployed itself needs none."""
+    bitbucket.add_tag("acme", "api", "v1.0.0", commit=api["first"])
+    bitbucket.add_deployment("acme", "api", "Staging", commit=api["typo"], release_name="#2")
+    shown = ask(bot, "where api")
+    production, staging = _section(shown, "Production"), _section(shown, "Staging")
+    assert f"Runs #1 · commit `{api['first'][:12]}` · deployed" in production and "by Ann Author · tag `v1.0.0`" in production
+    assert f"Runs #2 · commit `{api['typo'][:12]}` · deployed" in staging and " · tag" not in staging  # as before
+    (tags,) = bitbucket.requests_to("GET", "/refs/tags")
+    assert api["first"] in tags.query["q"][0] and api["typo"] in tags.query["q"][0] and " OR " in tags.query["q"][0]
+
+    question = ask(bot, "deploy api v1.0.0 to staging")  # the bot's own deploy: its record names the tag
+    sent = bot.click(ids.CONFIRM_DEPLOY, button(question, ids.CONFIRM_DEPLOY)["value"], user_id=ADMIN, channel_id=CHANNEL)
+    bot.answers(sent)
+    (pipeline,) = deploy_pipelines(bitbucket, "staging")
+    bitbucket.advance_pipeline("acme", "api", pipeline["uuid"], "COMPLETED", "SUCCESSFUL")
+    slack.wait_for(lambda: "staging" in deploy_records.last_successful(bot.services.store, "acme/api"))
+    before = len(bitbucket.requests_to("GET", "/refs/tags"))
+    staging = _section(ask(bot, "where api staging"), "Staging")
+    assert f"tag `v1.0.0` (`{api['first'][:12]}`) · pipeline" in staging
+    assert len(bitbucket.requests_to("GET", "/refs/tags")) == before  # nothing to look up

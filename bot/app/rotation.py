@@ -5,9 +5,13 @@
   `rotate-keys` seals them all at once, after which the former key can be dropped.
 - **The webhook secret.** Put the former `BITBUCKET_WEBHOOK_SECRET` in `BITBUCKET_OLD_WEBHOOK_SECRETS` and set the
   new one: deliveries signed with either are accepted. `webhooks update` moves every hook the bot registered
-  (table `webhook_registrations`) to the new secret and to `PUBLIC_URL` (Bitbucket's "Update a webhook for a
+  (`relay.registrations`) to the new secret and to `PUBLIC_URL` (Bitbucket's "Update a webhook for a
   repository", `PUT /repositories/{workspace}/{repo_slug}/hooks/{uid}`; a workspace's, `PUT /workspaces/{workspace}/hooks/{uid}`),
   after which the former secret can be dropped. The secrets are never printed.
+- **The events.** The same run adds to each hook the events the bot relays now (`RELAYED_EVENTS`) that it lacks (a
+  hook an earlier version registered has fewer: the comment events the conversations follow), keeping any others it
+  has. Each hook is read first (`GET …/hooks/{uid}`), and only what differs is sent: a hook already at the address,
+  the secret (known by its mark) and every event is not written to.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bot import accounts, registry, relay
 from bot.bitbucket import BitbucketClient, BitbucketError, NotFound
 from bot.core.config import Settings
 from bot.core.services import bitbucket_auth
+from bot.relay.render import RELAYED_EVENTS
 
 COMMANDS = ("rotate-keys", "webhooks")
 
@@ -34,13 +39,15 @@ def add_commands(sub) -> None:
                     "DATABASE_PATH; from the environment, and a .env file (the README's Settings table says what each one is).")
     webhooks = sub.add_parser("webhooks", help="the Bitbucket webhooks the bot registered",
                               description="The Bitbucket webhooks the bot registered. `webhooks update` moves them all to the "
-                                          "current secret and address.")
+                                          "current secret and address, with every event the bot relays.")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     webhooks_sub.add_parser(
-        "update", help="move every registered webhook to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL",
+        "update", help="move every registered webhook to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL, with every event the bot relays",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Moves every webhook the bot registered to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL, and names any it\n"
-                    "could not (after a rotation of the secret, or a change of address).\n\n"
+        description="Moves every webhook the bot registered to BITBUCKET_WEBHOOK_SECRET and PUBLIC_URL, adds the events the bot\n"
+                    "relays that it lacks (a webhook an earlier version registered), says which gained which, and names any\n"
+                    "it could not update (after a rotation of the secret, a change of address, or an upgrade). A webhook\n"
+                    "already current is left alone.\n\n"
                     "Reads BITBUCKET_WEBHOOK_SECRET, PUBLIC_URL, a Bitbucket credential (BITBUCKET_ACCESS_TOKEN, ...),\n"
                     "BITBUCKET_API_URL and DATABASE_URL or DATABASE_PATH; from the environment, and a .env file.")
 
@@ -81,27 +88,70 @@ class HookMove:
     text: str
 
 
-def update_webhooks(store, client, settings: Settings) -> list[HookMove]:
-    """Move each hook the bot registered to the current secret and URL; one line per repository."""
+@dataclass(frozen=True)
+class HookChange:
+    """What `webhooks update` sends one hook: `fields` for its PUT (empty: it is current, nothing is sent)."""
+    fields: dict
+    events: tuple[str, ...]  # the hook's events once changed
+    added: tuple[str, ...]  # of them, the ones it gains
+    moved_from: str  # its former URL when it moves, else ""
+    secret_known: bool = True  # whether the bot knew which secret the hook had (by its mark)
+
+    def words(self, url: str) -> str:
+        if not self.fields:
+            return f"already current: at {url}, with the current secret and every event the bot relays"
+        parts = []
+        if "secret" in self.fields:
+            parts.append("new secret set" if self.secret_known else "secret set (which one it had was not known)")
+        parts.append(f"moved from {self.moved_from} to {url}" if self.moved_from else f"at {url}")
+        if self.added:
+            parts.append(f"gained {', '.join(self.added)}")
+        return ", ".join(parts)
+
+
+def plan_hook_change(hook: dict, *, url: str, secret: str, generation: str, wanted: tuple[str, ...]) -> HookChange:
+    """Pure: from the hook as Bitbucket answered it, what to PUT so that it is at `url`, signs with `secret` (sent
+    unless its `generation`, from the registration's mark, is `current`: Bitbucket never shows a secret) and has
+    every `wanted` event. The events are sent whole, its own first (any others it has stay), then those it lacks."""
+    have = tuple(e for e in hook.get("events") or () if isinstance(e, str))
+    added = relay.missing_events(have, wanted)
+    fields: dict = {}
+    current_url = hook.get("url") or ""
+    if current_url != url:
+        fields["url"] = url
+    if generation != "current":
+        fields["secret"] = secret
+    if added:
+        fields["events"] = [*have, *added]
+    return HookChange(fields, (*have, *added), added, current_url if "url" in fields else "", generation != "unknown")
+
+
+def update_webhooks(store, client, settings: Settings, *, wanted: tuple[str, ...] = RELAYED_EVENTS) -> list[HookMove]:
+    """Bring each hook the bot registered to the current secret and URL and to every `wanted` event; one line per
+    repository (or workspace)."""
     url = relay.webhook_url(settings.public_url)
+    secret = settings.bitbucket_webhook_secret
     moves = []
     known = relay.registrations(store)
     for hook in [hook for hook in known if hook.hook_uuid]:
         workspace, _, slug = hook.repo.partition("/")
+        on_workspace = relay.is_workspace_pattern(hook.repo)  # a workspace's webhook (`/bb subscribe WORKSPACE/*`)
         try:
-            if relay.is_workspace_pattern(hook.repo):  # a workspace's webhook (`/bb subscribe WORKSPACE/*`)
-                client.update_workspace_webhook(workspace, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
-            else:
-                client.update_webhook(workspace, slug, hook.hook_uuid, url=url, secret=settings.bitbucket_webhook_secret)
+            found = client.get_workspace_webhook(workspace, hook.hook_uuid) if on_workspace else client.get_webhook(workspace, slug, hook.hook_uuid)
+            change = plan_hook_change(found if isinstance(found, dict) else {}, url=url, secret=secret, wanted=wanted,
+                                      generation=relay.secret_generation(hook, secret, settings.bitbucket_old_webhook_secrets))
+            if change.fields and on_workspace:
+                client.update_workspace_webhook(workspace, hook.hook_uuid, **change.fields)
+            elif change.fields:
+                client.update_webhook(workspace, slug, hook.hook_uuid, **change.fields)
         except NotFound:
             moves.append(HookMove(hook.repo, False, "its webhook is gone from Bitbucket: /bb subscribe there again to add it"))
             continue
         except BitbucketError as error:
             moves.append(HookMove(hook.repo, False, f"Bitbucket refused: {error}"))
             continue
-        relay.record_moved_hook(store, repo=hook.repo, url=url, secret=settings.bitbucket_webhook_secret)
-        moved = f"moved from {hook.url} to {url}" if hook.url and hook.url != url else f"at {url}"
-        moves.append(HookMove(hook.repo, True, f"new secret set, {moved}"))
+        relay.record_moved_hook(store, repo=hook.repo, url=url, secret=secret, events=change.events)
+        moves.append(HookMove(hook.repo, True, change.words(url)))
     for hook in [r for r in known if not r.hook_uuid and relay.is_workspace_pattern(r.repo)]:
         moves.append(HookMove(hook.repo, False, "the bot could not register this workspace's webhook: a workspace owner sets the "
                                                 f"new secret (and URL {url}) by API, PUT /workspaces/{{workspace}}/hooks/{{uid}}"))

@@ -22,6 +22,10 @@ class Hooks(Transport):
         body = {"url": url, "events": list(events), "secret": secret, "description": description, "active": active}
         return self._call("POST", self._url(HOOKS, workspace=ws, repo_slug=slug), json=body, idempotent=False)
 
+    def get_webhook(self, ws: str, slug: str, uid: str) -> dict:
+        """The webhook as Bitbucket holds it (its `url`, `events`, `active`; never its secret, only `secret_set`)."""
+        return self._call("GET", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid))
+
     def update_webhook(self, ws: str, slug: str, uid: str, **fields) -> dict:
         """PUT the fields that change (`url`, `secret`, `events`, `active`, `description`); the rest stays."""
         return self._call("PUT", self._url(HOOK, workspace=ws, repo_slug=slug, uid=uid), json=fields)
@@ -40,6 +44,9 @@ class Hooks(Transport):
         """Subscribe `url` to `events` of every repository in the workspace, signed with `secret` (X-Hub-Signature)."""
         body = {"url": url, "events": list(events), "secret": secret, "description": description, "active": active}
         return self._call("POST", self._url(WORKSPACE_HOOKS, workspace=ws), json=body, idempotent=False)
+
+    def get_workspace_webhook(self, ws: str, uid: str) -> dict:
+        return self._call("GET", self._url(WORKSPACE_HOOK, workspace=ws, uid=uid))
 
     def update_workspace_webhook(self, ws: str, uid: str, **fields) -> dict:
         """PUT the fields that change (`url`, `secret`, `events`, `active`, `description`); the rest stays."""

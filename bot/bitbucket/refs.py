@@ -103,6 +103,26 @@ class Refs(Transport):
             return ResolvedRef(kind, found.get("name") or ref, found["target"]["hash"])
         raise NotFound(404, f'No branch, tag or commit named "{ref}" in {ws}/{slug}')
 
+    def list_tags(self, ws: str, slug: str, *, q: str | None = None, sort: str | None = None,
+                  limit: int | None = None) -> Page:
+        """Tags (Bitbucket's order unless `sort`; `sort=name` is natural: 1.2 before 1.10); `q`: a BBQL filter."""
+        params: dict = {"pagelen": MAX_PAGELEN, **({"q": q} if q else {}), **({"sort": sort} if sort else {})}
+        return Page(*self._collect(self._url(TAGS, workspace=ws, repo_slug=slug), params, limit))
+
+    def tags_on_commits(self, ws: str, slug: str, commits: list[str]) -> dict[str, list[str]]:
+        """The names of the tags pointing at each of `commits` (full hashes), by hash: one request, one page of
+        at most 100 tags (`q=target.hash = "…" OR …`). Anything that is not a hash is left out of the query."""
+        wanted = sorted({c.lower() for c in commits if COMMIT_HASH.fullmatch(c or "")})
+        if not wanted:
+            return {}
+        query = " OR ".join(f'target.hash = "{commit}"' for commit in wanted)
+        found: dict[str, list[str]] = {}
+        for tag in self.list_tags(ws, slug, q=query, sort="name", limit=MAX_PAGELEN).values:
+            commit = ((tag.get("target") or {}).get("hash") or "").lower()
+            if commit in wanted and tag.get("name"):
+                found.setdefault(commit, []).append(tag["name"])
+        return found
+
     def create_tag(self, ws: str, slug: str, name: str, commit_hash: str, message: str | None = None) -> dict:
         body: dict = {"name": name, "target": {"hash": commit_hash}}
         if message:

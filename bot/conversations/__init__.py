@@ -89,6 +89,10 @@ MIGRATIONS = [
             PRIMARY KEY (repo, pr_id, comment_id, channel)
         )""",
     )),
+    # The links of Slack messages to the comments they became are kept a month (`forget_old_links`).
+    Migration("conversations", 2, (
+        "CREATE INDEX IF NOT EXISTS conversation_comments_by_age ON conversation_comments (created_at)",
+    )),
 ]
 
 
@@ -211,3 +215,20 @@ def context_writes(repo: str, pr_id: int, comment_id: int, *, path: str, line: i
             (repo, pr_id, comment_id, channel, key, anchor, json.dumps(message, separators=(",", ":"))),
         ))
     return writes
+
+
+# --- forgetting ------------------------------------------------------------------------------------------------
+
+
+def forget_old_links(store, *, now: float, kept_seconds: float) -> int:
+    """Forget which Slack message became which comment once it was written `kept_seconds` ago (editing or deleting
+    that message then no longer follows, and the comment's later events come into the thread like any other's), and
+    the messages kept for a context nobody will read any more (its job finished or gone: left by a race with the
+    reader). How many rows went."""
+    with store.transaction() as db:
+        links = db.execute("DELETE FROM conversation_comments WHERE created_at < ?", (now - kept_seconds,)).rowcount
+        waiting = db.execute(
+            """DELETE FROM comment_messages WHERE NOT EXISTS (
+                   SELECT 1 FROM comment_context c WHERE c.repo = comment_messages.repo AND c.pr_id = comment_messages.pr_id
+                   AND c.comment_id = comment_messages.comment_id AND c.state = 'pending')""").rowcount
+    return links + waiting

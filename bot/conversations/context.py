@@ -6,6 +6,9 @@ through the outbox, and the context is kept for the comment's later events (the 
 Jobs are rows of `comment_context`: a replica takes one with a lease, so each is read once and a dead replica's is
 taken over; Bitbucket's passing troubles (429, 5xx, no answer) are tried again a few times with backoff. What cannot
 be read is left out (the message keeps its file and line, and its link).
+
+Each hour the reader also forgets, a month on (`RETENTION_SECONDS`), the finished contexts and which Slack message
+became which comment (`conversations.forget_old_links`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 
+from bot import conversations
 from bot.bitbucket import BitbucketError, NetworkError, RateLimited, ServerError
 from bot.conversations import render as conversation_render
 from bot.conversations.diff import lines_around
@@ -25,7 +29,7 @@ POLL_SECONDS = 1.0
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 2.0
-RETENTION_SECONDS = 30 * 86400  # a comment's context is kept a month for its later events
+RETENTION_SECONDS = 30 * 86400  # a comment's context, and which Slack message became which comment, are kept a month
 PRUNE_EVERY_SECONDS = 3600.0
 
 
@@ -49,6 +53,11 @@ class ContextReader(LeasedJobReader):
 
     def describe(self, job: dict) -> str:
         return f"comment context {job['repo']}#{job['pr_id']}/{job['comment_id']}"
+
+    def tidy(self, now: float) -> None:
+        """Every `prune_every_seconds`: the finished contexts, and the feature's links of messages to comments, a month on."""
+        super().tidy(now)
+        conversations.forget_old_links(self.store, now=now, kept_seconds=RETENTION_SECONDS)
 
     def read(self, job: dict) -> None:
         workspace, slug = job["repo"].split("/", 1)
@@ -100,6 +109,7 @@ def _html(comment: dict) -> str | None:
 
 
 def start_background(services, *, scheduler: bool = True) -> list:
-    reader = ContextReader(services.store, services.bitbucket).start()
+    """The reader, on the bot's clock (its leases, backoff and what it forgets)."""
+    reader = ContextReader(services.store, services.bitbucket, clock=services.timestamp).start()
     services.provide(reader)
     return [reader.stop]

@@ -206,6 +206,34 @@ def parse_duration(token: str) -> int:
         raise UsageError(f"`for {code_of(token)}` is not a duration: write it like `2h`, `3d` or `1w`.") from None
 
 
+@dataclass(frozen=True)
+class TimedEnvironment:
+    """`[REPO] ENV [for DURATION] [REASON…]` as typed: an environment, for how long (None when no `for DURATION`
+    was typed: the command's own default), and why (empty when not said)."""
+
+    repo: RepoRef | None
+    environment: str
+    seconds: int | None
+    reason: str
+
+
+def parse_timed_environment(tokens: list[str], *, missing: str, durations: tuple[str, str]) -> TimedEnvironment:
+    """`missing` is the command's own answer when nothing follows it; `durations` the two examples it gives for
+    `for` without a duration (`("2h", "30m")`). A lone word is the environment, and so is the first word before `for`."""
+    if not tokens:
+        raise UsageError(missing)
+    if len(tokens) == 1 or tokens[1].lower() == "for":
+        repo, environment, rest = None, tokens[0], tokens[1:]
+    else:
+        repo, environment, rest = parse_repo(tokens[0]), tokens[1], tokens[2:]
+    seconds = None
+    if rest and rest[0].lower() == "for":
+        if len(rest) < 2:
+            raise UsageError(f"`for` needs a duration, like `for {durations[0]}` or `for {durations[1]}`.")
+        seconds, rest = parse_duration(rest[1]), rest[2:]
+    return TimedEnvironment(repo, environment, seconds, " ".join(rest).strip())
+
+
 def _parse_help(tokens: list[str]) -> Command:
     return Command("help", {"topic": tokens[0].lower() if tokens else None})
 

@@ -21,7 +21,7 @@ import random
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 from slack_sdk.errors import SlackApiError
@@ -84,7 +84,8 @@ RECLAIM_EVERY_SECONDS = 10.0  # with the lease: a dead worker's item is taken ov
 # Slack calls in flight at once, each for a different key. Slack answers in 100-300 ms; one call at a time would cap a
 # replica at a few messages a second, below a busy company's webhooks. Slack's own limits are per method and per
 # channel; a 429 holds back only its key.
-SENDERS = 8
+SENDERS = 16
+PASS_LIMIT = 200  # sends one pass starts at most
 # At most this many queued versions of one card are folded into its newest one in a single send.
 FOLD_AT_MOST = 50
 
@@ -253,13 +254,34 @@ class OutboxWorker(BackgroundLoop):
         return [Item(**{**row, "message": json.loads(row["message"])}) for row in rows]
 
     def drain_once(self) -> int:
-        """Deliver what is due now, up to `senders` at once (one item per key); returns how many were handled."""
-        items = self.due_items()
-        if self.senders == 1 or len(items) <= 1:
-            return sum(self._claim_and_deliver(item) for item in items)
+        """Deliver what is due, up to `senders` at once (one item per key): a send that finishes frees its slot for
+        the next due item at once (the next of its own key included). Returns how many were handled, once every
+        send it started has finished; it starts at most `PASS_LIMIT`, so the loop can step aside between passes."""
+        if self.senders == 1:
+            return sum(self._claim_and_deliver(item) for item in self.due_items())
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.senders, thread_name_prefix="outbox-sender")
-        return sum(self._pool.map(self._claim_and_deliver, items))
+        started: set[int] = set()
+        queue: list[Item] = []  # heads of keys read at once, started as slots free up
+        in_flight: set[Future] = set()
+        handled = 0
+        while True:
+            while not self.stopping and len(in_flight) < self.senders and len(started) < PASS_LIMIT:
+                if not queue:
+                    queue = [item for item in self.due_items(limit=4 * self.senders) if item.id not in started]
+                    if not queue:
+                        break
+                item = queue.pop(0)
+                started.add(item.id)
+                in_flight.add(self._pool.submit(self._claim_and_deliver, item))
+            if not in_flight:
+                return handled
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    handled += future.result()
+                except Exception:  # noqa: BLE001 - the claim itself failed (a database hiccup): the item stays pending
+                    log.exception("outbox: a send could not start")
 
     def _claim_and_deliver(self, item: Item) -> int:
         if self.stopping or not self._claim(item):  # claimed only when its send starts: a stop leaves the rest pending

@@ -1,6 +1,6 @@
 """What the dashboard shows, read through each feature's public functions (never their tables): the relay's
-subscriptions, webhooks and deliveries, the reminders' and digests' schedules, the figures of `/bb stats` and
-their cache, deploys and freezes, and the core's audit log."""
+subscriptions, webhooks and deliveries, the owners rules, the reminders' and digests' schedules, the figures of
+`/bb stats` and their cache, deploys and freezes, and the core's audit log."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot import freezes, relay, reminders
+from bot import freezes, owners, relay, reminders
 from bot.bitbucket import BitbucketError
 from bot.core.errors import UserError
 from bot.dashboard import charts
@@ -20,6 +20,7 @@ from bot.insights import digest
 from bot.insights.codebase import Codebase, codebase_for
 from bot.insights.collect import insights_for
 from bot.insights.figures import Insights
+from bot.owners.rules import MAX_GROUP, Rule
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ COMMIT_WEEKS = 8
 
 
 def known_repositories(store, now: float) -> list[str]:
-    """Every repository the bot relays, reminds of, digests, holds a webhook of or has frozen, in name order."""
+    """Every repository the bot relays, reminds of, digests, holds a webhook of, has owners rules of or has frozen,
+    in name order."""
     names = set(relay.subscriptions_by_repository(store))
+    names |= {rule.repo for rule in owners.all_rules(store)}
     names |= {hook.repo for hook in relay.registrations(store)}
     names |= {schedule.repo for schedule in reminders.all_schedules(store)}
     names |= {entry.repo for entry in digest.all_digests(store)}
@@ -111,7 +114,7 @@ def _words(error: Exception) -> str:
 
 @dataclass(frozen=True)
 class InventoryRow:
-    kind: str  # subscription | reminder | digest | webhook
+    kind: str  # subscription | owners | reminder | digest | webhook
     repo: str
     channel: str
     details: str
@@ -123,8 +126,8 @@ INVENTORY_HEADER = ("kind", "repository", "channel", "details", "next run", "pro
 
 
 def inventory(services, now: datetime, repo: str | None = None) -> list[InventoryRow]:
-    """Repositories -> channels (families and filters), reminders and digests with their next run, webhooks and
-    the generation of their secret; of one repository or all."""
+    """Repositories -> channels (families and filters), owners rules (each in the channel it was made in), reminders
+    and digests with their next run, webhooks and the generation of their secret; of one repository or all."""
     store, settings = services.store, services.settings
     zone = reminders.zone_of(settings)
     rows = []
@@ -134,6 +137,8 @@ def inventory(services, now: datetime, repo: str | None = None) -> list[Inventor
             if subscription.branch_glob:
                 details += f"; branches: {subscription.branch_glob}"
             rows.append(InventoryRow("subscription", name, subscription.channel_id, details, problem=subscription.broken_reason))
+    for rule in owners.all_rules(store):
+        rows.append(InventoryRow("owners", rule.repo, rule.channel_id, owners_details(rule)))
     for schedule in reminders.all_schedules(store):
         rows.append(InventoryRow(
             "reminder", schedule.repo, schedule.channel_id,
@@ -152,9 +157,26 @@ def inventory(services, now: datetime, repo: str | None = None) -> list[Inventor
             "webhook", hook.repo, "", f"{how}; main branch {hook.main_branch or 'unknown'}; secret: {generation}",
             problem="signs with a former secret: run `bitbucket-chatops webhooks update`" if generation == "former" else "",
         ))
-    order = {"subscription": 0, "reminder": 1, "digest": 2, "webhook": 3}
+    order = {"subscription": 0, "owners": 1, "reminder": 2, "digest": 3, "webhook": 4}
     rows.sort(key=lambda row: (row.repo, order[row.kind], row.channel))
     return [row for row in rows if repo is None or row.repo == repo]
+
+
+_OWNER_KINDS = {"person": "person", "group": "user group", "channel": "channel"}
+
+
+def owners_details(rule: Rule) -> str:
+    """`paths src/billing/** → user group S1 (@devs), 2 people`: plain text (the page escapes it); Slack's ids, as
+    the inventory's other rows show channels, with the name Slack sent when the rule was made."""
+    owner = f"{_OWNER_KINDS.get(rule.target.kind, rule.target.kind)} {rule.target.id}"
+    if rule.target.label:
+        owner += f" ({rule.target.label})"
+    if rule.target.kind == "group":
+        count = len(rule.members)
+        owner += f", {count} {'person' if count == 1 else 'people'}"
+        if count > MAX_GROUP:
+            owner += f": more than {MAX_GROUP}, so named in {rule.channel_id} instead"
+    return f"paths {rule.glob} → {owner}"
 
 
 # --- environments ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ the environment, never the one who asks; a Reject ends it with a reason (a form)
 approval that completes it runs the deploy, once (`requests.approve` lets one approval complete it; the write path's
 claim on the request's key holds besides), as the person who asked, through every guard again: the write carries the
 request's id, which the protection guard accepts. A branch that moved since it was asked is asked about again, with
-the new commits.
+the new commits. An admin's `--force` through a freeze is told in the channel when the deploy starts, in the same
+words as a forced confirmation's (`starting.forced_announcement`), and audited the same way.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def ask(inv: Invocation, plan: deploys.DeployPlan, *, ships_text: str, ci=None, 
     )
     services.audit.record(inv.user_id, f"request {plan.kind}", f"{plan.repo}@{plan.environment.name}", ok=True,
                           result=f"request #{request.id}", detail={"commit": plan.ref.hash, "ref": plan.ref.name,
-                                                                   "needed": request.needed, "role": request.role})
+                                                                   "needed": request.needed, "role": request.role,
+                                                                   **({"force": True} if forced else {})})
     inv.reply(render.notice(
         f"{env_render.needs_approval(protection)}\nYour request is in this channel: it waits an hour for the approvals."
     ))
@@ -103,12 +105,15 @@ def approve(inv: Invocation, value: dict) -> None:
     if not complete:
         inv.reply(render.notice(f"Your approval counts: {len(request.approvals)} of {request.needed}."))
         return
-    inv.reply(render.notice(run(services, request, approver=inv.user_id)))
+    words, announcement = run(services, request, approver=inv.user_id)
+    inv.reply(render.notice(words))
+    if announcement is not None:  # an admin's force: told in the channel, as a confirmation's click tells it
+        inv.reply(announcement, public=True)
 
 
-def run(services, request: requests.DeployRequest, *, approver: str) -> str:
+def run(services, request: requests.DeployRequest, *, approver: str) -> tuple[str, render.Message | None]:
     """The approved request's deploy, once, as the person who asked; the card says what came of it. Returns words
-    for the approver."""
+    for the approver, and the channel's news of an admin's force that went through (or None)."""
     now = services.timestamp
     try:
         environment = reading.environment(services, request.repo, request.environment)
@@ -128,27 +133,27 @@ def run(services, request: requests.DeployRequest, *, approver: str) -> str:
     except actions.OutcomeUnknown:
         requests.end(services.store, request.id, requests.STARTED, by=approver, now=now(), states=(requests.APPROVED,),
                      note="Bitbucket did not answer clearly; the bot is checking whether the pipeline started")
-        return "Approved. Bitbucket did not answer clearly; the bot is checking whether the pipeline started."
+        return "Approved. Bitbucket did not answer clearly; the bot is checking whether the pipeline started.", None
     except starting.NotStarted as refused:
         note = f"Bitbucket said {render.bitbucket_words(refused.error)}"
         requests.end(services.store, request.id, requests.FAILED, by=approver, note=note, now=now(), states=(requests.APPROVED,))
-        return f"Approved, but nothing started: {note}"
+        return f"Approved, but nothing started: {note}", None
     except UserError as refused:
         requests.end(services.store, request.id, requests.FAILED, by=approver, note=refused.message, now=now(),
                      states=(requests.APPROVED,))
-        return f"Approved, but nothing started: {refused.message}"
+        return f"Approved, but nothing started: {refused.message}", None
     except BitbucketError as error:  # read before the start (the environment, the pipelines running)
         note = f"Bitbucket could not be read: {render.bitbucket_words(error)}"
         requests.end(services.store, request.id, requests.FAILED, by=approver, note=note, now=now(), states=(requests.APPROVED,))
-        return f"Approved, but nothing started: {note}"
+        return f"Approved, but nothing started: {note}", None
     if isinstance(started, actions.AlreadyDone):
-        return "That request's deploy is already under way or done."
+        return "That request's deploy is already under way or done.", None
     record = started.record
     requests.end(services.store, request.id, requests.STARTED, by=approver, deploy_id=record.id, now=now(),
                  note=f"pipeline {deploy_render.pipeline_label(record.pipeline_number, record.pipeline_url)} "
                       f"({render.code(record.pipeline)}) started; its progress follows in this channel",
                  states=(requests.APPROVED,))
-    return "Approved: the deploy started; the card follows it."
+    return "Approved: the deploy started; the card follows it.", started.announcement
 
 
 def _moved(inv: Invocation, request: requests.DeployRequest) -> bool:

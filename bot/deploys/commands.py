@@ -21,7 +21,6 @@ from bot.core.invocation import Invocation
 from bot.core.payloads import DeployButton, PayloadError
 from bot.deploys import approvals, reading, ships, starting, where
 from bot.deploys import render as deploy_render
-from bot.freezes import render as freeze_render
 from bot.pull_requests.commands import new_action_key
 
 log = logging.getLogger(__name__)
@@ -198,10 +197,8 @@ def _start_once(inv: Invocation, button: DeployButton, kind: str, make_plan) -> 
         inv.reply(render.notice(started.words(kind)))
         return
     inv.replace_with(deploy_render.started_note(started.record))
-    if forced and (started.freeze is not None or button.anyway):
-        announcement = freeze_render.forced_announcement(inv.user_id, kind, repo, plan.environment.name, started.freeze,
-                                                         services.timestamp(), past_failed_builds=button.anyway)
-        inv.reply(announcement, public=True)
+    if started.announcement is not None:  # an admin's force: told in the channel (an approved request's too)
+        inv.reply(started.announcement, public=True)
 
 
 # --- /bb deployments -----------------------------------------------------------------------------------

@@ -1,16 +1,20 @@
 """What a deploy reads before it asks or acts: the environment, the deployments, the ref, whether the environment
-is free, the rollback's plan, the commit's builds. Shared by the confirmations, the requests for approval, the dry
+is free, the rollback's plan, the commit's builds; and the tags on what runs (`/bb where`). Shared by the confirmations, the requests for approval, the dry
 run and `/bb where`."""
 
 from __future__ import annotations
 
+import logging
+
 from bot import deploys
-from bot.bitbucket import CommitStatus, Deployment, Environment, NotFound, Pipeline, ResolvedRef
+from bot.bitbucket import BitbucketError, CommitStatus, Deployment, Environment, NotFound, Pipeline, ResolvedRef
 from bot.builds import rules as build_rules
 from bot.core import render
 from bot.core.errors import UsageError, UserError
 from bot.core.invocation import split_repo
 from bot.deploys import render as deploy_render
+
+log = logging.getLogger(__name__)
 
 DEPLOYMENT_HISTORY = 200  # deployments read for a rollback or the overview (Bitbucket offers no filter or sort)
 
@@ -37,6 +41,19 @@ def environment(services, repo: str, typed: str, *, guessed_repo: bool = False) 
 def deployments(services, repo: str) -> list[Deployment]:
     workspace, slug = split_repo(repo)
     return [Deployment.from_api(d) for d in services.bitbucket.list_deployments(workspace, slug, limit=DEPLOYMENT_HISTORY)]
+
+
+def tags_on(services, repo: str, commits: list[str]) -> dict[str, list[str]]:
+    """The tags pointing at each of `commits`, by hash: one request for them all (none for no commits). The tags
+    only name what runs, so Bitbucket failing to answer leaves them out rather than the whole answer."""
+    if not commits:
+        return {}
+    workspace, slug = split_repo(repo)
+    try:
+        return services.bitbucket.tags_on_commits(workspace, slug, commits)
+    except BitbucketError as error:
+        log.warning("the tags of %s's deployed commits could not be read: %s", repo, error)
+        return {}
 
 
 def resolve(services, repo: str, ref: str) -> ResolvedRef:

@@ -11,7 +11,9 @@ from bot import deploys, freezes
 from bot.bitbucket import BitbucketError, Pipeline, outcome_unknown, pipeline_body, pipeline_target_for
 from bot.core import actions
 from bot.core.invocation import split_repo
+from bot.core.render import Message
 from bot.deploys import reading
+from bot.freezes import render as freeze_render
 
 
 class NotStarted(Exception):
@@ -26,6 +28,19 @@ class NotStarted(Exception):
 class Started:
     record: deploys.DeployRecord
     freeze: freezes.Freeze | None  # the freeze an admin's force went through
+    # What the channel is told of an admin's force (through a freeze, past failed builds), or None: the same words
+    # whichever way the deploy started (a confirmation's click, an approved request).
+    announcement: Message | None = None
+
+
+def forced_announcement(user_id: str, plan: deploys.DeployPlan, freeze: freezes.Freeze | None, *, forced: bool,
+                        past_failed_builds: bool, now: float) -> Message | None:
+    """Pure: the channel's news of a deploy an admin forced through a freeze or past failed builds; None when the
+    force went through nothing (the freeze ended before the start, say)."""
+    if not forced or (freeze is None and not past_failed_builds):
+        return None
+    return freeze_render.forced_announcement(user_id, plan.kind, plan.repo, plan.environment.name, freeze, now,
+                                             past_failed_builds=past_failed_builds)
 
 
 def start_once(services, *, user_id: str, channel_id: str, write: actions.Write, plan: deploys.DeployPlan,
@@ -66,4 +81,5 @@ def start_once(services, *, user_id: str, channel_id: str, write: actions.Write,
     if isinstance(done, actions.AlreadyDone):
         return done
     record = deploys.record_started(services.store, begun["id"], Pipeline.from_api(done.value))
-    return Started(record, freeze)
+    return Started(record, freeze, forced_announcement(user_id, plan, freeze, forced=write.force, past_failed_builds=anyway,
+                                                       now=services.timestamp()))

@@ -1,7 +1,11 @@
 """`/bb where REPO [ENV]`: for each environment, what is deployed (commit, tag or release, when, by whom, from
 which pipeline), its lock, freeze and protection, and whether *you* may deploy there now and, if not, why. The
 Home tab shows the same for the repositories a person deploys to (`states` without Bitbucket's deployments: then
-what the bot itself deployed)."""
+what the bot itself deployed).
+
+The ref deployed is known from the bot's own records when the bot deployed that commit; a deployment made
+elsewhere (Bitbucket's UI, a push pipeline) is named by the tags on its commit: one tags query for all the
+environments (none when the records name them all)."""
 
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ class EnvironmentState:
     protection: protections.Protection | None
     running: deploys.DeployRecord | None  # a deploy the bot follows there now
     verdict: Verdict
+    tags: tuple[str, ...] = ()  # the tags on the deployed commit, when the bot's record does not name its ref
 
 
 def _first_line(text: str) -> str:
@@ -68,18 +73,25 @@ def states(services, user_id: str, repo: str, environments: list[Environment],
     held = {lock.environment.lower(): lock for lock in locks.active(store, repo, now=now)}
     frozen = freezes.active(store, repo, now=now)
     protected = {p.environment.lower(): p for p in protections.of(store, repo)}
+    deployed = {e.name.lower(): deploys.choose_rollback(history, e)[0] if history else None for e in environments}
+    shown = list(deployed.items())[:where_render.MAX_ENVIRONMENTS]
+    untold = [d.commit for key, d in shown
+              if d is not None and d.commit and not where_render.record_names(records.get(key), d)]
+    tags = reading.tags_on(services, repo, untold)  # one request at most, for every environment shown
     found = []
     for environment in environments:
         key = environment.name.lower()
+        current = deployed[key]
         found.append(EnvironmentState(
             environment,
-            deploys.choose_rollback(history, environment)[0] if history else None,
+            current,
             records.get(key),
             held.get(key),
             freezes.blocking(frozen, environment.name, now),
             protected.get(key),
             deploys.active(store, repo, environment.name),
             may_deploy(services, user_id, repo, environment.name),
+            tuple(tags.get((current.commit or "").lower(), ())) if current is not None else (),
         ))
     return found
 

@@ -10,20 +10,36 @@ from bot.environments import render as env_render
 from bot.freezes import render as freeze_render
 
 MAX_ENVIRONMENTS = 20
+MAX_TAGS = 3  # tags named on one commit
+
+
+def record_names(record, deployed) -> bool:
+    """Whether the bot's own record names the ref of what Bitbucket says runs (the bot deployed that very commit)."""
+    return record is not None and deployed is not None and bool(deployed.commit) and \
+        (record.commit_hash or "")[:12] == deployed.commit[:12]
+
+
+def tags_label(tags) -> str:
+    """`tag `v1.4.0``, or `tags `v1.4.0`, `stable``, the first few of them."""
+    shown = ", ".join(code(truncate(tag, 60)) for tag in tags[:MAX_TAGS])
+    more = f" and {len(tags) - MAX_TAGS} more" if len(tags) > MAX_TAGS else ""
+    return f"tag{'s' if len(tags) > 1 else ''} {shown}{more}"
 
 
 def deployed_line(state, now: float, now_dt: datetime) -> str:
     """What runs there: Bitbucket's newest successful deployment (release, commit, when, by whom, pipeline), with the
-    ref when the bot itself deployed that commit; else what the bot deployed there last."""
+    ref when the bot itself deployed that commit, else the tags on that commit; else what the bot deployed there last."""
     deployed, record = state.deployed, state.record
     if deployed is not None:
         who = escape(deployed.deployer.display_name) if deployed.deployer else "someone"
         when = f"{age_since(deployed.completed_on, now_dt)} ago" if deployed.completed_on else "at an unknown time"
         release = link(deployed.pipeline_url or deployed.url, truncate(deployed.release_name or "release", 80))
         line = f"Runs {release} · commit {code((deployed.commit or '')[:12])} · deployed {when} by {who}"
-        if record is not None and (record.commit_hash or "")[:12] == (deployed.commit or "")[:12]:
-            line += f" · {ref_label(record.ref_kind, record.ref, record.commit_hash)} · pipeline {pipeline_label(record.pipeline_number, record.pipeline_url)}"
-        elif deployed.pipeline_url:
+        if record_names(record, deployed):
+            return line + f" · {ref_label(record.ref_kind, record.ref, record.commit_hash)} · pipeline {pipeline_label(record.pipeline_number, record.pipeline_url)}"
+        if state.tags:
+            line += f" · {tags_label(state.tags)}"
+        if deployed.pipeline_url:
             line += f" · from {link(deployed.pipeline_url, 'its pipeline')}"
         return line
     if record is not None:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Command, CommandSpec, optional_repo, parse_duration, parse_repo
+from bot.core.commands import Command, CommandSpec, optional_repo, parse_repo, parse_timed_environment
 from bot.core.errors import UsageError
 from bot.environments.protections import MAX_APPROVALS, ROLES
 
 
 def _parse_lock(tokens: list[str]) -> Command:
     """`lock [REPO] ENV [for DURATION] [REASON…]`."""
-    if not tokens:
-        raise UsageError("`lock` needs an environment, like `/bb lock api staging for 2h testing the migration`.")
-    if len(tokens) == 1 or tokens[1].lower() == "for":
-        repo, environment, rest = None, tokens[0], tokens[1:]
-    else:
-        repo, environment, rest = parse_repo(tokens[0]), tokens[1], tokens[2:]
-    seconds = None
-    if rest and rest[0].lower() == "for":
-        if len(rest) < 2:
-            raise UsageError("`for` needs a duration, like `for 2h` or `for 30m`.")
-        seconds, rest = parse_duration(rest[1]), rest[2:]
-    return Command("lock", {"environment": environment, "seconds": seconds, "reason": " ".join(rest).strip()}, repo)
+    lock = parse_timed_environment(
+        tokens, missing="`lock` needs an environment, like `/bb lock api staging for 2h testing the migration`.",
+        durations=("2h", "30m"))
+    return Command("lock", {"environment": lock.environment, "seconds": lock.seconds, "reason": lock.reason}, lock.repo)
 
 
 def _repo_and_environment(name: str, example: str):

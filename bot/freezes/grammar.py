@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from bot.core.commands import Command, CommandSpec, optional_repo, parse_duration, parse_repo
+from bot.core.commands import Command, CommandSpec, optional_repo, parse_repo, parse_timed_environment
 from bot.core.errors import UsageError
-
 
 
 def _parse_freeze(tokens: list[str]) -> Command:
     """`freeze [REPO] ENV|all [for DURATION] [REASON…]`."""
-    if not tokens:
-        raise UsageError("`freeze` needs an environment (or `all`), like `/bb freeze api production for 2h release day`.")
-    if len(tokens) == 1 or tokens[1].lower() == "for":
-        repo, environment, rest = None, tokens[0], tokens[1:]
-    else:
-        repo, environment, rest = parse_repo(tokens[0]), tokens[1], tokens[2:]
-    seconds = None
-    if rest and rest[0].lower() == "for":
-        if len(rest) < 2:
-            raise UsageError("`for` needs a duration, like `for 2h` or `for 3d`.")
-        seconds, rest = parse_duration(rest[1]), rest[2:]
-    return Command("freeze", {"environment": environment, "seconds": seconds, "reason": " ".join(rest).strip()}, repo)
+    freeze = parse_timed_environment(
+        tokens, missing="`freeze` needs an environment (or `all`), like `/bb freeze api production for 2h release day`.",
+        durations=("2h", "3d"))
+    return Command("freeze", {"environment": freeze.environment, "seconds": freeze.seconds, "reason": freeze.reason},
+                   freeze.repo)
 
 
 def _parse_unfreeze(tokens: list[str]) -> Command:

@@ -29,7 +29,7 @@ from bot.owners.rules import MAX_GROUP, MAX_RULES, Rule, Target, owned_paths, ow
 from bot.relay import render as relay_render
 from bot.relay.routing import Post, pull_request_anchor, why
 
-__all__ = ["MIGRATIONS", "relay_hook", "add_rules", "remove_rules", "repository_rules", "owners_lines", "rule_line", "MAX_RULES", "MAX_GROUP"]
+__all__ = ["MIGRATIONS", "relay_hook", "add_rules", "remove_rules", "repository_rules", "all_rules", "owners_lines", "rule_line", "MAX_RULES", "MAX_GROUP"]
 
 MIGRATIONS = [
     Migration("owners", 1, (
@@ -65,7 +65,15 @@ OPENED = ("pullrequest:created", "pullrequest:updated")
 
 
 def repository_rules(db, repo: str) -> list[Rule]:
-    rows = db.query("SELECT * FROM owner_rules WHERE repo = ? ORDER BY glob, target", (repo,))
+    return _rules(db.query("SELECT * FROM owner_rules WHERE repo = ? ORDER BY glob, target", (repo,)))
+
+
+def all_rules(db) -> list[Rule]:
+    """Every repository's rules, by repository, pattern and owner (the dashboard's inventory)."""
+    return _rules(db.query("SELECT * FROM owner_rules ORDER BY repo, glob, target"))
+
+
+def _rules(rows) -> list[Rule]:
     return [Rule(row["repo"], row["glob"], Target(row["kind"], row["target"], row["label"]), row["channel_id"],
                  tuple(json.loads(row["members"] or "[]"))) for row in rows]
 

@@ -30,6 +30,7 @@ from bot.core.store import Migration
 from bot.relay import files
 from bot.relay.filters import NO_FILTERS, ChangedFiles, Filters
 from bot.relay.hooks import FilesPending, RelayHook, RoutedEvent
+from bot.relay.render import RELAYED_EVENTS
 from bot.relay.intake import Delivery, DeliveryWriter, mismatch, store_delivery
 from bot.relay.router import (
     DELIVERY_STATES,
@@ -73,6 +74,7 @@ from bot.relay.subscriptions import (
     find_our_hook,
     followed_repositories,
     mark_channel_broken,
+    missing_events,
     record_moved_hook,
     record_registration,
     registrations,
@@ -83,6 +85,7 @@ from bot.relay.subscriptions import (
     subscribed_repositories,
     subscriptions_by_repository,
     unsubscribe,
+    webhook_event_lines,
     webhook_url,
     workspace_check_lines,
 )
@@ -98,7 +101,7 @@ __all__ = [
     "waiting_deliveries", "subscribed_repositories",
     "card_anchor", "card_of", "card_ts", "comment_anchor", "comment_of", "pull_request_in_thread", "relayed_comment_at",
     "ChangedFiles", "Filters", "NO_FILTERS", "FilesPending", "workspace_pattern", "is_workspace_pattern", "forget_registration",
-    "relay_check_lines",
+    "relay_check_lines", "missing_events", "webhook_event_lines", "RELAYED_EVENTS",
 ]
 
 _SCHEMA_V1 = [
@@ -210,6 +213,11 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS relay_files_pending ON relay_files (state, next_try_at)",
         "CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (state, waiting_for)",
     )),
+    # The events each webhook has, as Bitbucket said (comma-separated; '' for webhooks registered before this step):
+    # `check` names a webhook that lacks some the bot relays, and `webhooks update` adds them.
+    Migration("relay", 6, (
+        "ALTER TABLE webhook_registrations ADD COLUMN events TEXT NOT NULL DEFAULT ''",
+    )),
 ]
 
 
@@ -245,5 +253,6 @@ def start_background(services, *, scheduler: bool = True) -> list:
 
 
 def relay_check_lines(store) -> list[tuple[str, str]]:
-    """For `check`: the deliveries, the files waiting to be read, the workspaces' webhooks."""
-    return check_lines(store) + files.check_lines(store) + workspace_check_lines(store)
+    """For `check`: the deliveries, the files waiting to be read, the workspaces' webhooks, the events of each webhook."""
+    return (check_lines(store) + files.check_lines(store) + workspace_check_lines(store)
+            + webhook_event_lines(registrations(store), RELAYED_EVENTS))

@@ -82,15 +82,22 @@ def ensure_webhook(inv: Invocation, repo: str, repository: Repository) -> Webhoo
             else:
                 why = f"Bitbucket refused the webhook ({render.bitbucket_words(error)})"
             return WebhookStatus(False, manual_steps(repo, url, why))
-        relay.record_registration(services.store, repo=repo, hook_uuid=hook.get("uuid") or "", url=url,
+        relay.record_registration(services.store, repo=repo, hook_uuid=hook.get("uuid") or "", url=url, events=hook_events(hook),
                                   secret=settings.bitbucket_webhook_secret if created else None)
     if created:
         services.audit.record(inv.user_id, "register_webhook", repo, ok=True, result=hook.get("uuid") or "", detail={"url": url})
         return WebhookStatus(True, f"Registered the Bitbucket webhook of {render.escape(repo)}.")
-    missing = sorted(set(RELAYED_EVENTS) - set(hook.get("events") or RELAYED_EVENTS))
+    missing = relay.missing_events(hook_events(hook), RELAYED_EVENTS)
     if missing:
-        return WebhookStatus(True, f"{render.escape(repo)} already has our webhook, but it leaves out {', '.join(render.code(e) for e in missing)}: add them in its settings.")
+        return WebhookStatus(True, f"{render.escape(repo)} already has our webhook, but it leaves out {', '.join(render.code(e) for e in missing)}: "
+                                   "add them in its settings (or an operator runs `bitbucket-chatops webhooks update`).")
     return WebhookStatus(True, f"{render.escape(repo)} already has our webhook.")
+
+
+def hook_events(hook: dict) -> tuple[str, ...]:
+    """Pure: the events of a webhook as Bitbucket answered it (all the bot relays when the answer leaves them out)."""
+    events = hook.get("events")
+    return tuple(e for e in events if isinstance(e, str)) if isinstance(events, list) and events else RELAYED_EVENTS
 
 
 def ensure_workspace_webhook(inv: Invocation, workspace: str) -> WebhookStatus:
@@ -117,10 +124,15 @@ def ensure_workspace_webhook(inv: Invocation, workspace: str) -> WebhookStatus:
             else:
                 why = f"Bitbucket refused the workspace's webhook ({render.bitbucket_words(error)})"
             return WebhookStatus(False, workspace_manual_steps(workspace, url, why))
-        relay.record_registration(services.store, repo=key, hook_uuid=hook.get("uuid") or "", url=url)
+        relay.record_registration(services.store, repo=key, hook_uuid=hook.get("uuid") or "", url=url, events=hook_events(hook),
+                                  secret=settings.bitbucket_webhook_secret if created else None)
     if created:
         services.audit.record(inv.user_id, "register_webhook", key, ok=True, result=hook.get("uuid") or "", detail={"url": url})
         return WebhookStatus(True, f"Registered the Bitbucket webhook of workspace {render.escape(workspace)}: every repository in it, present and future.")
+    missing = relay.missing_events(hook_events(hook), RELAYED_EVENTS)
+    if missing:
+        return WebhookStatus(True, f"Workspace {render.escape(workspace)} already has our webhook, but it leaves out "
+                                   f"{', '.join(render.code(e) for e in missing)}: an operator runs `bitbucket-chatops webhooks update` to add them.")
     return WebhookStatus(True, f"Workspace {render.escape(workspace)} already has our webhook.")
 
 

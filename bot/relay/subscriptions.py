@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import Iterable
 
 from bot.relay.filters import NO_FILTERS, Filters
 from bot.relay.grammar import EVENT_FAMILIES
@@ -152,19 +153,26 @@ def remember_main_branch(store, *, repo: str, main_branch: str, user_id: str, no
     )
 
 
-def record_registration(store, *, repo: str, hook_uuid: str, url: str, secret: str | None = None) -> None:
-    """The repository's webhook (after `remember_main_branch` made its row). `secret`: what the bot just created it
-    with (a mark of it is kept); None for a webhook found already there (whatever mark it had stays)."""
+def record_registration(store, *, repo: str, hook_uuid: str, url: str, events: Iterable[str], secret: str | None = None) -> None:
+    """The repository's webhook (after `remember_main_branch` made its row) and the events Bitbucket says it has.
+    `secret`: what the bot just created it with (a mark of it is kept); None for a webhook found already there
+    (whatever mark it had stays)."""
     if secret is None:
-        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ? WHERE repo = ?", (hook_uuid, url, repo))
+        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ?, events = ? WHERE repo = ?",
+                      (hook_uuid, url, _events_text(events), repo))
     else:
-        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ?, secret_mark = ? WHERE repo = ?",
-                      (hook_uuid, url, secret_mark(secret), repo))
+        store.execute("UPDATE webhook_registrations SET hook_uuid = ?, url = ?, events = ?, secret_mark = ? WHERE repo = ?",
+                      (hook_uuid, url, _events_text(events), secret_mark(secret), repo))
 
 
-def record_moved_hook(store, *, repo: str, url: str, secret: str) -> None:
-    """`webhooks update` moved the repository's webhook to `url` and `secret`."""
-    store.execute("UPDATE webhook_registrations SET url = ?, secret_mark = ? WHERE repo = ?", (url, secret_mark(secret), repo))
+def record_moved_hook(store, *, repo: str, url: str, secret: str, events: Iterable[str]) -> None:
+    """`webhooks update` brought the repository's webhook to `url`, `secret` and `events`."""
+    store.execute("UPDATE webhook_registrations SET url = ?, secret_mark = ?, events = ? WHERE repo = ?",
+                  (url, secret_mark(secret), _events_text(events), repo))
+
+
+def _events_text(events: Iterable[str]) -> str:
+    return ",".join(event for event in events if isinstance(event, str))
 
 
 @dataclass(frozen=True)
@@ -176,14 +184,40 @@ class Registration:
     registered_by: str
     registered_at: float
     secret_mark: str  # "" when unknown (added by hand, or registered before marks were kept)
+    events: tuple[str, ...] = ()  # what Bitbucket said the webhook has; () when unknown (registered before they were kept)
 
 
 def registrations(store) -> list[Registration]:
     """Every repository the bot knows a webhook of, in name order."""
     rows = store.query(
-        "SELECT repo, hook_uuid, url, main_branch, registered_by, registered_at, secret_mark FROM webhook_registrations ORDER BY repo"
+        "SELECT repo, hook_uuid, url, main_branch, registered_by, registered_at, secret_mark, events FROM webhook_registrations ORDER BY repo"
     )
-    return [Registration(**row) for row in rows]
+    return [Registration(**{**row, "events": tuple(e for e in row["events"].split(",") if e)}) for row in rows]
+
+
+def missing_events(have: Iterable[str], wanted: Iterable[str]) -> tuple[str, ...]:
+    """Pure: of `wanted`, in its order, what a webhook with the events `have` lacks."""
+    present = set(have)
+    return tuple(event for event in wanted if event not in present)
+
+
+def webhook_event_lines(known: list[Registration], wanted: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Pure, for `check`: each webhook the bot registered that lacks some of `wanted` (what the bot relays), and
+    those whose events were never recorded (registered by an earlier version); `webhooks update` completes both."""
+    hooks = [hook for hook in known if hook.hook_uuid]
+    lines = []
+    for hook in hooks:
+        lacking = missing_events(hook.events, wanted) if hook.events else ()
+        if lacking:
+            lines.append(("FIX", f"the webhook of {_hook_owner(hook.repo)} lacks {', '.join(lacking)}: run "
+                                 "`bitbucket-chatops webhooks update` to add them"))
+    unknown = [hook.repo for hook in hooks if not hook.events]
+    if unknown:
+        lines.append((" - ", f"the events of {len(unknown)} webhook(s) the bot registered are not recorded (an earlier version "
+                             f"registered them: {', '.join(unknown)}): `bitbucket-chatops webhooks update` adds any they lack"))
+    if hooks and not lines:
+        lines.append(("ok ", f"webhooks: the {len(hooks)} the bot registered have every event it relays"))
+    return lines
 
 
 _MARK_SALT = b"bitbucket-chatops: which webhook secret"
@@ -206,6 +240,10 @@ def secret_generation(registration: Registration, current: str, former: tuple[st
     if any(registration.secret_mark == secret_mark(old) for old in former):
         return "former"
     return "unknown"
+
+
+def _hook_owner(repo: str) -> str:
+    return f"workspace {repo[:-2]}" if is_workspace_pattern(repo) else repo
 
 
 def find_our_hook(hooks: list[dict], url: str) -> dict | None:
