@@ -666,6 +666,8 @@ def test_every_path_the_client_calls_is_in_atlassians_api_description():
     for call in (("GET", bitbucket.BRANCHES), ("POST", bitbucket.BRANCHES), ("DELETE", bitbucket.BRANCH),
                  ("GET", bitbucket.BRANCH_RESTRICTIONS)):
         assert call in bitbucket.ENDPOINTS, call
+    # Required approvals (issue 24): the restrictions, matched to a branch by glob or by the branching model.
+    assert ("GET", bitbucket.BRANCHING_MODEL) in bitbucket.ENDPOINTS
     # What ships (issue 23): the commits between two revisions, and the pull requests of a commit.
     for call in (("GET", bitbucket.COMMITS_OF), ("GET", bitbucket.COMMIT_PULL_REQUESTS)):
         assert call in bitbucket.ENDPOINTS, call
@@ -728,6 +730,7 @@ EVERY_CALL = {
     "create_branch": lambda c: c.create_branch("acme", "api", "feature/x", "abc1234"),
     "delete_branch": lambda c: c.delete_branch("acme", "api", "hotfix"),
     "list_branch_restrictions": lambda c: c.list_branch_restrictions("acme", "api", kind="delete"),
+    "get_branching_model": lambda c: c.get_branching_model("acme", "api"),
     "count_branches": lambda c: c.count_branches("acme", "api"),
     "iter_commit_pages": lambda c: list(c.iter_commit_pages("acme", "api", "main")),
     "get_tag": lambda c: c.get_tag("acme", "api", "v1"),

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import relay
+from bot import budget, relay
 from bot.core import ids
 from bot.core.scheduler import Scheduler
 from bot.reminders import personal, personal_render
@@ -243,3 +243,122 @@ def test_two_replicas_send_a_persons_reminder_once(settings, slack, team):
     finally:
         first.stop()
         second.stop()
+
+
+# --- working hours ------------------------------------------------------------------------------------------
+
+
+def marks_of(bot):
+    return [(row["slack_user_id"], row["day"])
+            for row in bot.services.store.query("SELECT slack_user_id, day FROM personal_reminder_sent ORDER BY day")]
+
+
+def test_a_reminder_due_outside_working_hours_comes_at_their_next_start_once(settings, slack, team):
+    setup = start(settings, slack, THURSDAY)
+    try:
+        follow_and_link(setup, (GRETA, "greta"))
+        say(setup, "hours 10:00-16:00 mon-fri", user_id=GRETA)
+        answer = say(setup, "remind me at 8:00 on mon-sun", user_id=GRETA)
+        assert "never outside your working hours (10:00-16:00 on mon-fri)" in answer
+        assert "Next: Fri 27 Mar 10:00" in answer
+    finally:
+        setup.stop()
+
+    # Friday 08:00 in Berlin (winter time) is 07:00 UTC: before Greta's hours, so a look then sends nothing.
+    early = start(settings, slack, datetime(2026, 3, 27, 7, 0, 5, tzinfo=UTC))
+    try:
+        sync_at(early, datetime(2026, 3, 27, 7, 0, 5, tzinfo=UTC))
+        early.services.wait_idle()
+        assert dms(slack, GRETA) == [] and marks_of(early) == []
+    finally:
+        early.stop()
+    # The scheduler's own job, on the injected clock, sends it when her hours start: 10:00 is 09:00 UTC.
+    morning = start(settings, slack, datetime(2026, 3, 27, 8, 59, 57, tzinfo=UTC), scheduler=True)
+    try:
+        (sent,) = slack.wait_for(lambda: dms(slack, GRETA), timeout=15)
+        assert "1 pull request waits on your review" in sent.text
+        sync_at(morning, datetime(2026, 3, 27, 12, 0, tzinfo=UTC))  # a later look: nothing more
+    finally:
+        morning.stop()
+
+    # Saturday's and Sunday's 08:00 are not working days: nothing then; Monday 30 March's 10:00 (summer time now,
+    # 08:00 UTC) brings them, with Monday's own 08:00, as one message.
+    weekend = start(settings, slack, datetime(2026, 3, 28, 7, 0, 5, tzinfo=UTC))
+    try:
+        for look in (datetime(2026, 3, 28, 7, 0, 5, tzinfo=UTC), datetime(2026, 3, 29, 6, 0, 5, tzinfo=UTC),
+                     datetime(2026, 3, 29, 12, 0, tzinfo=UTC), datetime(2026, 3, 30, 6, 0, 5, tzinfo=UTC)):
+            sync_at(weekend, look)
+        weekend.services.wait_idle()
+        assert len(dms(slack, GRETA)) == 1
+    finally:
+        weekend.stop()
+    monday = start(settings, slack, datetime(2026, 3, 30, 7, 59, 57, tzinfo=UTC), scheduler=True)
+    try:
+        slack.wait_for(lambda: len(dms(slack, GRETA)) == 2, timeout=15)
+        sync_at(monday, datetime(2026, 3, 30, 8, 0, 5, tzinfo=UTC))
+        sync_at(monday, datetime(2026, 3, 30, 13, 0, tzinfo=UTC))
+        monday.services.wait_idle()
+        assert marks_of(monday) == [(GRETA, "2026-03-27"), (GRETA, "2026-03-30")]
+        assert len(dms(slack, GRETA)) == 2
+    finally:
+        monday.stop()
+
+
+# --- required approvals ---------------------------------------------------------------------------------------
+
+
+MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def bobs_pull_requests(team, **approved):
+    """Bob's pull requests into main, builds green, each approved by the people named."""
+    for key, approvers in approved.items():
+        team.add_pull_request("acme", "api", title=f"Approved by {len(approvers)}", source=f"feature/{key}", author="bob",
+                              reviewers=("ann", "cat", "greta"), approved_by=approvers,
+                              created_on=MONDAY_9 - timedelta(days=3), updated_on=MONDAY_9 - timedelta(days=1))
+        team.add_commit_status("acme", "api", f"feature/{key}", key="ci", state="SUCCESSFUL")
+
+
+@pytest.mark.parametrize("rule", [{"pattern": "main"}, {"branch_type": "development"}], ids=["glob", "branching-model"])
+def test_a_repository_requiring_two_approvals_keeps_one_with_one_approval_in_review(settings, slack, team, rule):
+    team.add_branch_restriction("acme", "api", "require_approvals_to_merge", value=2, **rule)
+    bobs_pull_requests(team, one=("ann",), two=("ann", "cat"))
+    bot = start(settings, slack, MONDAY_9)
+    try:
+        follow_and_link(bot, (BOB, "bob"), (GRETA, "greta"))
+        assert "0 to review, 1 ready to merge" in say(bot, "remind me now", user_id=BOB)
+        (sent,) = slack.wait_for(lambda: dms(slack, BOB))
+        text = text_of(as_dict(sent))
+        assert "Approved by 2" in text and "(2 approvals required on `main`)" in text
+        assert "Approved by 1" not in text
+        # It still waits on the reviewers who have not approved it.
+        assert "3 to review" in say(bot, "remind me now", user_id=GRETA)
+        assert "Approved by 1" in text_of(as_dict(slack.wait_for(lambda: dms(slack, GRETA))[0]))
+        # The restrictions are kept: read once for both looks, as background work in the request budget.
+        assert "1 ready to merge" in say(bot, "remind me now", user_id=BOB)
+        assert len(team.requests_to("GET", "/branch-restrictions")) == 1
+        assert len(team.requests_to("GET", "/branching-model")) == (1 if "branch_type" in rule else 0)
+        spent = lambda: [row for row in budget.hour_by_feature(bot.services.store, bot.services.timestamp())  # noqa: E731
+                         if row[2] == "remind-me"]
+        slack.wait_for(lambda: spent() == [("bot", "background", "remind-me", 1 + ("branch_type" in rule))], timeout=15)
+    finally:
+        bot.stop()
+
+
+def test_restrictions_the_bot_may_not_read_count_one_approval_and_say_so_for_an_hour(settings, slack, team):
+    team.add_branch_restriction("acme", "api", "require_approvals_to_merge", "main", value=2)
+    bobs_pull_requests(team, one=("ann",))
+    bot = RunningBot(settings, slack, clock=(clock := MovableClock(MONDAY_9)))
+    try:
+        follow_and_link(bot, (BOB, "bob"))
+        team.fail_next("GET", r"/branch-restrictions", status=403)  # no repository admin
+        assert "0 to review, 1 ready to merge" in say(bot, "remind me now", user_id=BOB)
+        assert ("approved by Ann (1 approval counted as enough: the bot may not read the branch restrictions of "
+                "`acme/api`, which needs repository admin)") in text_of(as_dict(slack.wait_for(lambda: dms(slack, BOB))[0]))
+        assert "1 ready to merge" in say(bot, "remind me now", user_id=BOB)  # the refusal is kept too
+        assert len(team.requests_to("GET", "/branch-restrictions")) == 1
+        clock.move_to(MONDAY_9 + timedelta(hours=1, minutes=1))  # an hour on, asked again: now it may read them
+        assert "Nothing waits on you" in say(bot, "remind me now", user_id=BOB)
+        assert len(team.requests_to("GET", "/branch-restrictions")) == 2
+    finally:
+        bot.stop()

@@ -33,6 +33,7 @@ PULL_REQUEST_DIFF = PULL_REQUEST + "/diff"  # answers 302 to the repository's di
 BRANCHES = REPOSITORY + "/refs/branches"
 BRANCH = BRANCHES + "/{name}"
 BRANCH_RESTRICTIONS = REPOSITORY + "/branch-restrictions"  # needs repository admin
+BRANCHING_MODEL = REPOSITORY + "/branching-model"  # development, production and prefixed branch types (read access)
 COMMITS = REPOSITORY + "/commits"  # `include=` a ref: like `git log REF`, newest first
 PULL_REQUEST_DIFFSTAT = PULL_REQUEST + "/diffstat"  # answers 302 to DIFFSTAT of the pull request's commits
 DIFFSTAT = REPOSITORY + "/diffstat/{spec}"
@@ -84,6 +85,7 @@ ENDPOINTS = (
     ("GET", BRANCH),
     ("DELETE", BRANCH),
     ("GET", BRANCH_RESTRICTIONS),
+    ("GET", BRANCHING_MODEL),
     ("GET", BRANCH),
     ("GET", COMMITS),
     ("GET", TAG),

@@ -8,7 +8,7 @@ from typing import Iterator
 from bot.bitbucket.constants import MAX_PAGELEN
 from bot.bitbucket.errors import NotFound
 from bot.bitbucket.models import Page, ResolvedRef
-from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, COMMIT, COMMIT_PULL_REQUESTS, COMMITS, COMMITS_OF, TAG, TAGS
+from bot.bitbucket.paths import BRANCH, BRANCH_RESTRICTIONS, BRANCHES, BRANCHING_MODEL, COMMIT, COMMIT_PULL_REQUESTS, COMMITS, COMMITS_OF, TAG, TAGS
 from bot.bitbucket.transport import Transport
 
 
@@ -37,6 +37,11 @@ class Refs(Transport):
         """The repository's branch restrictions (`kind`: only those, e.g. `delete`). Needs repository admin."""
         params: dict = {"pagelen": MAX_PAGELEN, **({"kind": kind} if kind else {})}
         return self._collect(self._url(BRANCH_RESTRICTIONS, workspace=ws, repo_slug=slug), params)[0]
+
+    def get_branching_model(self, ws: str, slug: str) -> dict:
+        """The branching model as applied to the repository: `development`, `production` (when enabled) and the
+        enabled `branch_types` with their prefixes; what a `branching_model` branch restriction is matched by."""
+        return self._call("GET", self._url(BRANCHING_MODEL, workspace=ws, repo_slug=slug))
 
     def get_branch(self, ws: str, slug: str, name: str) -> dict:
         return self._call("GET", self._url(BRANCH, workspace=ws, repo_slug=slug, name=name))

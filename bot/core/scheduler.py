@@ -59,6 +59,22 @@ class OnClock(BaseTrigger):
         return str(self.trigger)
 
 
+class NextMoments(BaseTrigger):
+    """Fires at the moments `next_after(moment)` names (the first one strictly after `moment`; None: no more)."""
+
+    def __init__(self, next_after: Callable[[datetime], datetime | None]):
+        self.next_after = next_after
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        # As APScheduler's cron trigger: the first moment at or after `now`, or after the previous fire time
+        # when that is earlier (a missed one, within its grace, still fires).
+        start = min(now, previous_fire_time + timedelta(microseconds=1)) if previous_fire_time else now
+        return self.next_after(start - timedelta(microseconds=1))
+
+    def __str__(self) -> str:
+        return "next moments"
+
+
 class Scheduler:
     """A BackgroundScheduler (its own thread and pool) whose cron times follow the bot's clock."""
 
@@ -79,6 +95,12 @@ class Scheduler:
         hour, minute = (int(part) for part in at.split(":"))
         trigger = CronTrigger(day_of_week=",".join(days), hour=hour, minute=minute, second=0, timezone=zone)
         self._aps.add_job(func, OnClock(trigger, self.clock), args=args, id=job_id, replace_existing=True,
+                          misfire_grace_time=int(grace.total_seconds()))
+
+    def at_moments(self, job_id: str, func: Callable, next_after: Callable[[datetime], datetime | None], *,
+                   grace: timedelta, args=()) -> None:
+        """Run `func(*args)` at each moment `next_after` names (pure: a moment in, the next one after it out)."""
+        self._aps.add_job(func, OnClock(NextMoments(next_after), self.clock), args=args, id=job_id, replace_existing=True,
                           misfire_grace_time=int(grace.total_seconds()))
 
     def every(self, job_id: str, func: Callable, seconds: float) -> None:
@@ -113,7 +135,7 @@ class ScheduledJobs:
         self.scheduler = scheduler
         self.zone = schedule_zone(services.settings)
         self._lock = threading.Lock()
-        self._scheduled: dict[int, tuple] = {}  # row id -> (at, days, zone) its job was made for
+        self._scheduled: dict[int, tuple] = {}  # row id -> the job_shape its job was made for
         self._running: set[int] = set()
 
     # --- what a subclass says ---------------------------------------------------------------------------
@@ -133,6 +155,15 @@ class ScheduledJobs:
     def zone_for(self, row):
         """The time zone of a row's `at` and `days`: the channel schedules' one, unless a kind says otherwise."""
         return self.zone
+
+    def job_shape(self, row) -> tuple:
+        """What a row's job is made for: when it changes, the job is made again."""
+        return (row.at, row.days, str(self.zone_for(row)))
+
+    def add_job(self, row) -> None:
+        """The row's job: a cron job at `at` on `days`, unless a kind times its rows otherwise."""
+        self.scheduler.cron(self.job_id(row.id), self.run, days=row.days, at=row.at, zone=self.zone_for(row),
+                            grace=GRACE, args=(row.id,))
 
     # --- the same for every kind --------------------------------------------------------------------------
 
@@ -160,14 +191,13 @@ class ScheduledJobs:
     def reschedule(self) -> list:
         """Add, change and drop cron jobs to match the table (call it after changing a row)."""
         rows = self.all_rows()
-        wanted = {row.id: (row.at, row.days, str(self.zone_for(row))) for row in rows}
+        wanted = {row.id: self.job_shape(row) for row in rows}
         with self._lock:
             for gone in set(self._scheduled) - set(wanted):
                 self.scheduler.remove(self.job_id(gone))
             for row in rows:
                 if self._scheduled.get(row.id) != wanted[row.id]:
-                    self.scheduler.cron(self.job_id(row.id), self.run, days=row.days, at=row.at,
-                                        zone=self.zone_for(row), grace=GRACE, args=(row.id,))
+                    self.add_job(row)
             self._scheduled = wanted
         return rows
 

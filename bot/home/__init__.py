@@ -13,7 +13,6 @@ own records, with one bounded read: the environments of at most `MAX_DEPLOY_REPO
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from bot.bitbucket.metering import BACKGROUND
 from bot.budget import state
 from bot.budget.render import figures_from
 from bot.core import meter
+from bot.core.cache import TtlCache
 from bot.reminders import waiting_on
 
 CACHE_SECONDS = 300.0
@@ -33,32 +33,6 @@ KEEP_SECONDS = 24 * 3600.0  # kept answers are served this long when the budget 
 MAX_PER_CALL = 50
 MAX_DEPLOY_REPOS = 3
 RECONCILE_PER_VIEW = 3  # repositories never read that one tab reads, at most
-
-
-class TtlCache:
-    """Answers kept: fresh for `ttl` seconds, and served older (with their age) when asking is not allowed.
-    Errors are not kept: the next look asks again."""
-
-    def __init__(self, ttl: float = CACHE_SECONDS, clock=time.monotonic, keep: float = KEEP_SECONDS):
-        self.ttl, self.clock, self.keep = ttl, clock, keep
-        self._items: dict = {}
-        self._lock = threading.Lock()
-
-    def get(self, key, fetch, *, may_fetch: bool = True) -> tuple[object, float] | None:
-        """(value, its age in seconds; 0 when just fetched), or None when nothing is kept and fetching is not allowed."""
-        now = self.clock()
-        with self._lock:
-            hit = self._items.get(key)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1], now - hit[0]
-        if not may_fetch:
-            return (hit[1], now - hit[0]) if hit and now - hit[0] < self.keep else None
-        value = fetch()
-        with self._lock:
-            if len(self._items) > 10_000:
-                self._items.clear()
-            self._items[key] = (now, value)
-        return value, 0.0
 
 
 @dataclass
@@ -73,7 +47,10 @@ class HomeData:
 
 
 class HomeCache(TtlCache):
-    """The Home tab's Bitbucket answers, a minute each."""
+    """The Home tab's Bitbucket answers, `CACHE_SECONDS` each (kept `KEEP_SECONDS` for when the budget is low)."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, clock=time.monotonic, keep: float = KEEP_SECONDS):
+        super().__init__(ttl, clock, keep)
 
 
 def _cache(services) -> TtlCache:

@@ -22,7 +22,7 @@ def shown(hours: Hours) -> Message:
     return notice(
         f":clock9: Your working hours{how}: {describe(hours)}.\n"
         "Change them with `/bb hours 09:00-17:30 [mon-fri] [tz Europe/Berlin]`; your own reminder (`/bb remind me`) "
-        "comes on your working days, in your time zone."
+        "comes within these hours on your working days, in your time zone."
     )
 
 

@@ -94,9 +94,7 @@ class Schedule:
 
 def occurrence_on(schedule: Schedule, day: date, zone: ZoneInfo) -> datetime:
     """The schedule's moment on a local day (a time that a DST change skips is moved forward by the gap)."""
-    hour, minute = map(int, schedule.at.split(":"))
-    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-    return local.astimezone(timezone.utc).astimezone(zone)
+    return workdays.local_moment(day, schedule.at, zone)
 
 
 def _occurrences_around(schedule: Schedule, moment: datetime, zone: ZoneInfo, days: range) -> Iterable[datetime]:

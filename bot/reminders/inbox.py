@@ -2,13 +2,15 @@
 
 Waiting on their review: open, not a draft nor work in progress, not theirs, they are a reviewer, and they have
 neither approved nor asked for changes since the last push (their verdict is older than the source commit).
-Ready to merge: theirs, open, not a draft nor work in progress, approved by at least `REQUIRED_APPROVALS` other
-people, no changes asked, builds green (none failed or running).
+Ready to merge: theirs, open, not a draft nor work in progress, approved by as many other people as the
+destination branch requires (`approvals`: Bitbucket's branch restrictions, else one), no changes asked, builds
+green (none failed or running).
 
 Bitbucket calls stay few: one listing per 50 open pull requests of each repository the bot follows (a channel
 subscription or reminder), kept a minute so that everyone reminded at the same time shares it; a commit's date
 only where a reviewer's verdict may predate a push (kept, commits do not change); build statuses only for the
-person's own pull requests that are approved and otherwise ready.
+person's own pull requests that are approved and otherwise ready; the approval restrictions only for a repository
+where the person has one approved (kept an hour).
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ from typing import Callable, Mapping
 from bot import accounts, reminders
 from bot.bitbucket import Account, BitbucketError, CommitStatus, PullRequest, parse_timestamp
 from bot.builds import rules as build_rules
-from bot.reminders import snooze
+from bot.reminders import approvals, snooze
 from bot.relay import noise
 from bot.relay.subscriptions import followed_repositories
 
-REQUIRED_APPROVALS = 1
 LISTING_SECONDS = 60.0
 MAX_KEPT = 10_000
 
@@ -66,7 +67,7 @@ def waits_on(pull_request: Mapping, person, last_push: Callable[[], datetime | N
     return bool(pushed and since and pushed > since)
 
 
-def approved_enough(pull_request: Mapping, person, required: int = REQUIRED_APPROVALS) -> bool:
+def approved_enough(pull_request: Mapping, person, required: int = approvals.DEFAULT) -> bool:
     """The person's own open pull request, approved by `required` others, with no changes asked (builds aside)."""
     if out_of_reminders(pull_request):
         return False
@@ -132,7 +133,7 @@ def watched_repositories(store) -> list[str]:
 @dataclass
 class Inbox:
     reviews: list[tuple[str, PullRequest, str]] = field(default_factory=list)  # (repo, pull request, source commit), oldest first
-    ready: list[tuple[str, PullRequest]] = field(default_factory=list)
+    ready: list[tuple[str, PullRequest, approvals.Required]] = field(default_factory=list)  # with the approvals it needed
     snoozed: int = 0
     problems: list[str] = field(default_factory=list)  # repositories that could not be read, in words
 
@@ -163,8 +164,11 @@ def gather(services, person, now: datetime, *, fresh: bool = False) -> Inbox:
                     inbox.snoozed += 1
                     continue
                 inbox.reviews.append((repo, pr, head))
-            elif approved_enough(item, person) and _builds_green(client, repo, item):
-                inbox.ready.append((repo, PullRequest.from_api(item)))
+            elif approved_enough(item, person):  # by one other at least: only then are the restrictions read
+                pr = PullRequest.from_api(item)
+                needed = approvals.required(services, repo, pr.destination_branch or "")
+                if approved_enough(item, person, needed.count) and _builds_green(client, repo, item):
+                    inbox.ready.append((repo, pr, needed))
     inbox.reviews.sort(key=lambda entry: (_opened(entry[1]), entry[0], entry[1].id))
     inbox.ready.sort(key=lambda entry: (_opened(entry[1]), entry[0], entry[1].id))
     return inbox

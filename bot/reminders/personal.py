@@ -2,9 +2,11 @@
 
 It comes at `at` (default 09:30) on `days` (default: their working days, `/bb hours`), in their time zone (set,
 else Slack's), so a reviewer in Tokyo and one in Berlin each hear at their own 09:30, also across a daylight
-saving change. Like the channels' reminders, APScheduler decides when to look and the store whether to send:
-the "sent" mark of a person's local day is written in the transaction that queues the message, so the cron
-job, the catch-up look and another replica's scheduler for a moment send it once. Nothing to say: no message.
+saving change; never outside their working hours: one due outside them comes at the start of their next working
+period (`timing`). Like the channels' reminders, APScheduler decides when to look and the store whether to send:
+the "sent" mark of a person's local day (the day of the send) is written in the transaction that queues the
+message, so the job, the catch-up look and another replica's scheduler for a moment send it once. Nothing to
+say: no message.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from zoneinfo import ZoneInfo
 from bot import people, reminders
 from bot.core import metrics, outbox
 from bot.core.render import Message
-from bot.core.scheduler import ScheduledJobs
+from bot.core.scheduler import GRACE, ScheduledJobs
 from bot.core.store import Migration, Store
 from bot.reminders import inbox as person_inbox
-from bot.reminders import personal_render, snooze
+from bot.reminders import personal_render, snooze, timing
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class PersonalSchedule:
     own_days: bool  # the days were given with `on DAYS` (else: the working days)
     zone_name: str
     changed_at: float
+    hours: people.Hours  # their working hours, in their zone
 
     # As the scheduler's log line names a row.
     repo = "pull requests"
@@ -69,6 +72,9 @@ class PersonalSchedule:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.zone_name)
+
+    def next_send(self, after: datetime) -> datetime | None:
+        return timing.next_send(self.schedule(), self.hours, after)
 
     def schedule(self) -> reminders.Schedule:
         """As the reminders' pure `when` functions read a schedule."""
@@ -94,7 +100,7 @@ def _resolved(services, row, now: datetime) -> PersonalSchedule:
     hours = people.hours_of(services, row["slack_user_id"], now)
     days = tuple(day for day in row["days"].split(",") if day)
     return PersonalSchedule(row["id"], row["slack_user_id"], row["at"], days or hours.days, bool(days), hours.zone_name,
-                            row["changed_at"])
+                            row["changed_at"], hours)
 
 
 def get_for(services, slack_user_id: str, now: datetime) -> PersonalSchedule | None:
@@ -126,11 +132,12 @@ def outbox_key(slack_user_id: str) -> str:
 
 
 def run_due(services, schedule: PersonalSchedule, *, now: datetime) -> str:
-    """Send the person's reminder if it is owed now and was not sent on their local day. Says what happened."""
-    occurrence = reminders.due_occurrence(schedule.schedule(), now, schedule.zone)
-    if occurrence is None:
+    """Send the person's reminder if a send is owed now (within their working hours) and none was made on that
+    local day. Says what happened."""
+    send = timing.due_send(schedule.schedule(), schedule.hours, now)
+    if send is None:
         return "not due"
-    user, day = schedule.slack_user_id, occurrence.date().isoformat()
+    user, day = schedule.slack_user_id, send.astimezone(schedule.zone).date().isoformat()
     if _sent(services.store, user, day):
         return "already sent"
     person = people.linked(services.store, user)
@@ -185,6 +192,13 @@ class PersonalJobs(ScheduledJobs):
 
     def zone_for(self, row):
         return row.zone
+
+    def job_shape(self, row) -> tuple:
+        return (row.at, row.days, row.zone_name, row.hours)
+
+    def add_job(self, row) -> None:
+        """Timed by `timing`: the schedule moved into the person's working hours."""
+        self.scheduler.at_moments(self.job_id(row.id), self.run, row.next_send, grace=GRACE, args=(row.id,))
 
     def sync(self) -> None:
         snooze.forget_ended(self.services.store, self.scheduler.clock())  # day snoozes past their end

@@ -9,7 +9,6 @@ from bot.core.invocation import Invocation
 from bot.people.commands import require_linked
 from bot.reminders import personal, snooze
 from bot.reminders import personal_render as render
-from bot import reminders
 
 
 def _reschedule(inv: Invocation) -> None:
@@ -20,7 +19,7 @@ def _reschedule(inv: Invocation) -> None:
 
 
 def _next_run(schedule: personal.PersonalSchedule, now):
-    return reminders.next_occurrence(schedule.schedule(), now, schedule.zone)
+    return schedule.next_send(now)
 
 
 def remind_me(inv: Invocation, command: Command) -> None:

@@ -15,6 +15,8 @@ from slack_sdk.models.blocks import ActionsBlock
 from bot.bitbucket import PullRequest
 from bot.core import ids
 from bot.core.render import Message, age_since, button, code, context, escape, header, link, message, notice, section, truncate
+from bot.reminders import approvals, timing
+from bot.reminders.approvals import Required
 from bot.reminders.render import describe_days, describe_moment
 from bot.reminders.snooze import SnoozeRequest
 
@@ -50,9 +52,21 @@ def review_buttons(repo: str, pr: PullRequest, head: str, day: str) -> ActionsBl
     return ActionsBlock(block_id=f"review:{repo}#{pr.id}"[:255], elements=elements)
 
 
-def ready_item(repo: str, pr: PullRequest) -> str:
+def approvals_needed(needed: Required, repo: str) -> str:
+    """The number of approvals counted as enough, and why, when it is not simply the default."""
+    if needed.source == approvals.READ:
+        return f" ({_plural(needed.count, 'approval')} required on {code(needed.branch)})"
+    if needed.source == approvals.FORBIDDEN:
+        return (f" (1 approval counted as enough: the bot may not read the branch restrictions of {code(repo)}, "
+                "which needs repository admin)")
+    if needed.source == approvals.NOT_READ:
+        return " (1 approval counted as enough: the branch restrictions were not read, to save Bitbucket requests)"
+    return ""
+
+
+def ready_item(repo: str, pr: PullRequest, needed: Required) -> str:
     approvers = ", ".join(escape(a.display_name) for a in pr.approved_by[:5])
-    return f"{_title(repo, pr)}\napproved by {approvers} · builds green · no changes asked"
+    return f"{_title(repo, pr)}\napproved by {approvers}{approvals_needed(needed, repo)} · builds green · no changes asked"
 
 
 def ready_buttons(repo: str, pr: PullRequest) -> ActionsBlock:
@@ -79,8 +93,8 @@ def reminder(found: Inbox, *, now: datetime, day: str) -> Message:
             blocks.append(context(f"…and {len(found.reviews) - len(reviews)} more, newer."))
     if ready:
         blocks.append(context(f"*Yours, ready to merge* ({len(found.ready)})"))
-        for repo, pr in ready:
-            blocks += [section(ready_item(repo, pr)), ready_buttons(repo, pr)]
+        for repo, pr, needed in ready:
+            blocks += [section(ready_item(repo, pr, needed)), ready_buttons(repo, pr)]
         if len(found.ready) > len(ready):
             blocks.append(context(f"…and {len(found.ready) - len(ready)} more."))
     blocks.append(context(_footer(found)))
@@ -103,7 +117,12 @@ def _footer(found: Inbox) -> str:
 
 def _when(schedule: PersonalSchedule) -> str:
     days = describe_days(schedule.days) + ("" if schedule.own_days else " (your working days)")
-    return f"at {schedule.at} on {days}, {code(schedule.zone_name)}"
+    when = f"at {schedule.at} on {days}, {code(schedule.zone_name)}"
+    hours = schedule.hours
+    if timing.reaches_outside(schedule.at, schedule.days, hours):
+        when += (f"; never outside your working hours ({hours.start}-{hours.end} on {describe_days(hours.days)}): "
+                 "one due outside them comes when they next start")
+    return when
 
 
 def saved(schedule: PersonalSchedule, next_run: datetime | None, *, changed: bool) -> Message:

@@ -1,4 +1,6 @@
-"""Working time (pure): Saturdays, Sundays and the holidays of `REMINDER_HOLIDAYS` do not age a pull request.
+"""Working time (pure): Saturdays, Sundays and the holidays of `REMINDER_HOLIDAYS` do not age a pull request;
+a person's working hours (`/bb hours`: from a start to an end on their working days, in their time zone) say when
+their own reminder may come.
 
 Days are read in a time zone (a day is from one local midnight to the next, 23 or 25 hours across a daylight
 saving change); the arithmetic is done in UTC, so no wall-clock jump counts twice or not at all.
@@ -10,8 +12,30 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Collection
 from zoneinfo import ZoneInfo
 
+from bot.core.commands import WEEKDAYS
+from bot.people import Hours
+
 WEEKEND = (5, 6)  # Saturday, Sunday
 MAX_DAYS_BACK = 3660  # a cutoff further back than ten years is "never"
+
+
+def local_moment(day: date, at: str, zone: ZoneInfo) -> datetime:
+    """`at` (HH:MM) on a local day; a time that a daylight saving change skips is moved forward by the gap."""
+    hour, minute = map(int, at.split(":"))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+
+
+def next_working_moment(moment: datetime, hours: Hours) -> datetime:
+    """`moment` itself when it falls within the working hours, else the start of the next working period (in the
+    hours' zone). With no working day at all, `moment`: nothing to wait for."""
+    zone, today = hours.zone, moment.astimezone(hours.zone).date()
+    for offset in range(8):
+        day = today + timedelta(days=offset)
+        if WEEKDAYS[day.weekday()] not in hours.days:
+            continue
+        if moment < local_moment(day, hours.end, zone):
+            return max(moment.astimezone(zone), local_moment(day, hours.start, zone))
+    return moment.astimezone(zone)
 
 
 def is_working_day(day: date, holidays: Collection[str] = ()) -> bool:

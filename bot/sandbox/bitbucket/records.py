@@ -187,6 +187,7 @@ class _Repository:
     deployments: list[_Deployment] = field(default_factory=list)
     statuses: dict[str, dict[str, dict]] = field(default_factory=dict)  # commit hash -> key -> build status
     branch_restrictions: list[dict] = field(default_factory=list)  # restrictions.py
+    branching_model: dict = field(default_factory=dict)  # restrictions.py: set_branching_model's choices
 
     @property
     def full_name(self) -> str:

@@ -46,6 +46,7 @@ API_ROUTES = [
     ("GET", _REPO + r"/refs/branches/(?P<name>.+)", "_get_branch"),
     ("DELETE", _REPO + r"/refs/branches/(?P<name>.+)", "_delete_branch"),
     ("GET", _REPO + r"/branch-restrictions", "_list_branch_restrictions"),  # restrictions.py
+    ("GET", _REPO + r"/branching-model", "_get_branching_model"),  # restrictions.py
     ("GET", _REPO + r"/refs/tags", "_list_tags"),
     ("POST", _REPO + r"/refs/tags", "_create_tag"),
     ("GET", _REPO + r"/refs/tags/(?P<name>.+)", "_get_tag"),

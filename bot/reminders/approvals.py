@@ -1,0 +1,121 @@
+"""How many approvals a pull request needs before it is "ready to merge": what the repository's branch
+restrictions say (`require_approvals_to_merge` with its `value`, matched to the destination branch by glob or by
+the branching model), else one.
+
+Reading the restrictions needs repository admin. Where the bot's credential lacks it (Bitbucket answers 403),
+one approval is counted as enough, and the reminder says so beside the number. A repository's restrictions change
+rarely: they are kept `KEEP_SECONDS` per repository (a 403 too), and the read is background work in the request
+budget (like the Home tab's): when little of the hour is left, what was kept is used, else the fallback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Mapping
+
+from bot.bitbucket import Forbidden, NotFound
+from bot.bitbucket.metering import BACKGROUND, tagged
+from bot.core import meter
+from bot.core.cache import TtlCache
+
+KIND = "require_approvals_to_merge"
+DEFAULT = 1  # no rule, or none readable: one approval by someone else
+KEEP_SECONDS = 3600.0
+
+READ, NO_RULE, FORBIDDEN, NOT_READ = "restrictions", "no rule", "forbidden", "not read"
+
+
+@dataclass(frozen=True)
+class Required:
+    """Approvals needed, and where the number comes from (`READ`, `NO_RULE`, `FORBIDDEN` or `NOT_READ`)."""
+
+    count: int
+    source: str
+    branch: str = ""
+
+    @property
+    def assumed(self) -> bool:
+        """The fallback was used because the rules could not be read (not because there are none)."""
+        return self.source in (FORBIDDEN, NOT_READ)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A repository's approval restrictions as read (None: Bitbucket refused them) and its branching model
+    (read only when a restriction is matched by it; None when not read or not readable)."""
+
+    restrictions: tuple[Mapping, ...] | None
+    model: Mapping | None = None
+
+
+# --- pure ------------------------------------------------------------------------------------------------
+
+
+def branch_types_of(branch: str, model: Mapping | None) -> set[str]:
+    """The branching model's types of a branch: `development`, `production`, or a prefixed kind (`release`, …)."""
+    if not isinstance(model, Mapping):
+        return set()
+    found = {kind for kind in ("development", "production")
+             if isinstance(model.get(kind), Mapping) and model[kind].get("name") == branch}
+    for branch_type in model.get("branch_types") or ():
+        prefix = branch_type.get("prefix") if isinstance(branch_type, Mapping) else None
+        if prefix and branch.startswith(prefix):
+            found.add(branch_type.get("kind"))
+    return found
+
+
+def applies(restriction: Mapping, branch: str, model: Mapping | None) -> bool:
+    """Whether a branch restriction covers merges into `branch`."""
+    if (restriction.get("branch_match_kind") or "glob") == "branching_model":
+        return restriction.get("branch_type") in branch_types_of(branch, model)
+    return fnmatch.fnmatchcase(branch, restriction.get("pattern") or "")
+
+
+def required_for(rules: Rules, branch: str) -> Required:
+    """Approvals needed to merge into `branch`: the largest `value` of the approval restrictions that cover it
+    (Bitbucket enforces each), never fewer than `DEFAULT`."""
+    if rules.restrictions is None:
+        return Required(DEFAULT, FORBIDDEN, branch)
+    values = [int(r.get("value") or 0) for r in rules.restrictions
+              if r.get("kind") == KIND and applies(r, branch, rules.model)]
+    if not values:
+        return Required(DEFAULT, NO_RULE, branch)
+    return Required(max(DEFAULT, *values), READ, branch)
+
+
+# --- read from Bitbucket, kept ----------------------------------------------------------------------------
+
+
+class RulesCache(TtlCache):
+    """Each repository's `Rules`, kept `KEEP_SECONDS` (a day when the budget is low)."""
+
+
+def _cache(services) -> RulesCache:
+    return services.part(RulesCache) or services.provide(RulesCache(KEEP_SECONDS, lambda: services.clock().timestamp()))
+
+
+def read_rules(client, repo: str) -> Rules:
+    """One read of the approval restrictions (and of the branching model, when one of them is matched by it)."""
+    workspace, slug = repo.split("/", 1)
+    try:
+        restrictions = tuple(client.list_branch_restrictions(workspace, slug, kind=KIND))
+    except Forbidden:
+        return Rules(None)
+    if not any(r.get("branch_match_kind") == "branching_model" for r in restrictions):
+        return Rules(restrictions)
+    try:
+        return Rules(restrictions, client.get_branching_model(workspace, slug))
+    except (Forbidden, NotFound):  # then only the glob restrictions can be matched
+        return Rules(restrictions)
+
+
+def required(services, repo: str, branch: str) -> Required:
+    """Approvals needed to merge into `branch` of `repo`, from the kept rules or one background read."""
+    with tagged(BACKGROUND, "remind-me"):  # the personal reminders, as the scheduler counts them
+        kept = _cache(services).get(repo.lower(), lambda: read_rules(services.bitbucket, repo),
+                                    may_fetch=meter.allows(services, BACKGROUND))
+    if kept is None:
+        return Required(DEFAULT, NOT_READ, branch)
+    rules, _ = kept
+    return required_for(rules, branch)
