@@ -94,10 +94,19 @@ def screenshot(driver, folder: Path, name: str) -> Path:
     return path
 
 
+PAGE_CHANGING = ("NoSuchElementException", "StaleElementReferenceException")  # selenium's, while a new page loads
+
+
 def wait_for(condition, timeout: float = 10.0):
+    """`condition()` until it holds; an element not there yet (the page after a click still loading) is not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = condition()
+        try:
+            found = condition()
+        except Exception as error:  # noqa: BLE001 - only the page-changing ones are waited out
+            if type(error).__name__ not in PAGE_CHANGING:
+                raise
+            found = None
         if found:
             return found
         time.sleep(0.1)

@@ -222,14 +222,15 @@ def test_a_slow_slack_is_sent_many_keys_at_once_and_each_key_keeps_its_order(sto
 def test_a_channel_reads_its_messages_in_the_order_they_were_queued_whatever_their_keys(store, client, slack):
     """Keys interleaved in one channel (a push, a card, a reminder): one send per channel at a time, so the channel
     reads them as they were queued, while another channel's go out beside them."""
-    slack.latency = 0.05
-    for n in range(3):
-        for key in "abc":
-            enqueue(store, f"{key}{n}", key=key)
-            enqueue(store, f"other {key}{n}", channel="C2", key=f"other {key}")
+    slack.latency = 0.02
+    queued = {"C1": [], "C2": []}
+    for n, key in enumerate("aabacbbcaacb"):  # a key's next message sometimes before, sometimes after another key's
+        for channel in queued:
+            queued[channel].append(f"{channel} {key}{n}")
+            enqueue(store, queued[channel][-1], channel=channel, key=f"{channel} {key}")
     fast_worker(store, client).drain_once()
-    assert [m.text for m in slack.channel_messages("C1")] == [f"{key}{n}" for n in range(3) for key in "abc"]
-    assert [m.text for m in slack.channel_messages("C2")] == [f"other {key}{n}" for n in range(3) for key in "abc"]
+    for channel, texts in queued.items():
+        assert [m.text for m in slack.channel_messages(channel)] == texts
 
 
 def test_one_sender_sends_one_at_a_time_in_the_queues_order(store, client, slack):

@@ -293,7 +293,9 @@ class OutboxWorker(BackgroundLoop):
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             reread = False
             for future in done:
-                del in_flight[future]
+                finished = in_flight.pop(future)
+                # What was read of that channel is stale now: the next of the finished key may come before it.
+                queue = [queued for queued in queue if queued.channel != finished]
                 try:
                     handled += future.result()
                 except Exception:  # noqa: BLE001 - the claim itself failed (a database hiccup): the item stays pending
