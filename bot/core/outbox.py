@@ -4,8 +4,9 @@ Items are rows in SQLite, written in the same transaction as whatever caused the
 reminder's mark, a deploy's state), so nothing accepted is lost to a Slack outage, a 429 or a crash.
 Items with the same `key` are delivered in order; different keys never wait for each other.
 
-Up to `SENDERS` items are sent at once, each the oldest of its key, so a key's order holds while a slow Slack
-answers many channels in parallel. A card updated again before its turn is sent once, at its newest version.
+Up to `SENDERS` items are sent at once, each the oldest of its key and never two in one channel, so a key's order
+and a channel's hold while a slow Slack answers many channels in parallel. A card updated again before its turn is
+sent once, at its newest version.
 
 Delivery is at-least-once for the one item in flight at the instant of a crash (Slack has no idempotency
 key for chat.postMessage) and exactly-once otherwise: an item is marked sent in the same moment its
@@ -81,7 +82,7 @@ OWNER = PROCESS_OWNER  # who claims an item
 # worker (another replica, or this one after a restart) takes the item over.
 CLAIM_LEASE_SECONDS = 45.0
 RECLAIM_EVERY_SECONDS = 10.0  # with the lease: a dead worker's item is taken over within a minute
-# Slack calls in flight at once, each for a different key. Slack answers in 100-300 ms; one call at a time would cap a
+# Slack calls in flight at once, each for a different key and channel. Slack answers in 100-300 ms; one call at a time would cap a
 # replica at a few messages a second, below a busy company's webhooks. Slack's own limits are per method and per
 # channel; a 429 holds back only its key.
 SENDERS = 16
@@ -335,7 +336,7 @@ class OutboxWorker(BackgroundLoop):
         ids = tuple(row["id"] for row in run)
         # The head is ours ('sending'), so no other worker may take what follows it in its key.
         self.store.execute(
-            f"UPDATE outbox SET state = 'sending', owner = ?, claimed_until = ? WHERE state = 'pending' AND id IN ({', '.join('?' * len(ids))})",
+            f"UPDATE outbox SET state = 'sending', owner = ?, claimed_until = ? WHERE state = 'pending' AND {_ids_in(ids)}",
             (OWNER, self.clock() + CLAIM_LEASE_SECONDS, *ids),
         )
         newest = run[-1]
@@ -371,7 +372,7 @@ class OutboxWorker(BackgroundLoop):
             return
         try:
             self.store.execute(
-                f"UPDATE outbox SET state = 'pending', owner = '' WHERE state = 'sending' AND id IN ({', '.join('?' * len(folded))})", folded)
+                f"UPDATE outbox SET state = 'pending', owner = '' WHERE state = 'sending' AND {_ids_in(folded)}", folded)
         except Exception:  # noqa: BLE001 - then their lease runs out and reclaim_abandoned() puts them back
             log.exception("outbox: items %s stay claimed until their lease runs out", folded)
 
@@ -426,8 +427,8 @@ class OutboxWorker(BackgroundLoop):
     def _mark_sent(self, item: Item, ts: str, folded: tuple[int, ...] = ()) -> None:
         # Its own rows only: no read-then-write to keep atomic across replicas, so no store-wide lock.
         with self.store.transaction(lock=None) as db:
-            for item_id in (item.id, *folded):  # the folded versions were told by the newest one's message
-                db.execute("UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE id = ?", (ts, self.clock(), item_id))
+            ids = (item.id, *folded)  # the folded versions were told by the newest one's message
+            db.execute(f"UPDATE outbox SET state = 'sent', ts = ?, sent_at = ?, owner = '' WHERE {_ids_in(ids)}", (ts, self.clock(), *ids))
             if item.anchor:
                 db.execute(
                     "INSERT INTO slack_anchors (channel, anchor, ts) VALUES (?, ?, ?) ON CONFLICT (channel, anchor) DO UPDATE SET ts = excluded.ts",
@@ -483,6 +484,10 @@ class OutboxWorker(BackgroundLoop):
             "UPDATE outbox SET state = 'pending', owner = '', next_attempt_at = ?, last_error = ?, attempts = attempts + ? WHERE id = ?",
             (when, reason[:500], int(count_attempt), item.id),
         )
+
+
+def _ids_in(ids) -> str:
+    return f"id IN ({', '.join('?' * len(ids))})"
 
 
 def _retry_after_seconds(headers) -> float:
