@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from bot.bitbucket.restrictions import covering
 from bot.core.render import escape, link, truncate
 
 # Creating or deleting a branch is a release manager's or a merger's job.
@@ -42,8 +43,7 @@ def name_query(glob: str | None) -> str | None:
 def protecting(restrictions: list[dict], name: str) -> list[dict]:
     """The branch restrictions (Bitbucket's JSON) that keep `name` from being deleted. Only glob matchers can be
     read here; a branching-model one is left to Bitbucket, which refuses the delete itself."""
-    return [r for r in restrictions if r.get("kind") in PROTECTING_KINDS and (r.get("branch_match_kind") or "glob") == "glob"
-            and fnmatch.fnmatchcase(name, r.get("pattern") or "")]
+    return covering(restrictions, name, kinds=PROTECTING_KINDS)
 
 
 def refusals(name: str, main_branch: str, open_prs: list, restrictions: list[dict]) -> list[Refusal]:

@@ -3,9 +3,9 @@ their state, builds, open tasks, comments) and whether it can be merged now, and
 
 from __future__ import annotations
 
-import fnmatch
 from datetime import datetime
 
+from bot.bitbucket.restrictions import covering
 from bot.builds import render as builds_render
 from bot.core.render import Message, age_since, code, context, escape, fallback_text, link, message, section, truncate
 from bot.pull_requests.render import _user_name, pull_request_buttons
@@ -29,9 +29,8 @@ def reviewer_lines(pr) -> str:
 
 
 def restrictions_on(restrictions: list[dict], branch: str | None) -> list[dict]:
-    """The branch restrictions (glob ones) that apply to merges into `branch`."""
-    return [r for r in restrictions if (r.get("branch_match_kind") or "glob") == "glob"
-            and fnmatch.fnmatchcase(branch or "", r.get("pattern") or "")]
+    """The branch restrictions (glob ones: the branching model is not read here) that apply to merges into `branch`."""
+    return covering(restrictions, branch or "")
 
 
 def merge_blockers(pr, gate, restrictions: list[dict], open_tasks: int) -> list[str]:

@@ -10,12 +10,12 @@ budget (like the Home tab's): when little of the hour is left, what was kept is 
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from typing import Mapping
 
 from bot.bitbucket import Forbidden, NotFound
 from bot.bitbucket.metering import BACKGROUND, tagged
+from bot.bitbucket.restrictions import branch_types_of, covering  # noqa: F401 - branch_types_of: the tests' name for it
 from bot.core import meter
 from bot.core.cache import TtlCache
 
@@ -52,33 +52,12 @@ class Rules:
 # --- pure ------------------------------------------------------------------------------------------------
 
 
-def branch_types_of(branch: str, model: Mapping | None) -> set[str]:
-    """The branching model's types of a branch: `development`, `production`, or a prefixed kind (`release`, …)."""
-    if not isinstance(model, Mapping):
-        return set()
-    found = {kind for kind in ("development", "production")
-             if isinstance(model.get(kind), Mapping) and model[kind].get("name") == branch}
-    for branch_type in model.get("branch_types") or ():
-        prefix = branch_type.get("prefix") if isinstance(branch_type, Mapping) else None
-        if prefix and branch.startswith(prefix):
-            found.add(branch_type.get("kind"))
-    return found
-
-
-def applies(restriction: Mapping, branch: str, model: Mapping | None) -> bool:
-    """Whether a branch restriction covers merges into `branch`."""
-    if (restriction.get("branch_match_kind") or "glob") == "branching_model":
-        return restriction.get("branch_type") in branch_types_of(branch, model)
-    return fnmatch.fnmatchcase(branch, restriction.get("pattern") or "")
-
-
 def required_for(rules: Rules, branch: str) -> Required:
     """Approvals needed to merge into `branch`: the largest `value` of the approval restrictions that cover it
     (Bitbucket enforces each), never fewer than `DEFAULT`."""
     if rules.restrictions is None:
         return Required(DEFAULT, FORBIDDEN, branch)
-    values = [int(r.get("value") or 0) for r in rules.restrictions
-              if r.get("kind") == KIND and applies(r, branch, rules.model)]
+    values = [int(r.get("value") or 0) for r in covering(rules.restrictions, branch, rules.model, kinds=(KIND,))]
     if not values:
         return Required(DEFAULT, NO_RULE, branch)
     return Required(max(DEFAULT, *values), READ, branch)
