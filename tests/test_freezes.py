@@ -2,31 +2,17 @@
 
 import json
 
-from datetime import datetime, timezone
-
 import pytest
 
 from bot import freezes
 from bot.core import ids
+from tests.deploykit import Clock
 from tests.harness import ADMIN, RunningBot, button, text_of
 
 pytestmark = pytest.mark.both_backends
 
 CHANNEL = "C1"
 DEPLOYER = "UDEPLOY"
-
-
-class Clock:
-    """Epoch seconds that a test moves on by hand (a fixed start: no test depends on today's date)."""
-
-    def __init__(self, now: float = 1_900_000_000.0):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return datetime.fromtimestamp(self.now, timezone.utc)
-
-    def seconds(self) -> float:
-        return self.now
 
 
 @pytest.fixture
