@@ -362,3 +362,18 @@ def test_restrictions_the_bot_may_not_read_count_one_approval_and_say_so_for_an_
         assert len(team.requests_to("GET", "/branch-restrictions")) == 2
     finally:
         bot.stop()
+
+
+def test_restrictions_bitbucket_fails_to_give_count_one_approval_say_so_and_are_asked_again(settings, slack, team):
+    team.add_branch_restriction("acme", "api", "require_approvals_to_merge", "main", value=2)
+    bobs_pull_requests(team, one=("ann",))
+    bot = RunningBot(settings, slack, clock=MovableClock(MONDAY_9))
+    try:
+        follow_and_link(bot, (BOB, "bob"))
+        team.fail_next("GET", r"/branch-restrictions", status=404)  # an answer no retry mends
+        assert "0 to review, 1 ready to merge" in say(bot, "remind me now", user_id=BOB)
+        assert ("approved by Ann (1 approval counted as enough: Bitbucket did not give the branch restrictions of "
+                "`acme/api` this time)") in text_of(as_dict(slack.wait_for(lambda: dms(slack, BOB))[0]))
+        assert "Nothing waits on you" in say(bot, "remind me now", user_id=BOB)  # not kept: read at the next look
+    finally:
+        bot.stop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from bot.bitbucket import Forbidden, NotFound
+from bot.bitbucket import BitbucketError, Forbidden, NotFound
 from bot.bitbucket.metering import BACKGROUND, tagged
 from bot.bitbucket.restrictions import branch_types_of, covering  # noqa: F401 - branch_types_of: the tests' name for it
 from bot.core import meter
@@ -23,12 +23,12 @@ KIND = "require_approvals_to_merge"
 DEFAULT = 1  # no rule, or none readable: one approval by someone else
 KEEP_SECONDS = 3600.0
 
-READ, NO_RULE, FORBIDDEN, NOT_READ = "restrictions", "no rule", "forbidden", "not read"
+READ, NO_RULE, FORBIDDEN, NOT_READ, UNANSWERED = "restrictions", "no rule", "forbidden", "not read", "unanswered"
 
 
 @dataclass(frozen=True)
 class Required:
-    """Approvals needed, and where the number comes from (`READ`, `NO_RULE`, `FORBIDDEN` or `NOT_READ`)."""
+    """Approvals needed, and where the number comes from (`READ`, `NO_RULE`, `FORBIDDEN`, `NOT_READ` or `UNANSWERED`)."""
 
     count: int
     source: str
@@ -37,7 +37,7 @@ class Required:
     @property
     def assumed(self) -> bool:
         """The fallback was used because the rules could not be read (not because there are none)."""
-        return self.source in (FORBIDDEN, NOT_READ)
+        return self.source in (FORBIDDEN, NOT_READ, UNANSWERED)
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,12 @@ def read_rules(client, repo: str) -> Rules:
 
 def required(services, repo: str, branch: str) -> Required:
     """Approvals needed to merge into `branch` of `repo`, from the kept rules or one background read."""
-    with tagged(BACKGROUND, "remind-me"):  # the personal reminders, as the scheduler counts them
-        kept = _cache(services).get(repo.lower(), lambda: read_rules(services.bitbucket, repo),
-                                    may_fetch=meter.allows(services, BACKGROUND))
+    try:
+        with tagged(BACKGROUND, "remind-me"):  # the personal reminders, as the scheduler counts them
+            kept = _cache(services).get(repo.lower(), lambda: read_rules(services.bitbucket, repo),
+                                        may_fetch=meter.allows(services, BACKGROUND))
+    except BitbucketError:  # not kept: asked again at the next look; the reminder goes out meanwhile
+        return Required(DEFAULT, UNANSWERED, branch)
     if kept is None:
         return Required(DEFAULT, NOT_READ, branch)
     rules, _ = kept

@@ -61,6 +61,8 @@ def approvals_needed(needed: Required, repo: str) -> str:
                 "which needs repository admin)")
     if needed.source == approvals.NOT_READ:
         return " (1 approval counted as enough: the branch restrictions were not read, to save Bitbucket requests)"
+    if needed.source == approvals.UNANSWERED:
+        return f" (1 approval counted as enough: Bitbucket did not give the branch restrictions of {code(repo)} this time)"
     return ""
 
 
