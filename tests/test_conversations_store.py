@@ -73,6 +73,9 @@ def test_links_of_messages_to_comments_are_forgotten_a_month_on_and_messages_no_
             for sql, params in conversations.context_writes("acme/api", 3, comment_id, path="a.py", line=4, old_side=False,
                                                             parent_id=None, messages=[message], now=T0):
                 db.execute(sql, params)
+    window = conversations.NUDGE_WINDOW_SECONDS
+    assert conversations.claim_nudge(store, "acme/api", 3, "U1", now=T0 - window - 1) is None  # its window is over
+    assert conversations.claim_nudge(store, "acme/api", 4, "U1", now=T0 - 60) is None  # still holds
     reader = context.ContextReader(store, None, clock=lambda: T0)
     job = reader.take(T0)
     assert job["comment_id"] in (7, 8)
@@ -85,3 +88,5 @@ def test_links_of_messages_to_comments_are_forgotten_a_month_on_and_messages_no_
     waiting = [row["comment_id"] for row in store.query("SELECT comment_id FROM comment_messages")]
     assert waiting == [15 - job["comment_id"]]  # the one whose context is still to be read
     assert store.query_one("SELECT COUNT(*) AS n FROM comment_context")["n"] == 2  # finished contexts stay their month
+    assert conversations.claim_nudge(store, "acme/api", 4, "U2", now=T0) == {"nudged_at": T0 - 60, "nudged_by": "U1"}
+    assert [row["pr_id"] for row in store.query("SELECT pr_id FROM conversation_nudges")] == [4]  # the old one is gone

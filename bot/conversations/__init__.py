@@ -224,9 +224,11 @@ def forget_old_links(store, *, now: float, kept_seconds: float) -> int:
     """Forget which Slack message became which comment once it was written `kept_seconds` ago (editing or deleting
     that message then no longer follows, and the comment's later events come into the thread like any other's), and
     the messages kept for a context nobody will read any more (its job finished or gone: left by a race with the
-    reader). How many rows went."""
+    reader), and nudges past their window (the next click takes the pull request's nudge either way). How many rows
+    went."""
     with store.transaction() as db:
         links = db.execute("DELETE FROM conversation_comments WHERE created_at < ?", (now - kept_seconds,)).rowcount
+        links += db.execute("DELETE FROM conversation_nudges WHERE nudged_at <= ?", (now - NUDGE_WINDOW_SECONDS,)).rowcount
         waiting = db.execute(
             """DELETE FROM comment_messages WHERE NOT EXISTS (
                    SELECT 1 FROM comment_context c WHERE c.repo = comment_messages.repo AND c.pr_id = comment_messages.pr_id
