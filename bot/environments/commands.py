@@ -16,15 +16,21 @@ from bot.environments import locks, protections
 from bot.environments import render as env_render
 
 
-def _environment(inv: Invocation, repo: str, typed: str) -> Environment:
+def _target(inv: Invocation, command: Command) -> tuple[str, Environment]:
+    """The repository and the environment of it the command names (refused, with those it has, when it has none such)."""
+    repo = inv.repo(command.repo)
     workspace, slug = split_repo(repo)
     environments = [Environment.from_api(e) for e in inv.services.bitbucket.list_environments(workspace, slug)]
-    return match_environment(environments, typed)
+    return repo, match_environment(environments, command.args["environment"])
+
+
+def _require_admin(inv: Invocation, doing: str) -> None:
+    if not inv.services.permissions.is_admin(inv.user_id):
+        raise NotAllowed(f"Only admins (listed in `CHATOPS_ADMINS`) can {doing}.")
 
 
 def lock(inv: Invocation, command: Command) -> None:
-    repo = inv.repo(command.repo)
-    environment = _environment(inv, repo, command.args["environment"])
+    repo, environment = _target(inv, command)
     services = inv.services
     services.permissions.require(inv.user_id, "lock", repo, environment.name)
     now = services.timestamp()
@@ -40,16 +46,14 @@ def lock(inv: Invocation, command: Command) -> None:
 
 
 def unlock(inv: Invocation, command: Command) -> None:
-    repo = inv.repo(command.repo)
-    environment = _environment(inv, repo, command.args["environment"])
+    repo, environment = _target(inv, command)
     services = inv.services
     now = services.timestamp()
     held = locks.holding(services.store, repo, environment.name, now=now)
     if held is None:
         inv.reply(env_render.not_locked(repo, environment.name))
         return
-    admin = services.permissions.is_admin(inv.user_id)
-    if held.holder != inv.user_id and not admin:
+    if held.holder != inv.user_id and not services.permissions.is_admin(inv.user_id):
         raise NotAllowed(env_render.not_holder(held, now))
     ended = locks.release(services.store, repo, environment.name, user_id=inv.user_id, now=now)
     if ended is None:
@@ -70,11 +74,9 @@ def list_locks(inv: Invocation, command: Command) -> None:
 
 
 def protect(inv: Invocation, command: Command) -> None:
+    _require_admin(inv, "protect an environment")
     services = inv.services
-    if not services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can protect an environment.")
-    repo = inv.repo(command.repo)
-    environment = _environment(inv, repo, command.args["environment"])
+    repo, environment = _target(inv, command)
     made = protections.protect(services.store, repo, environment.name, approvals=command.args["approvals"],
                                role=command.args["role"], user_id=inv.user_id, now=services.timestamp())
     services.audit.record(inv.user_id, "protect", f"{repo}@{environment.name}", ok=True,
@@ -83,11 +85,9 @@ def protect(inv: Invocation, command: Command) -> None:
 
 
 def unprotect(inv: Invocation, command: Command) -> None:
+    _require_admin(inv, "remove the protection of an environment")
     services = inv.services
-    if not services.permissions.is_admin(inv.user_id):
-        raise NotAllowed("Only admins (listed in `CHATOPS_ADMINS`) can remove the protection of an environment.")
-    repo = inv.repo(command.repo)
-    environment = _environment(inv, repo, command.args["environment"])
+    repo, environment = _target(inv, command)
     was = protections.unprotect(services.store, repo, environment.name)
     if was:
         services.audit.record(inv.user_id, "unprotect", f"{repo}@{environment.name}", ok=True, result="unprotected")

@@ -66,17 +66,23 @@ def deploy_repositories(services, slack_user_id: str) -> list[str]:
     return list(dict.fromkeys(repo.lower() for repo in found))[:MAX_DEPLOY_REPOS]
 
 
+def _kept(services, data: HomeData, key: tuple, fetch, what: str) -> tuple | None:
+    """The cached answer for `key` and its age (fetched when the hour's budget allows); None, with a notice in `data`
+    naming `what` was not shown, when Bitbucket failed or was not asked."""
+    try:
+        kept = _cache(services).get(key, fetch, may_fetch=meter.allows(services, BACKGROUND))
+    except BitbucketError as error:
+        data.problems.append(f"{what} could not be read ({error.status or 'no answer'}).")
+        return None
+    if kept is None:
+        data.problems.append(f"{what} are not shown: the bot is saving its Bitbucket requests this hour.")
+    return kept
+
+
 def _environments(services, slack_user_id: str, data: HomeData) -> None:
-    cache = _cache(services)
     for repo in deploy_repositories(services, slack_user_id):
-        try:
-            kept = cache.get(("environments", repo), lambda: reading.environments(services, repo),
-                             may_fetch=meter.allows(services, BACKGROUND))
-        except BitbucketError as error:
-            data.problems.append(f"The environments of {repo} could not be read ({error.status or 'no answer'}).")
-            continue
+        kept = _kept(services, data, ("environments", repo), lambda: reading.environments(services, repo), f"The environments of {repo}")
         if kept is None:
-            data.problems.append(f"The environments of {repo} are not shown: the bot is saving its Bitbucket requests this hour.")
             continue
         environments, _ = kept
         data.environments.append((repo, where.states(services, slack_user_id, repo, environments, None)))
@@ -85,28 +91,21 @@ def _environments(services, slack_user_id: str, data: HomeData) -> None:
 def gather(services, slack_user_id: str) -> HomeData:
     store = services.store
     link = accounts.linked_user(store, slack_user_id)
-    if link is None:
-        data = HomeData(linked=False)
-        _environments(services, slack_user_id, data)
-        return data
-    data = HomeData(linked=True, enabled=notify.enabled_for(store, slack_user_id))
+    data = HomeData(linked=False) if link is None else HomeData(linked=True, enabled=notify.enabled_for(store, slack_user_id))
     _environments(services, slack_user_id, data)
+    if link is None:
+        return data
     who = link.bitbucket_uuid or link.account_id
     if not who:
         data.problems.append("You are linked by nickname only, which Bitbucket cannot search by: `/bb login` links you fully.")
         return data
     repos = state.followed(store)
     workspaces = list(dict.fromkeys([w for w in [services.settings.bitbucket_workspace] if w] + [r.split("/", 1)[0] for r in repos]))
-    client, cache = services.bitbucket, _cache(services)
+    client = services.bitbucket
     for workspace in workspaces:
-        try:
-            kept = cache.get(("mine", workspace, who), lambda: client.list_user_pull_requests(workspace, who, limit=MAX_PER_CALL).values,
-                             may_fetch=meter.allows(services, BACKGROUND))
-        except BitbucketError as error:
-            data.problems.append(f"Your pull requests in {workspace} could not be read ({error.status or 'no answer'}).")
-            continue
+        kept = _kept(services, data, ("mine", workspace, who),
+                     lambda: client.list_user_pull_requests(workspace, who, limit=MAX_PER_CALL).values, f"Your pull requests in {workspace}")
         if kept is None:
-            data.problems.append(f"Your pull requests in {workspace} are not shown: the bot is saving its Bitbucket requests this hour.")
             continue
         values, age = kept
         if age >= CACHE_SECONDS:
@@ -115,11 +114,16 @@ def gather(services, slack_user_id: str) -> HomeData:
             pr = PullRequest.from_api(item)
             data.mine.append((pr.repository or workspace, pr))
     _reviews(services, data, link, repos)
-    data.reviews.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
-    data.mine.sort(key=lambda entry: entry[1].created_on.timestamp() if entry[1].created_on else 0.0)
+    data.reviews.sort(key=_created)
+    data.mine.sort(key=_created)
     for repo, pr in data.mine:
         data.builds[(repo, pr.source_branch or "")] = relay.build_states(store, repo.lower(), pr.source_branch or "")
     return data
+
+
+def _created(entry: tuple[str, PullRequest]) -> float:
+    """Sorts (repository, pull request) pairs oldest first."""
+    return entry[1].created_on.timestamp() if entry[1].created_on else 0.0
 
 
 def _reviews(services, data: HomeData, link, repos: list[str]) -> None:

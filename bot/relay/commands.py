@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 
 from bot import relay
 from bot.bitbucket import BitbucketError, Forbidden, NotFound, Repository, Unauthorized
@@ -25,6 +27,7 @@ from bot.relay.render import RELAYED_EVENTS
 from bot.relay.subscriptions import channels_following
 
 WEBHOOK_DESCRIPTION = "Bitbucket ChatOps (Slack relay)"
+RELAYED_EVENTS_TEXT = ", ".join(f"`{e}`" for e in RELAYED_EVENTS)
 FAMILY_WORDS = {"pullrequests": "pull requests", "pushes": "pushes", "tags": "tags", "builds": "builds"}
 BROKEN_HINTS = {
     "not_in_channel": "the bot is not in this channel: invite it (`/invite @` and its name), then subscribe again",
@@ -46,48 +49,59 @@ def families_text(families: tuple[str, ...]) -> str:
     return "everything" if tuple(sorted(families)) == tuple(sorted(EVENT_FAMILIES)) else ", ".join(FAMILY_WORDS[f] for f in families)
 
 
+def _hook_address(url: str | None) -> str:
+    return render.code(url) if url else "`https://<this bot's public address>/bitbucket/webhook`"
+
+
 def manual_steps(repo: str, url: str | None, why: str) -> str:
     """How to add the webhook by hand. Names the secret's variable, never its value."""
-    where = render.code(url) if url else "`https://<this bot's public address>/bitbucket/webhook`"
-    events = ", ".join(f"`{e}`" for e in RELAYED_EVENTS)
     return (
         f":warning: {why}, so nothing will arrive until someone adds the webhook by hand: in Bitbucket, "
-        f"*{render.escape(repo)}* › Repository settings › Webhooks › Add webhook, with URL {where}, "
-        f"the secret set to the value of `BITBUCKET_WEBHOOK_SECRET`, and these triggers: {events}."
+        f"*{render.escape(repo)}* › Repository settings › Webhooks › Add webhook, with URL {_hook_address(url)}, "
+        f"the secret set to the value of `BITBUCKET_WEBHOOK_SECRET`, and these triggers: {RELAYED_EVENTS_TEXT}."
     )
+
+
+def register_hook(inv: Invocation, key: str, url: str, list_hooks: Callable[[], list[dict]],
+                  create_hook: Callable[..., dict]) -> tuple[bool, tuple[str, ...]]:
+    """Ours among the hooks `list_hooks` answers, else one `create_hook` makes; its registration kept under `key` (a
+    repository, or a workspace's pattern) and audited. Answers whether it was created and the relayed events it leaves
+    out. Bitbucket's refusal is audited, then raised for the caller to explain."""
+    services, settings = inv.services, inv.services.settings
+    with _registering:
+        try:
+            hook = relay.find_our_hook(list_hooks(), url)
+            created = hook is None
+            if created:
+                hook = create_hook(url=url, events=RELAYED_EVENTS, secret=settings.bitbucket_webhook_secret, description=WEBHOOK_DESCRIPTION)
+        except BitbucketError as error:
+            services.audit.record(inv.user_id, "register_webhook", key, ok=False, result=str(error))
+            raise
+        relay.record_registration(services.store, repo=key, hook_uuid=hook.get("uuid") or "", url=url, events=hook_events(hook),
+                                  secret=settings.bitbucket_webhook_secret if created else None)
+    if created:
+        services.audit.record(inv.user_id, "register_webhook", key, ok=True, result=hook.get("uuid") or "", detail={"url": url})
+    return created, relay.missing_events(hook_events(hook), RELAYED_EVENTS)
 
 
 def ensure_webhook(inv: Invocation, repo: str, repository: Repository) -> WebhookStatus:
     """The repository's one webhook: reuse ours if it is there, else create it, else explain."""
     services = inv.services
-    settings = services.settings
-    now = time.time()
-    relay.remember_main_branch(services.store, repo=repo, main_branch=repository.main_branch or "", user_id=inv.user_id, now=now)
-    if not settings.public_url:
+    relay.remember_main_branch(services.store, repo=repo, main_branch=repository.main_branch or "", user_id=inv.user_id, now=time.time())
+    if not services.settings.public_url:
         return WebhookStatus(False, manual_steps(repo, None, "`PUBLIC_URL` is not set, so I cannot register the webhook"))
-    url = relay.webhook_url(settings.public_url)
+    url = relay.webhook_url(services.settings.public_url)
     workspace, slug = split_repo(repo)
-    with _registering:
-        try:
-            hook = relay.find_our_hook(services.bitbucket.list_webhooks(workspace, slug), url)
-            created = hook is None
-            if created:
-                hook = services.bitbucket.create_webhook(
-                    workspace, slug, url=url, events=RELAYED_EVENTS, secret=settings.bitbucket_webhook_secret, description=WEBHOOK_DESCRIPTION
-                )
-        except BitbucketError as error:
-            services.audit.record(inv.user_id, "register_webhook", repo, ok=False, result=str(error))
-            if isinstance(error, (Forbidden, Unauthorized)):
-                why = "Bitbucket would not let the bot manage webhooks (its credential needs the `webhook` scope and admin rights on the repository)"
-            else:
-                why = f"Bitbucket refused the webhook ({render.bitbucket_words(error)})"
-            return WebhookStatus(False, manual_steps(repo, url, why))
-        relay.record_registration(services.store, repo=repo, hook_uuid=hook.get("uuid") or "", url=url, events=hook_events(hook),
-                                  secret=settings.bitbucket_webhook_secret if created else None)
+    try:
+        created, missing = register_hook(inv, repo, url, partial(services.bitbucket.list_webhooks, workspace, slug),
+                                         partial(services.bitbucket.create_webhook, workspace, slug))
+    except (Forbidden, Unauthorized):
+        return WebhookStatus(False, manual_steps(repo, url, "Bitbucket would not let the bot manage webhooks (its credential needs "
+                                                            "the `webhook` scope and admin rights on the repository)"))
+    except BitbucketError as error:
+        return WebhookStatus(False, manual_steps(repo, url, f"Bitbucket refused the webhook ({render.bitbucket_words(error)})"))
     if created:
-        services.audit.record(inv.user_id, "register_webhook", repo, ok=True, result=hook.get("uuid") or "", detail={"url": url})
         return WebhookStatus(True, f"Registered the Bitbucket webhook of {render.escape(repo)}.")
-    missing = relay.missing_events(hook_events(hook), RELAYED_EVENTS)
     if missing:
         return WebhookStatus(True, f"{render.escape(repo)} already has our webhook, but it leaves out {', '.join(render.code(e) for e in missing)}: "
                                    "add them in its settings (or an operator runs `bitbucket-chatops webhooks update`).")
@@ -103,33 +117,23 @@ def hook_events(hook: dict) -> tuple[str, ...]:
 def ensure_workspace_webhook(inv: Invocation, workspace: str) -> WebhookStatus:
     """The workspace's one webhook (it fires for every repository, present and future): reuse ours, else create it
     (only a workspace owner's credential may), else explain."""
-    services, settings = inv.services, inv.services.settings
+    services = inv.services
     key = relay.workspace_pattern(workspace)
     relay.remember_main_branch(services.store, repo=key, main_branch="", user_id=inv.user_id, now=time.time())
-    if not settings.public_url:
+    if not services.settings.public_url:
         return WebhookStatus(False, workspace_manual_steps(workspace, None, "`PUBLIC_URL` is not set, so I cannot register the workspace's webhook"))
-    url = relay.webhook_url(settings.public_url)
-    with _registering:
-        try:
-            hook = relay.find_our_hook(services.bitbucket.list_workspace_webhooks(workspace), url)
-            created = hook is None
-            if created:
-                hook = services.bitbucket.create_workspace_webhook(
-                    workspace, url=url, events=RELAYED_EVENTS, secret=settings.bitbucket_webhook_secret, description=WEBHOOK_DESCRIPTION)
-        except BitbucketError as error:
-            services.audit.record(inv.user_id, "register_webhook", key, ok=False, result=str(error))
-            if isinstance(error, (Forbidden, Unauthorized)):
-                why = ("Bitbucket would not let the bot manage the workspace's webhooks: only a credential of a workspace *owner*, "
-                       "with the `webhook` scope, may (a repository or project access token never can)")
-            else:
-                why = f"Bitbucket refused the workspace's webhook ({render.bitbucket_words(error)})"
-            return WebhookStatus(False, workspace_manual_steps(workspace, url, why))
-        relay.record_registration(services.store, repo=key, hook_uuid=hook.get("uuid") or "", url=url, events=hook_events(hook),
-                                  secret=settings.bitbucket_webhook_secret if created else None)
+    url = relay.webhook_url(services.settings.public_url)
+    try:
+        created, missing = register_hook(inv, key, url, partial(services.bitbucket.list_workspace_webhooks, workspace),
+                                         partial(services.bitbucket.create_workspace_webhook, workspace))
+    except (Forbidden, Unauthorized):
+        return WebhookStatus(False, workspace_manual_steps(
+            workspace, url, "Bitbucket would not let the bot manage the workspace's webhooks: only a credential of a workspace *owner*, "
+                            "with the `webhook` scope, may (a repository or project access token never can)"))
+    except BitbucketError as error:
+        return WebhookStatus(False, workspace_manual_steps(workspace, url, f"Bitbucket refused the workspace's webhook ({render.bitbucket_words(error)})"))
     if created:
-        services.audit.record(inv.user_id, "register_webhook", key, ok=True, result=hook.get("uuid") or "", detail={"url": url})
         return WebhookStatus(True, f"Registered the Bitbucket webhook of workspace {render.escape(workspace)}: every repository in it, present and future.")
-    missing = relay.missing_events(hook_events(hook), RELAYED_EVENTS)
     if missing:
         return WebhookStatus(True, f"Workspace {render.escape(workspace)} already has our webhook, but it leaves out "
                                    f"{', '.join(render.code(e) for e in missing)}: an operator runs `bitbucket-chatops webhooks update` to add them.")
@@ -137,11 +141,9 @@ def ensure_workspace_webhook(inv: Invocation, workspace: str) -> WebhookStatus:
 
 
 def workspace_manual_steps(workspace: str, url: str | None, why: str) -> str:
-    where = render.code(url) if url else "`https://<this bot's public address>/bitbucket/webhook`"
-    events = ", ".join(f"`{e}`" for e in RELAYED_EVENTS)
     return (f":warning: {why}, so nothing will arrive until a workspace owner adds it: Bitbucket shows workspace webhooks "
-            f"read-only, so by API, `POST /2.0/workspaces/{render.escape(workspace)}/hooks` with URL {where}, the secret set to "
-            f"the value of `BITBUCKET_WEBHOOK_SECRET`, and these events: {events}. (Or subscribe each repository instead.)")
+            f"read-only, so by API, `POST /2.0/workspaces/{render.escape(workspace)}/hooks` with URL {_hook_address(url)}, the secret set to "
+            f"the value of `BITBUCKET_WEBHOOK_SECRET`, and these events: {RELAYED_EVENTS_TEXT}. (Or subscribe each repository instead.)")
 
 
 def subscription_words(families: tuple[str, ...], glob: str, filters: Filters) -> list[str]:
@@ -225,16 +227,18 @@ def subscriptions(inv: Invocation, command: Command) -> None:
         inv.reply(render.notice("This channel relays nothing yet. `/bb subscribe REPO` relays a repository's pull requests, pushes, "
                                 "tags and builds here; `/bb subscribe WORKSPACE/*` every repository of a workspace."))
         return
-    named = {s.repo for s in subs if not relay.is_workspace_pattern(s.repo)}
+    followed = {s.repo for s in subs}
+    named = {r for r in followed if not relay.is_workspace_pattern(r)}
     lines = ["*This channel relays:*"] if subs else []
     for sub in subs:
         line = f"• {render.escape(sub.repo)}: {' · '.join(subscription_words(sub.families, sub.branch_glob, sub.filters))}"
+        its_workspace = relay.workspace_pattern(sub.repo.split("/", 1)[0])
         if relay.is_workspace_pattern(sub.repo):
             mine = sorted(r for r in named if r.startswith(sub.repo[:-1]))
             line += "\n   every repository of the workspace, present and future" + (
                 f"; except {', '.join(render.escape(r) for r in mine)}, whose own subscription here wins" if mine else "")
-        elif relay.workspace_pattern(sub.repo.split("/", 1)[0]) in {s.repo for s in subs}:
-            line += f"\n   wins here over {render.escape(relay.workspace_pattern(sub.repo.split('/', 1)[0]))}"
+        elif its_workspace in followed:
+            line += f"\n   wins here over {render.escape(its_workspace)}"
         if sub.broken_reason:
             hint = BROKEN_HINTS.get(sub.broken_reason, "Slack refused our messages")
             line += f"\n   :warning: *broken* (`{render.escape(sub.broken_reason)}`): {hint}."

@@ -159,32 +159,30 @@ def contradiction(filters: Filters, families: tuple[str, ...]) -> str:
 # --- in words -----------------------------------------------------------------------------------------------
 
 
-def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
+def _either(values: tuple[str, ...]) -> str:
+    return " or ".join("`" + v.replace("`", "'") + "`" for v in values)
+
+
+def _said(phrases) -> list[str]:
+    """The phrases whose filter is on, in order."""
+    return [phrase for phrase, on in phrases if on]
 
 
 def pull_request_words(filters: Filters) -> list[str]:
-    words = []
-    if filters.authors:
-        words.append("by " + " or ".join(_code(a) for a in filters.authors))
-    if filters.not_authors:
-        words.append("not by " + " or ".join(_code(a) for a in filters.not_authors))
-    if filters.no_bots:
-        words.append("not from bots")
-    if filters.no_drafts:
-        words.append("no drafts")
-    if filters.not_titles:
-        words.append("titles without " + " or ".join(_code(t) for t in filters.not_titles))
-    return words + path_words(filters)
+    return _said((
+        ("by " + _either(filters.authors), filters.authors),
+        ("not by " + _either(filters.not_authors), filters.not_authors),
+        ("not from bots", filters.no_bots),
+        ("no drafts", filters.no_drafts),
+        ("titles without " + _either(filters.not_titles), filters.not_titles),
+    )) + path_words(filters)
 
 
 def path_words(filters: Filters) -> list[str]:
-    words = []
-    if filters.paths:
-        words.append("changing " + " or ".join(_code(p) for p in filters.paths))
-    if filters.not_paths:
-        words.append("not only " + " or ".join(_code(p) for p in filters.not_paths))
-    return words
+    return _said((
+        ("changing " + _either(filters.paths), filters.paths),
+        ("not only " + _either(filters.not_paths), filters.not_paths),
+    ))
 
 
 BUILD_WORDS = {"all": "", "failures": "failures and fixes only", "reactions": "as reactions on the cards"}
@@ -194,7 +192,7 @@ def describe(filters: Filters) -> list[str]:
     """Every filter in words, for `/bb subscriptions` and the subscribe reply."""
     words = pull_request_words(filters)
     if filters.targets:
-        words.insert(0, "pull requests into " + " or ".join(_code(t) for t in filters.targets))
+        words.insert(0, "pull requests into " + _either(filters.targets))
     if filters.builds != "all":
         words.append("builds " + BUILD_WORDS[filters.builds])
     if filters.thread_only:
