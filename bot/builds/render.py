@@ -19,6 +19,7 @@ from bot.core.render import (
     mention,
     message,
     notice,
+    text_input_modal,
     truncate,
 )
 
@@ -191,19 +192,10 @@ def merge_statuses_context(gate) -> dict:
 
 
 def merge_anyway_modal(meta: str, pr_label: str) -> dict:
-    return {
-        "type": "modal",
-        "callback_id": ids.MERGE_ANYWAY_MODAL,
-        "title": {"type": "plain_text", "text": "Merge anyway"},
-        "submit": {"type": "plain_text", "text": "Merge anyway"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": meta,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(f"Builds of {pr_label} failed or still run. Why merge now?", 3000)}},
-            {"type": "input", "block_id": ids.MERGE_REASON_BLOCK, "label": {"type": "plain_text", "text": "Reason (kept in the audit log)"},
-             "element": {"type": "plain_text_input", "action_id": ids.MERGE_REASON_INPUT, "multiline": True, "max_length": 500}},
-        ],
-    }
+    return text_input_modal(callback_id=ids.MERGE_ANYWAY_MODAL, title="Merge anyway", submit="Merge anyway", meta=meta,
+                            about=f"Builds of {pr_label} failed or still run. Why merge now?",
+                            block_id=ids.MERGE_REASON_BLOCK, label="Reason (kept in the audit log)",
+                            action_id=ids.MERGE_REASON_INPUT, max_length=500)
 
 
 def merged_anyway(repo: str, pr, user_id: str, gate, reason: str) -> Message:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from bot.core import ids
-from bot.core.render import Message, clip, escape, link, mention, notice, truncate
+from bot.core.render import Message, clip, escape, link, mention, notice, text_input_modal, truncate
 from bot.conversations.diff import DiffLine
 
 REACTION_POSTED = "speech_balloon"
@@ -106,19 +106,9 @@ def with_context(original: dict, blocks: list[dict]) -> Message:
 
 
 def reply_modal(meta: str, about: str) -> dict:
-    return {
-        "type": "modal",
-        "callback_id": ids.REPLY_MODAL,
-        "title": {"type": "plain_text", "text": "Reply in Bitbucket"},
-        "submit": {"type": "plain_text", "text": "Reply"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": meta,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": clip(about, 3000)}},
-            {"type": "input", "block_id": ids.REPLY_TEXT_BLOCK, "label": {"type": "plain_text", "text": "Your reply (written as you)"},
-             "element": {"type": "plain_text_input", "action_id": ids.REPLY_TEXT_INPUT, "multiline": True, "max_length": 3000}},
-        ],
-    }
+    return text_input_modal(callback_id=ids.REPLY_MODAL, title="Reply in Bitbucket", submit="Reply", meta=meta, about=about,
+                            block_id=ids.REPLY_TEXT_BLOCK, label="Your reply (written as you)",
+                            action_id=ids.REPLY_TEXT_INPUT, max_length=3000)
 
 
 def reply_about(author: str, first_line: str, pr_label: str) -> str:

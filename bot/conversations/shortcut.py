@@ -13,7 +13,7 @@ from bot.conversations import render as conversation_render
 from bot.core import actions, ids
 from bot.core.invocation import Invocation, run_safely
 from bot.core.payloads import CommentReply
-from bot.core.render import encode_value, escape, truncate
+from bot.core.render import encode_value, escape, input_text, truncate
 
 
 def reply_in_bitbucket(inv: Invocation, payload: dict) -> None:
@@ -33,9 +33,7 @@ def reply_in_bitbucket(inv: Invocation, payload: dict) -> None:
 
 
 def reply_text(view: dict) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    text = ((values.get(ids.REPLY_TEXT_BLOCK) or {}).get(ids.REPLY_TEXT_INPUT) or {}).get("value")
-    return text.strip() if isinstance(text, str) else ""
+    return input_text(view, ids.REPLY_TEXT_BLOCK, ids.REPLY_TEXT_INPUT)
 
 
 def on_reply_view(services, ack, body, view, invocation_for) -> None:

@@ -194,6 +194,32 @@ def confirmation(question: str, *, confirm_text: str, confirm_action: str, value
     return message(fallback_text(question), [section(question), buttons])
 
 
+def text_input_modal(*, callback_id: str, title: str, submit: str, meta: str, about: str,
+                     block_id: str, label: str, action_id: str, max_length: int) -> dict:
+    """A form (a Slack modal view) of one mrkdwn paragraph and one multi-line text box; `input_text` reads what
+    was written in it."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": meta,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": clip(about, MAX_SECTION_TEXT)}},
+            {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+             "element": {"type": "plain_text_input", "action_id": action_id, "multiline": True, "max_length": max_length}},
+        ],
+    }
+
+
+def input_text(view: dict, block_id: str, action_id: str) -> str:
+    """The text a submitted form's box holds, stripped ("" when it is missing or not text)."""
+    values = (view.get("state") or {}).get("values") or {}
+    text = ((values.get(block_id) or {}).get(action_id) or {}).get("value")
+    return text.strip() if isinstance(text, str) else ""
+
+
 def outcome(text: str) -> Message:
     """A finished action, replacing the message its button was on."""
     return message(fallback_text(text), [section(text)])

@@ -222,9 +222,7 @@ def reject(inv: Invocation, meta: dict, reason: str) -> None:
 
 
 def reason_of(view: dict) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get(ids.REJECT_REASON_BLOCK) or {}).get(ids.REJECT_REASON_INPUT) or {}).get("value")
-    return reason.strip() if isinstance(reason, str) else ""
+    return render.input_text(view, ids.REJECT_REASON_BLOCK, ids.REJECT_REASON_INPUT)
 
 
 def on_reject_view(services, ack, body, view, invocation_for) -> None:

@@ -9,7 +9,8 @@ from slack_sdk.models.blocks import ActionsBlock
 from bot.core import ids
 from bot.core.payloads import RequestButton
 from bot.core.render import (
-    Message, age, button, code, context, escape, fallback_text, header, mention, message, notice, section, truncate,
+    Message, age, button, code, context, escape, fallback_text, header, mention, message, notice, section, text_input_modal,
+    truncate,
 )
 
 SHORT_HASH = 12
@@ -196,19 +197,10 @@ def request_card(request, now: float) -> Message:
 
 
 def reject_modal(request_id: int, meta: str, label: str) -> dict:
-    return {
-        "type": "modal",
-        "callback_id": ids.REJECT_REQUEST_MODAL,
-        "title": {"type": "plain_text", "text": "Reject the deploy"},
-        "submit": {"type": "plain_text", "text": "Reject"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": meta,
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(f"Reject the request to {label}? Say why.", 3000)}},
-            {"type": "input", "block_id": ids.REJECT_REASON_BLOCK, "label": {"type": "plain_text", "text": "Reason (told in the channel)"},
-             "element": {"type": "plain_text_input", "action_id": ids.REJECT_REASON_INPUT, "multiline": True, "max_length": 500}},
-        ],
-    }
+    return text_input_modal(callback_id=ids.REJECT_REQUEST_MODAL, title="Reject the deploy", submit="Reject", meta=meta,
+                            about=f"Reject the request to {label}? Say why.",
+                            block_id=ids.REJECT_REASON_BLOCK, label="Reason (told in the channel)",
+                            action_id=ids.REJECT_REASON_INPUT, max_length=500)
 
 
 def request_label(request) -> str:

@@ -59,9 +59,7 @@ def ask_reason(inv: Invocation, value: dict) -> None:
 
 
 def reason_of(view: dict) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    reason = ((values.get(ids.MERGE_REASON_BLOCK) or {}).get(ids.MERGE_REASON_INPUT) or {}).get("value")
-    return reason.strip() if isinstance(reason, str) else ""
+    return render.input_text(view, ids.MERGE_REASON_BLOCK, ids.MERGE_REASON_INPUT)
 
 
 def merge_anyway(inv: Invocation, meta: dict, reason: str) -> None:
