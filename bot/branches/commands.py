@@ -88,7 +88,7 @@ def confirm_delete(inv: Invocation, value: dict) -> None:
     repo, name, forced = button.repo, button.branch, button.forced
     write = _write("delete_branch", repo, name, key=f"{button.key}:{repo}:{name}", force=forced,
                    detail={"head": button.head, "force": forced})
-    actions.check(inv.services, inv.user_id, write)
+    checked = actions.check(inv.services, inv.user_id, write)
     held = actions.already(inv.services, write)
     if held is not None:
         inv.reply(render.notice(held.words(f"deletion of `{render.escape(name)}`")))
@@ -100,7 +100,7 @@ def confirm_delete(inv: Invocation, value: dict) -> None:
             return
     workspace, slug = split_repo(repo)
     done = perform_on_click(inv, write, lambda client: client.delete_branch(workspace, slug, name),
-                            what=f"deletion of `{render.escape(name)}`", describe=lambda _: "deleted")
+                            what=f"deletion of `{render.escape(name)}`", describe=lambda _: "deleted", checked=checked)
     if done is not None:
         inv.replace_publicly(branch_render.deleted(repo, name, button.head, inv.user_id, forced))
 

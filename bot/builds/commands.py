@@ -44,12 +44,13 @@ def rerun(inv: Invocation, value: dict) -> None:
     repo, number = button.repo, button.number
     write = _write("rerun", button)
     try:
-        client, refused = actions.check(inv.services, inv.user_id, write).client, None
+        checked, refused = actions.check(inv.services, inv.user_id, write), None
+        client = checked.client
     except NotAllowed as error:
         if not _deploys_to(inv, repo):
             raise
         # A deployer without the role that re-runs builds may still re-run a deploy pipeline (a deploy): read it.
-        client, refused = inv.services.bitbucket, error
+        checked, client, refused = None, inv.services.bitbucket, error
     workspace, slug = split_repo(repo)
     old = Pipeline.from_api(client.get_pipeline(workspace, slug, str(number)))
     if not old.target:
@@ -64,7 +65,7 @@ def rerun(inv: Invocation, value: dict) -> None:
     body = pipeline_body(rerun_target(dict(old.target)))
     done = actions.perform(inv.services, inv.user_id, dataclasses.replace(write, detail={"target": body["target"]}),
                            lambda client: client.trigger_pipeline(workspace, slug, body),
-                           describe=lambda started: f"pipeline #{started.get('build_number')} started")
+                           describe=lambda started: f"pipeline #{started.get('build_number')} started", checked=checked)
     if isinstance(done, actions.AlreadyDone):
         inv.reply(render.notice(done.words(f"re-run of pipeline #{number}") + f" See `/bb builds {render.escape(repo)}`."))
         return

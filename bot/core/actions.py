@@ -169,13 +169,15 @@ def check(services, user_id: str, write: Write) -> Checked:
 
 
 def perform(services, user_id: str, write: Write, call: Callable[[BitbucketClient], Any], *,
-            describe: Callable[[Any], str] | None = None, target_of: Callable[[Any], str] | None = None) -> Done | AlreadyDone:
+            describe: Callable[[Any], str] | None = None, target_of: Callable[[Any], str] | None = None,
+            checked: Checked | None = None) -> Done | AlreadyDone:
     """Check again (the click may come long after the question), claim the key, call, audit once. `describe`
     says in the audit what came of it (by default Bitbucket's state or name of what was written); `target_of`
-    names what was written once it exists (a new pull request's number)."""
-    checked = check(services, user_id, write)
+    names what was written once it exists (a new pull request's number); `checked`: what this same click's
+    `check` of this write just gave (it is not run twice)."""
+    checked = checked or check(services, user_id, write)
     key = claim_key(write)
-    done_before = _former_holder(services, write)
+    done_before = _holder(services, write.former_keys if write.key else ())
     if done_before is not None:
         return AlreadyDone(done_before)
     if key and not services.store.claim(key, user_id):
@@ -185,9 +187,9 @@ def perform(services, user_id: str, write: Write, call: Callable[[BitbucketClien
     try:
         value = call(checked.client)
     except Exception as error:
-        services.audit.record(user_id, write.kind, write.target, ok=False, result=_failure_words(error), detail=detail)
         if key and not outcome_unknown(error):
             services.store.release_claim(key)  # nothing happened: the same confirmation may act again
+        _audit(services, user_id, write.kind, write.target, ok=False, result=_failure_words(error), detail=detail)
         if isinstance(error, Unauthorized) and checked.as_person:
             raise NotLinked("Bitbucket no longer accepts your sign-in: run `/bb login` again, then try again.") from None
         if outcome_unknown(error):
@@ -196,22 +198,30 @@ def perform(services, user_id: str, write: Write, call: Callable[[BitbucketClien
             ) from error
         raise
     target = target_of(value) if target_of else write.target
-    services.audit.record(user_id, write.kind, target, ok=True, result=(describe or _result_words)(value), detail=detail)
+    _audit(services, user_id, write.kind, target, ok=True, result=(describe or _result_words)(value), detail=detail)
     return Done(value, checked)
+
+
+def _audit(services, user_id: str, kind: str, target: str, **record) -> None:
+    """The audit record of a call that was made: a store that fails to keep it is logged, and the person is still
+    told what Bitbucket did (a write that happened must not be reported as failed, nor its error hidden)."""
+    try:
+        services.audit.record(user_id, kind, target, **record)
+    except Exception:  # noqa: BLE001 - the call's own outcome is what the person must hear
+        log.exception("the audit record of %s on %s was not kept", kind, target)
 
 
 def already(services, write: Write) -> AlreadyDone | None:
     """What holds the write's key, when a click acted on it or a Cancel consumed it (before re-reading anything)."""
     key = claim_key(write)
-    holder = services.store.claim_holder(key) if key else None
-    if holder is None:
-        holder = _former_holder(services, write)
+    holder = _holder(services, ((key,) if key else ()) + (write.former_keys if key else ()))
     return AlreadyDone(holder) if holder is not None else None
 
 
-def _former_holder(services, write: Write) -> str | None:
-    for former in write.former_keys if write.key else ():
-        holder = services.store.claim_holder(former)
+def _holder(services, keys: tuple[str, ...]) -> str | None:
+    """Who holds the first of `keys` that is claimed (the key, then those of former versions), or None."""
+    for key in keys:
+        holder = services.store.claim_holder(key)
         if holder is not None:
             return holder
     return None

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class Delivery:
         event, so a captured body resent under a new UUID, or under another event key, is the same delivery."""
         return hashlib.sha256(self.body).hexdigest()
 
-    @property
+    @cached_property  # asked for the id and again for the append: a body of up to 256 KB is hashed once
     def content_sha256(self) -> str:
         """The event key and the body (the dedupe key before relay v3, still unique: deliveries stored before it
         have no `body_sha256`, and a replay of one under its own key is still known)."""
@@ -214,11 +215,13 @@ class DeliveryWriter:
     def _write_batch(self, batch: list[_Job]) -> None:
         try:
             self._commit(batch)
-        except Exception:  # noqa: BLE001 - then each alone: one bad delivery must not fail its neighbours
+        except Exception as batch_error:  # noqa: BLE001 - then each alone: one bad delivery must not fail its neighbours
             if len(batch) > 1:
                 log.warning("storing %d webhook deliveries together failed; storing each alone", len(batch))
             for job in batch:
                 try:
+                    if len(batch) == 1:
+                        raise batch_error  # it was alone already: not committed a second time
                     self._commit([job])
                 except Exception as error:  # noqa: BLE001 - not stored: answered 503, Bitbucket sends it again
                     log.error("webhook delivery %s not stored: %s", job.delivery.id, error)
