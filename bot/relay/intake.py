@@ -124,6 +124,11 @@ class _Job:
     error: BaseException | None = None
 
 
+def _not_stored(job: _Job, error: Exception) -> None:
+    log.error("webhook delivery %s not stored: %s", job.delivery.id, error)
+    job.stored, job.error = False, error
+
+
 class DeliveryWriter:
     """One thread that appends deliveries, batching those that arrive together into one transaction.
 
@@ -216,16 +221,15 @@ class DeliveryWriter:
         try:
             self._commit(batch)
         except Exception as batch_error:  # noqa: BLE001 - then each alone: one bad delivery must not fail its neighbours
-            if len(batch) > 1:
+            if len(batch) == 1:  # alone already: the same commit is not tried twice (Bitbucket sends it again on a 503)
+                _not_stored(batch[0], batch_error)
+            else:
                 log.warning("storing %d webhook deliveries together failed; storing each alone", len(batch))
-            for job in batch:
-                try:
-                    if len(batch) == 1:
-                        raise batch_error  # it was alone already: not committed a second time
-                    self._commit([job])
-                except Exception as error:  # noqa: BLE001 - not stored: answered 503, Bitbucket sends it again
-                    log.error("webhook delivery %s not stored: %s", job.delivery.id, error)
-                    job.stored, job.error = False, error
+                for job in batch:
+                    try:
+                        self._commit([job])
+                    except Exception as error:  # noqa: BLE001 - not stored: answered 503, Bitbucket sends it again
+                        _not_stored(job, error)
         for job in batch:
             job.done.set()
 
